@@ -1,0 +1,20 @@
+"""Errors raised for bad user input. Each message names the value, the limit and a fix.
+
+The CLI turns any :class:`EiesimError` into one line on stderr and exit code 2.
+"""
+
+
+class EiesimError(ValueError):
+    """Base class of every user-facing error in eiesim."""
+
+
+class SpecError(EiesimError):
+    """A hardware parameter is out of range or unknown."""
+
+
+class LayerError(EiesimError):
+    """A layer file or array is malformed (missing arrays, shapes, values, codes)."""
+
+
+class CapacityError(EiesimError):
+    """A layer does not fit the memories or pointer width of the chosen hardware."""

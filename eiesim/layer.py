@@ -1,0 +1,238 @@
+"""EncodedLayer: one fully connected layer stored the way EIE stores it (../shared/EIE.md §2).
+
+Row i of W belongs to PE ``i mod num_pes``; PE p keeps, for every column j, its slice of column j
+as (v, z) entries: v is a codebook index, z the number of zeros before the entry within the PE's
+slice of the column. A gap of g zeros is stored as ``g // 2**rel_index_bits`` padding entries
+(v = 0, z = 2**rel_index_bits - 1) followed by the real entry (v, g mod 2**rel_index_bits).
+``col_ptr[p, j]`` is where column j starts in PE p's entry array, so column j holds
+``col_ptr[p, j + 1] - col_ptr[p, j]`` entries, padding included.
+
+The bias is one more column, fed with activation 1, placed after the input columns rounded up
+to a multiple of num_pes (the columns in between are empty), as EIE's RTL model does.
+
+For the engines, the per-PE entry arrays are concatenated: PE p's entries are
+``entry_v[pe_offsets[p]:pe_offsets[p + 1]]``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from eiesim.errors import CapacityError, LayerError
+from eiesim.spec import HardwareSpec
+
+
+@dataclass(frozen=True)
+class StorageStats:
+    """Storage of one encoded layer, over all PEs."""
+
+    real_entries: int
+    padding_entries: int
+    v_bits: int
+    z_bits: int
+    pointer_bits: int
+    max_entries_per_pe: int
+    mean_entries_per_pe: float
+
+    @property
+    def entries(self) -> int:
+        return self.real_entries + self.padding_entries
+
+    @property
+    def padding_share(self) -> float:
+        """Padding entries as a fraction of all stored entries."""
+        return self.padding_entries / self.entries if self.entries else 0.0
+
+    @property
+    def total_bits(self) -> int:
+        return self.v_bits + self.z_bits + self.pointer_bits
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "real_entries": self.real_entries,
+            "padding_entries": self.padding_entries,
+            "entries": self.entries,
+            "padding_share": self.padding_share,
+            "v_bits": self.v_bits,
+            "z_bits": self.z_bits,
+            "pointer_bits": self.pointer_bits,
+            "total_bits": self.total_bits,
+            "max_entries_per_pe": self.max_entries_per_pe,
+            "mean_entries_per_pe": self.mean_entries_per_pe,
+        }
+
+
+@dataclass(frozen=True, eq=False)
+class EncodedLayer:
+    """An interleaved-CSC layer. Build it with :func:`eiesim.compress.encode`."""
+
+    num_pes: int
+    weight_index_bits: int
+    rel_index_bits: int
+    out_features: int
+    in_features: int
+    has_bias: bool
+    codebook: np.ndarray  # float32 (2**weight_index_bits,), codebook[0] == 0
+    entry_v: np.ndarray  # uint8 (total entries,)
+    entry_z: np.ndarray  # uint8 (total entries,)
+    pe_offsets: np.ndarray  # int64 (num_pes + 1,)
+    col_ptr: np.ndarray  # int64 (num_pes, num_columns + 1), relative to the PE's first entry
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    # --- geometry ----------------------------------------------------------------------------
+    @property
+    def padded_in_features(self) -> int:
+        """Input columns rounded up to a multiple of num_pes (where the bias column starts)."""
+        return -(-self.in_features // self.num_pes) * self.num_pes
+
+    @property
+    def bias_column(self) -> int | None:
+        return self.padded_in_features if self.has_bias else None
+
+    @property
+    def num_columns(self) -> int:
+        """Columns stored per PE: padded inputs plus the bias column if there is one."""
+        return self.padded_in_features + (1 if self.has_bias else 0)
+
+    @property
+    def rows_per_pe(self) -> np.ndarray:
+        """Output rows each PE owns: rows p, p + N, p + 2N, ..."""
+        pes = np.arange(self.num_pes)
+        return (self.out_features - pes + self.num_pes - 1) // self.num_pes
+
+    @property
+    def entries_per_pe(self) -> np.ndarray:
+        return np.diff(self.pe_offsets)
+
+    @property
+    def padding_run(self) -> int:
+        return 1 << self.rel_index_bits
+
+    # --- invariants --------------------------------------------------------------------------
+    def validate(self) -> None:
+        """Check every invariant of the format; raise LayerError naming the broken one."""
+        n = self.num_pes
+        if n < 1 or self.out_features < 1 or self.in_features < 1:
+            raise LayerError(f"layer of {self.out_features}x{self.in_features} on {n} PEs: "
+                             f"every dimension must be at least 1")
+        if self.codebook.shape != (1 << self.weight_index_bits,):
+            raise LayerError(f"codebook has shape {self.codebook.shape}, expected "
+                             f"({1 << self.weight_index_bits},) for {self.weight_index_bits}-bit "
+                             f"indices")
+        if self.codebook[0] != 0:
+            raise LayerError(f"codebook[0] = {self.codebook[0]} must be 0 (index 0 is padding)")
+        if self.pe_offsets.shape != (n + 1,) or self.pe_offsets[0] != 0 \
+                or np.any(np.diff(self.pe_offsets) < 0) \
+                or self.pe_offsets[-1] != self.entry_v.size:
+            raise LayerError("pe_offsets must rise from 0 to the number of entries")
+        if self.entry_z.shape != self.entry_v.shape:
+            raise LayerError("entry_v and entry_z differ in length")
+        if self.col_ptr.shape != (n, self.num_columns + 1):
+            raise LayerError(f"col_ptr has shape {self.col_ptr.shape}, expected "
+                             f"({n}, {self.num_columns + 1})")
+        if np.any(self.col_ptr[:, 0] != 0) or np.any(np.diff(self.col_ptr, axis=1) < 0) \
+                or np.any(self.col_ptr[:, -1] != self.entries_per_pe):
+            raise LayerError("each PE's column pointers must rise from 0 to its entry count")
+        if self.entry_v.size:
+            if int(self.entry_v.max()) >= self.codebook.size:
+                raise LayerError(f"an entry uses codebook index {int(self.entry_v.max())}, the "
+                                 f"codebook has {self.codebook.size} entries")
+            if int(self.entry_z.max()) >= self.padding_run:
+                raise LayerError(f"an entry has relative index {int(self.entry_z.max())}, "
+                                 f"{self.rel_index_bits} bits hold at most {self.padding_run - 1}")
+            padding = self.entry_v == 0
+            if np.any(self.entry_z[padding] != self.padding_run - 1):
+                raise LayerError("a padding entry (v = 0) must have z = 2**rel_index_bits - 1")
+        # Each column's entries must address rows inside the PE's slice.
+        rows = self._entry_rows()
+        if rows.size and np.any(rows >= np.repeat(self.rows_per_pe, self.entries_per_pe)):
+            raise LayerError("an entry addresses a row beyond its PE's slice of the output")
+
+    def _entry_rows(self) -> np.ndarray:
+        """Local row index each entry addresses (padding entries included), in storage order."""
+        steps = self.entry_z.astype(np.int64) + 1
+        # address = previous address + z + 1, restarting at -1 for every column (EIE.md §3.4):
+        # subtract the running sum of steps up to the column's first entry.
+        prefix = np.concatenate(([0], np.cumsum(steps)))
+        starts = (self.col_ptr[:, :-1] + self.pe_offsets[:-1, None]).ravel()
+        counts = np.diff(self.col_ptr, axis=1).ravel()
+        column_start = np.repeat(starts, counts)
+        return prefix[1:] - prefix[column_start] - 1
+
+    # --- decoding ----------------------------------------------------------------------------
+    def entry_columns(self) -> np.ndarray:
+        """Column index of each entry, in storage order."""
+        counts = np.diff(self.col_ptr, axis=1).ravel()
+        return np.tile(np.arange(self.num_columns), self.num_pes).repeat(counts)
+
+    def entry_pes(self) -> np.ndarray:
+        return np.repeat(np.arange(self.num_pes), self.entries_per_pe)
+
+    def to_codes(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """Decode back to (codes (out, in) uint8, bias_codes (out,) uint8 or None)."""
+        real = self.entry_v != 0
+        rows = self._entry_rows()[real] * self.num_pes + self.entry_pes()[real]
+        cols = self.entry_columns()[real]
+        codes = np.zeros((self.out_features, self.num_columns), dtype=np.uint8)
+        codes[rows, cols] = self.entry_v[real]
+        bias = codes[:, self.bias_column].copy() if self.has_bias else None
+        return codes[:, : self.in_features].copy(), bias
+
+    def to_dense(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """Decode to float weights (out, in) and bias (out,) or None, through the codebook."""
+        codes, bias_codes = self.to_codes()
+        bias = self.codebook[bias_codes] if bias_codes is not None else None
+        return self.codebook[codes], bias
+
+    # --- statistics and capacity -------------------------------------------------------------
+    def storage_stats(self, pointer_bits: int = 16) -> StorageStats:
+        padding = int(np.count_nonzero(self.entry_v == 0))
+        entries = int(self.entry_v.size)
+        per_pe = self.entries_per_pe
+        return StorageStats(
+            real_entries=entries - padding,
+            padding_entries=padding,
+            v_bits=entries * self.weight_index_bits,
+            z_bits=entries * self.rel_index_bits,
+            pointer_bits=int(self.col_ptr.size) * pointer_bits,
+            max_entries_per_pe=int(per_pe.max()),
+            mean_entries_per_pe=float(per_pe.mean()),
+        )
+
+    def check_fits(self, spec: HardwareSpec) -> None:
+        """Raise CapacityError if this layer cannot run on ``spec`` (format or memory limits)."""
+        for name in ("num_pes", "weight_index_bits", "rel_index_bits"):
+            if getattr(self, name) != getattr(spec, name):
+                raise CapacityError(
+                    f"the layer was encoded with {name} = {getattr(self, name)} but the hardware "
+                    f"has {name} = {getattr(spec, name)}; encode it again for this hardware "
+                    f"(eiesim.compress.encode(..., spec=spec))")
+        per_pe = self.entries_per_pe
+        worst = int(np.argmax(per_pe)) if per_pe.size else 0
+        need = int(per_pe[worst]) if per_pe.size else 0
+        if need > spec.spmat_capacity_entries:
+            raise CapacityError(
+                f"PE {worst} needs {need} entries, its {spec.spmat_sram_bytes} B sparse-matrix "
+                f"SRAM holds {spec.spmat_capacity_entries}; use more PEs or a larger "
+                f"spmat_sram_bytes")
+        if need > spec.max_pointer_value:
+            raise CapacityError(
+                f"PE {worst} needs {need} entries, {spec.pointer_bits}-bit pointers address at "
+                f"most {spec.max_pointer_value}; use more PEs or more pointer_bits")
+        pointers = self.num_columns + 1
+        if pointers > spec.ptr_capacity:
+            raise CapacityError(
+                f"the layer needs {pointers} column pointers per PE, the {spec.ptr_sram_bytes} B "
+                f"pointer SRAM holds {spec.ptr_capacity} {spec.pointer_bits}-bit pointers; use a "
+                f"larger ptr_sram_bytes (or split the layer's columns)")
+        longest = max(-(-self.in_features // self.num_pes), int(self.rows_per_pe.max()))
+        if longest > spec.max_activations_per_pe:
+            raise CapacityError(
+                f"each PE must hold {longest} activations, its {spec.act_regs_per_file} registers "
+                f"and {spec.act_sram_bytes} B activation SRAM hold {spec.max_activations_per_pe}; "
+                f"use more PEs or a larger act_sram_bytes")
