@@ -80,22 +80,16 @@ def encode(codes: np.ndarray, codebook: np.ndarray, bias_codes: np.ndarray | Non
     padded_in = -(-in_features // num_pes) * num_pes
     num_columns = padded_in + (1 if bias_codes is not None else 0)
 
-    # Non-zeros in column-major order (column, then row): transposing makes np.nonzero walk
-    # columns first.
-    cols, rows = np.nonzero(codes.T)
-    values = codes[rows, cols]
+    # Lay the matrix out as (PE, column, local row): row i = local * N + pe. np.nonzero walks
+    # that view in exactly EIE's storage order (PE, then column, then local row), so no sort.
+    rows_per_pe = -(-out_features // num_pes)
+    extended = np.zeros((rows_per_pe * num_pes, num_columns), dtype=np.uint8)
+    extended[:out_features, :in_features] = codes
     if bias_codes is not None:
-        bias_rows = np.flatnonzero(bias_codes)
-        cols = np.concatenate((cols, np.full(bias_rows.size, padded_in, dtype=cols.dtype)))
-        rows = np.concatenate((rows, bias_rows))
-        values = np.concatenate((values, bias_codes[bias_rows]))
-    cols = cols.astype(np.int64)
-    rows = rows.astype(np.int64)
-    pes = rows % num_pes
-    local_rows = rows // num_pes
-    # A stable sort by PE keeps (column, row) order inside each PE, i.e. (column, local row).
-    order = np.argsort(pes, kind="stable")
-    pes, cols, local_rows, values = pes[order], cols[order], local_rows[order], values[order]
+        extended[:out_features, padded_in] = bias_codes
+    by_pe = extended.reshape(rows_per_pe, num_pes, num_columns).transpose(1, 2, 0)
+    pes, cols, local_rows = (index.astype(np.int64) for index in np.nonzero(by_pe))
+    values = by_pe[pes, cols, local_rows]
 
     # Gap before each non-zero within its PE's slice of its column.
     same_column = np.zeros(pes.size, dtype=bool)

@@ -1,0 +1,191 @@
+"""The ``eiesim`` command: thin parsing and formatting around the public API.
+
+Every user error (an :class:`eiesim.errors.EiesimError`) becomes one line on stderr and exit
+code 2, with no traceback and no file written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from eiesim.errors import EiesimError
+from eiesim.spec import HardwareSpec
+
+_SI = {"": 1.0, "k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9}
+_SPEC_FIELDS = {f.name: f for f in dataclasses.fields(HardwareSpec) if f.init}
+
+
+class UsageError(EiesimError):
+    """A command-line value that cannot be parsed."""
+
+
+def parse_hz(text: str) -> float:
+    """'800e6', '800M', '800MHz', '1.2 GHz' -> hertz."""
+    match = re.fullmatch(r"\s*([0-9.eE+-]+)\s*([kKMG]?)(?:[hH][zZ])?\s*", text)
+    try:
+        if match:
+            return float(match.group(1)) * _SI[match.group(2)]
+    except ValueError:
+        pass
+    raise argparse.ArgumentTypeError(f"clock {text!r} is not a frequency; write e.g. 800e6 or "
+                                     f"800MHz")
+
+
+def parse_setting(text: str) -> tuple[str, Any]:
+    """'name=value' for any HardwareSpec field, value parsed as int, float, None or text."""
+    name, sep, raw = text.partition("=")
+    name = name.strip()
+    if not sep or name not in _SPEC_FIELDS:
+        raise argparse.ArgumentTypeError(
+            f"--set {text!r}: expected NAME=VALUE with NAME one of {', '.join(_SPEC_FIELDS)}")
+    raw = raw.strip()
+    value: Any
+    if raw.lower() == "none":
+        value = None
+    else:
+        for convert in (int, float):
+            try:
+                value = convert(raw)
+                break
+            except ValueError:
+                continue
+        else:
+            value = raw
+    return name, value
+
+
+def _spec_from_args(args: argparse.Namespace) -> HardwareSpec:
+    values: dict[str, Any] = {}
+    for option, field in (("pes", "num_pes"), ("fifo", "act_queue_depth"),
+                          ("index_bits", "rel_index_bits"), ("weight_bits", "weight_index_bits"),
+                          ("pointer_bits", "pointer_bits"), ("sram_width", "spmat_sram_width_bits"),
+                          ("clock", "clock_hz"), ("arith", "arithmetic")):
+        value = getattr(args, option, None)
+        if value is not None:
+            values[field] = value
+    for name, value in getattr(args, "set", None) or []:
+        values[name] = value
+    return HardwareSpec.from_dict(values)
+
+
+def add_spec_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("hardware (defaults: EIE's design point)")
+    group.add_argument("--pes", type=int, metavar="N", help="processing elements (default 64)")
+    group.add_argument("--fifo", type=int, metavar="D",
+                       help="activation queue depth in entries held (default 8; EIE's RTL "
+                            "model's 8-slot circular buffer holds 7)")
+    group.add_argument("--index-bits", type=int, metavar="B",
+                       help="bits of the relative row index z (default 4)")
+    group.add_argument("--weight-bits", type=int, metavar="B",
+                       help="bits of the codebook index v (default 4, a 16-entry codebook)")
+    group.add_argument("--pointer-bits", type=int, metavar="B",
+                       help="column pointer width (default 16)")
+    group.add_argument("--sram-width", type=int, metavar="BITS",
+                       help="sparse-matrix SRAM line width in bits (default 64)")
+    group.add_argument("--clock", type=parse_hz, metavar="HZ",
+                       help="clock frequency, e.g. 800e6 or 800MHz (default 800 MHz)")
+    group.add_argument("--arith", metavar="FORMAT",
+                       help="fixed16 (default), fixedB for 4 <= B <= 32, or float32")
+    group.add_argument("--set", action="append", type=parse_setting, metavar="NAME=VALUE",
+                       help="set any hardware parameter, e.g. --set spmat_sram_bytes=262144 "
+                            "(repeatable; names: " + ", ".join(_SPEC_FIELDS) + ")")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="eiesim",
+        description="Cycle-level simulator of EIE, the Efficient Inference Engine for "
+                    "compressed sparse fully connected layers (Han et al., ISCA 2016).",
+        epilog="Run 'eiesim run --example alexnet-fc8' for the shipped real layer. "
+               "Errors exit with code 2.")
+    from eiesim import __version__
+
+    parser.add_argument("--version", action="version", version=f"eiesim {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    run = commands.add_parser(
+        "run", help="simulate one layer and report cycles, time, load balance and outputs",
+        description="Simulate one fully connected layer b = ReLU(W a + bias) on EIE. The layer "
+                    "file (.npz) holds 'weights' (float, quantized on load) or 'codes' with a "
+                    "'codebook', the input 'activations', and optionally 'bias' or "
+                    "'bias_codes' (see README, 'Layer files').")
+    source = run.add_mutually_exclusive_group(required=True)
+    source.add_argument("layer", nargs="?", type=Path, help="layer file (.npz)")
+    source.add_argument("--example", metavar="NAME",
+                        help="a layer shipped with eiesim: alexnet-fc8 (AlexNet fc8 as EIE's "
+                             "authors encoded it, with a real input)")
+    add_spec_options(run)
+    run.add_argument("--engine", choices=("fast", "reference"), default="fast",
+                     help="fast: numba (default); reference: the SimPy model, slow, traceable")
+    run.add_argument("--trace", type=Path, metavar="FILE",
+                     help="write a Chrome/Perfetto trace-event JSON file (reference engine)")
+    run.add_argument("--seed", type=int, default=0,
+                     help="seed of the k-means quantization of float weights (default 0)")
+    run.add_argument("--json", action="store_true",
+                     help="print one JSON object instead of the table")
+    run.add_argument("--output", type=Path, metavar="OUT.npy",
+                     help="save the output activations (after ReLU) as a .npy file")
+    run.set_defaults(handler=command_run)
+    return parser
+
+
+def command_run(args: argparse.Namespace) -> int:
+    from eiesim import io, report
+    from eiesim.compress import encode
+    from eiesim.sim import simulate
+
+    spec = _spec_from_args(args)
+    path = io.example_path(args.example) if args.example else args.layer
+    data = io.load_layer(path, weight_index_bits=spec.weight_index_bits, seed=args.seed)
+    layer = encode(data.codes, data.codebook, data.bias_codes, spec=spec)
+    recorder = None
+    if args.trace is not None:
+        if args.engine != "reference":
+            raise UsageError("--trace needs the reference engine; add --engine reference")
+        from eiesim.trace import TraceRecorder
+
+        recorder = TraceRecorder()
+    result = simulate(layer, data.activations, spec, engine=args.engine, trace=recorder)
+
+    # Write files only once everything has succeeded.
+    if args.output is not None:
+        import numpy as np
+
+        np.save(args.output, result.outputs)
+    if recorder is not None:
+        recorder.write_chrome_trace(args.trace, result=result)
+    metadata = io.environment_metadata()
+    metadata.update({"layer": data.source, "input_checksum": data.checksum,
+                     "quantized_on_load": data.quantized_on_load})
+    if args.json:
+        print(json.dumps(report.to_dict(result, metadata=metadata)))
+    else:
+        print(report.format_table(result, title=f"eiesim: {data.source}"))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except EiesimError as error:
+        print(f"eiesim: error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        print(f"eiesim: error: {error.strerror or error}: {error.filename or ''}",
+              file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("eiesim: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,109 @@
+"""Summaries of a SimResult: a flat dict (for JSON and DataFrames) and a readable table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from eiesim.io import SCHEMA_VERSION
+from eiesim.sim.result import SimResult
+
+# Scalar metrics of one run, in the order tables and sweeps show them: name -> (label, how).
+SCALAR_METRICS: dict[str, str] = {
+    "cycles": "total cycles (front end + drain + ReLU, rules T8-T10)",
+    "frontend_cycles": "front-end cycles T (rule T8)",
+    "drain_cycles": "arithmetic pipeline drain (rule T9)",
+    "relu_cycles": "ReLU and write-back (rule T10)",
+    "time_s": "cycles / clock",
+    "effective_gops": "dense-equivalent GOP/s (2 * out * in / time)",
+    "useful_gops": "GOP/s actually performed (2 per MAC)",
+    "load_efficiency": "sum of PE busy cycles / (PEs * cycles)",
+    "load_imbalance": "busiest PE's busy cycles / mean",
+    "broadcasts": "non-zero activations broadcast (bias included)",
+    "broadcast_stall_cycles": "cycles the broadcast waited on a full queue",
+    "lnzd_scan_cycles": "CCU cycles without a broadcast",
+    "macs": "useful multiply-accumulates",
+    "entries": "entries issued, padding included",
+    "padding_entries": "padding entries issued",
+    "padding_cycles": "issue cycles the busiest PE spent on padding",
+    "pointer_reads": "column pointer pairs read",
+    "spmat_reads": "sparse-matrix SRAM line reads",
+    "bypasses": "accumulator bypasses",
+    "max_abs_error": "largest |output - float reference|",
+    "relative_error": "||output - float reference|| / ||float reference||",
+    "wall_time_s": "wall time of the simulation itself",
+}
+
+
+def metrics(result: SimResult) -> dict[str, Any]:
+    """Every scalar metric of :data:`SCALAR_METRICS` as plain Python numbers."""
+    values: dict[str, Any] = {}
+    for name in SCALAR_METRICS:
+        if name in ("lnzd_scan_cycles", "bypasses"):
+            value: Any = result.total(name)
+        else:
+            value = getattr(result, name)
+        values[name] = value.item() if isinstance(value, np.generic) else value
+    return values
+
+
+def to_dict(result: SimResult, *, metadata: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The JSON payload of ``eiesim run --json``: metrics, per-PE counters, config, metadata."""
+    payload: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "engine": result.engine}
+    payload.update(metrics(result))
+    payload["per_pe_busy_cycles"] = result.busy_cycles.tolist()
+    payload["per_pe_stall_cycles"] = result.stall_cycles.tolist()
+    payload["per_pe_idle_cycles"] = result.idle_cycles.tolist()
+    payload["events"] = result.event_totals()
+    payload["config"] = result.spec.to_dict()
+    payload["fixed_point"] = ({"act_frac_bits": result.act_frac_bits,
+                               "weight_frac_bits": result.weight_frac_bits}
+                              if result.spec.is_fixed_point else None)
+    payload["shape"] = {"out": result.out_features, "in": result.in_features}
+    payload["metadata"] = metadata or {}
+    return payload
+
+
+def _si(value: float, unit: str) -> str:
+    for factor, prefix in ((1e9, "G"), (1e6, "M"), (1e3, "k"), (1.0, ""), (1e-3, "m"),
+                           (1e-6, "µ"), (1e-9, "n"), (1e-12, "p")):
+        if abs(value) >= factor:
+            return f"{value / factor:.3f} {prefix}{unit}"
+    return f"{value:.3g} {unit}"
+
+
+def format_table(result: SimResult, *, title: str = "") -> str:
+    """A readable multi-line summary of one run."""
+    spec = result.spec
+    busy, stall, idle = result.busy_cycles, result.stall_cycles, result.idle_cycles
+    rows = [
+        ("layer", f"{result.out_features} x {result.in_features} on {spec.num_pes} PEs, "
+                  f"queue depth {spec.act_queue_depth}, {spec.arithmetic}"),
+        ("cycles", f"{result.cycles:,}  (front end {result.frontend_cycles:,} + drain "
+                   f"{result.drain_cycles} + ReLU {result.relu_cycles})"),
+        ("time", f"{_si(result.time_s, 's')} at {_si(spec.clock_hz, 'Hz')}"),
+        ("throughput", f"{result.effective_gops:,.1f} GOP/s dense-equivalent, "
+                       f"{result.useful_gops:,.1f} GOP/s useful"),
+        ("load efficiency", f"{result.load_efficiency:.1%}  (busy PE-cycles / all PE-cycles); "
+                            f"imbalance max/mean busy {result.load_imbalance:.3f}"),
+        ("PE busy cycles", f"min {busy.min():,}  mean {busy.mean():,.1f}  max {busy.max():,}"),
+        ("PE stall cycles", f"min {stall.min():,}  mean {stall.mean():,.1f}  max {stall.max():,}"
+                            "  (starved while the broadcast waited)"),
+        ("PE idle cycles", f"min {idle.min():,}  mean {idle.mean():,.1f}  max {idle.max():,}"),
+        ("broadcasts", f"{result.broadcasts:,}  ({result.broadcast_stall_cycles:,} stall cycles, "
+                       f"{result.total('lnzd_scan_cycles'):,} LNZD scan cycles)"),
+        ("entries", f"{result.entries:,}  ({result.padding_entries:,} padding = "
+                    f"{result.padding_entries / max(result.entries, 1):.1%}; busiest PE spent "
+                    f"{result.padding_cycles:,} cycles on padding)"),
+        ("useful MACs", f"{result.macs:,}"),
+        ("pointer reads", f"{result.pointer_reads:,}"),
+        ("SRAM line reads", f"{result.spmat_reads:,}"),
+        ("output error", f"max |Δ| {result.max_abs_error:.3g}, relative "
+                         f"{result.relative_error:.3g} vs float64 reference"),
+        ("simulation", f"{result.wall_time_s * 1e3:.2f} ms wall ({result.engine} engine)"),
+    ]
+    width = max(len(label) for label, _ in rows)
+    lines = [title] if title else []
+    lines += [f"{label:<{width}}  {value}" for label, value in rows]
+    return "\n".join(lines)
