@@ -97,11 +97,11 @@ class HardwareSpec:
         _check_int(self, "rel_index_bits", 1, 16, "the paper uses 4-bit relative indices")
         _check_int(self, "pointer_bits", 1, 64, "the paper uses 16-bit pointers")
         _check_int(self, "spmat_sram_width_bits", 1, 1 << 16, "the paper uses 64-bit lines")
-        if self.spmat_sram_width_bits % self.entry_bits:
+        if self.spmat_sram_width_bits < self.entry_bits:
             raise SpecError(
-                f"spmat_sram_width_bits = {self.spmat_sram_width_bits} is not a multiple of the "
-                f"{self.entry_bits}-bit entry (weight_index_bits + rel_index_bits); use a width "
-                f"of k * {self.entry_bits} bits, e.g. {max(1, round(self.spmat_sram_width_bits / self.entry_bits)) * self.entry_bits}")
+                f"spmat_sram_width_bits = {self.spmat_sram_width_bits} is narrower than one "
+                f"{self.entry_bits}-bit entry (weight_index_bits + rel_index_bits); use at least "
+                f"{self.entry_bits} bits")
         _check_int(self, "spmat_sram_bytes", 1, 1 << 40, "the paper uses 128 KB")
         if self.spmat_sram_bytes * 8 < self.spmat_sram_width_bits:
             raise SpecError(
@@ -140,6 +140,8 @@ class HardwareSpec:
 
     @property
     def entries_per_sram_line(self) -> int:
+        """Whole entries per SRAM line; leftover bits of a line stay unused (e.g. 64-bit lines
+        of 6-bit entries hold 10 entries and waste 4 bits)."""
         return self.spmat_sram_width_bits // self.entry_bits
 
     @property

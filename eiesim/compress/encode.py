@@ -29,7 +29,7 @@ def check_codes(codes: np.ndarray, codebook: np.ndarray, bias_codes: np.ndarray 
         raise LayerError("codebook holds non-finite or non-numeric values; every centroid must "
                          "be a finite number")
     if codebook[0] != 0:
-        raise LayerError(f"codebook[0] = {codebook[0]!r} but index 0 is reserved for 0 "
+        raise LayerError(f"codebook[0] = {float(codebook[0])} but index 0 is reserved for 0 "
                          f"(padding and pruned weights); prepend 0 to the codebook")
     full_codebook = np.zeros(size, dtype=np.float32)
     full_codebook[: codebook.size] = codebook.astype(np.float32)

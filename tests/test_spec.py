@@ -1,0 +1,61 @@
+"""HardwareSpec: defaults are EIE's design point; every bad value is rejected clearly."""
+
+import pytest
+
+from eiesim import HardwareSpec, SpecError
+
+
+def test_defaults_are_eie_design_point():
+    spec = HardwareSpec()
+    assert (spec.num_pes, spec.act_queue_depth, spec.weight_index_bits, spec.rel_index_bits,
+            spec.pointer_bits, spec.spmat_sram_width_bits) == (64, 8, 4, 4, 16, 64)
+    assert (spec.spmat_sram_bytes, spec.ptr_sram_bytes, spec.act_sram_bytes) == (
+        128 * 1024, 32 * 1024, 2 * 1024)
+    assert spec.act_regs_per_file == 64 and spec.clock_hz == 800e6
+    assert spec.arithmetic == "fixed16" and spec.data_bits == 16
+    assert spec.entries_per_sram_line == 8
+    assert spec.lnzd_nodes == 21  # 16 + 4 + 1
+    assert spec.max_entries_per_pe == 65535  # the 16-bit pointer, not the 128 K-entry SRAM
+    assert spec.act_frac_bits_effective == 8
+
+
+def test_sram_line_holds_whole_entries():
+    assert HardwareSpec(rel_index_bits=2).entries_per_sram_line == 10  # 64 // 6
+    assert HardwareSpec(spmat_sram_width_bits=128).entries_per_sram_line == 16
+
+
+def test_rtl_queue_mapping():
+    assert HardwareSpec.from_rtl_queue_slots(8).act_queue_depth == 7
+    with pytest.raises(SpecError, match="at least 2 slots"):
+        HardwareSpec.from_rtl_queue_slots(1)
+
+
+def test_frozen_and_round_trips_through_dict():
+    spec = HardwareSpec(num_pes=16, arithmetic="float32")
+    with pytest.raises(Exception):
+        spec.num_pes = 3  # type: ignore[misc]
+    assert HardwareSpec.from_dict(spec.to_dict()) == spec
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"num_pes": 0}, "num_pes = 0 is below the minimum 1"),
+    ({"act_queue_depth": 0}, "act_queue_depth = 0 is below the minimum 1"),
+    ({"rel_index_bits": 0}, "rel_index_bits = 0 is below the minimum 1"),
+    ({"weight_index_bits": 9}, "weight_index_bits = 9 is above the maximum 8"),
+    ({"num_pes": 2.5}, "must be a whole number"),
+    ({"num_pes": True}, "must be a whole number"),
+    ({"spmat_sram_width_bits": 7}, "narrower than one 8-bit entry"),
+    ({"clock_hz": 0}, "positive finite"),
+    ({"clock_hz": float("inf")}, "positive finite"),
+    ({"arithmetic": "int8"}, "not supported"),
+    ({"arithmetic": "fixed64"}, "outside 4..32"),
+    ({"act_frac_bits": 16}, "act_frac_bits = 16 is above the maximum 15"),
+])
+def test_bad_values_rejected(changes, message):
+    with pytest.raises(SpecError, match=message):
+        HardwareSpec(**changes)
+
+
+def test_unknown_keys_rejected_by_name():
+    with pytest.raises(SpecError, match="unknown hardware parameter.*num_pe\\b"):
+        HardwareSpec.from_dict({"num_pe": 4})
