@@ -1,0 +1,149 @@
+"""The eiesim command, run as a subprocess: exit codes, stdout, stderr, files written."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from eiesim import io
+
+
+def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "eiesim.cli", *args], capture_output=True,
+                          text=True, cwd=cwd, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def example_json():
+    done = run_cli("run", "--example", "alexnet-fc8", "--json")
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_example_json_has_documented_keys(example_json):
+    for key in ("cycles", "time_s", "load_efficiency", "macs", "entries", "padding_entries",
+                "broadcasts", "pointer_reads", "spmat_reads", "per_pe_busy_cycles",
+                "wall_time_s", "config", "schema_version", "metadata"):
+        assert key in example_json, key
+    assert len(example_json["per_pe_busy_cycles"]) == 64
+    assert example_json["config"]["num_pes"] == 64
+    assert example_json["time_s"] == pytest.approx(example_json["cycles"] / 800e6)
+    assert 0 < example_json["load_efficiency"] <= 1
+    assert example_json["metadata"]["input_checksum"]
+
+
+def test_example_macs_match_the_real_layer(example_json):
+    data = np.load(io.example_path("alexnet-fc8"))
+    active = data["activations"] > 0
+    expected = int(np.count_nonzero(data["codes"][:, active])) + int(
+        np.count_nonzero(data["bias_codes"]))
+    assert example_json["macs"] == expected
+    assert example_json["broadcasts"] == int(active.sum()) + 1  # + the bias column
+
+
+def test_table_output_and_saved_outputs(tmp_path):
+    out = tmp_path / "out.npy"
+    done = run_cli("run", "--example", "alexnet-fc8", "--pes", "16", "--fifo", "4",
+                   "--output", str(out))
+    assert done.returncode == 0, done.stderr
+    assert "cycles" in done.stdout and "load efficiency" in done.stdout
+    assert "16 PEs" in done.stdout
+    outputs = np.load(out)
+    data = np.load(io.example_path("alexnet-fc8"))
+    reference = np.maximum(data["codebook"][data["codes"]].astype(np.float64)
+                           @ data["activations"] + data["codebook"][data["bias_codes"]], 0)
+    assert outputs.shape == (1000,)
+    assert np.max(np.abs(outputs - reference)) < 0.1
+
+
+def test_float_weights_file_is_quantized(tmp_path):
+    rng = np.random.default_rng(1)
+    weights = rng.normal(size=(20, 30)) * (rng.random((20, 30)) < 0.3)
+    path = tmp_path / "layer.npz"
+    np.savez(path, weights=weights, activations=rng.random(30), bias=rng.normal(size=20))
+    done = run_cli("run", str(path), "--pes", "4", "--json", "--arith", "float32")
+    assert done.returncode == 0, done.stderr
+    payload = json.loads(done.stdout)
+    assert payload["metadata"]["quantized_on_load"] is True
+    assert payload["config"]["arithmetic"] == "float32"
+
+
+def test_help_explains_everything():
+    top = run_cli("--help")
+    assert top.returncode == 0 and "run" in top.stdout
+    sub = run_cli("run", "--help")
+    assert sub.returncode == 0
+    for option in ("--pes", "--fifo", "--index-bits", "--sram-width", "--clock", "--arith",
+                   "--json", "--output", "--example", "--engine", "--trace", "--set"):
+        assert option in sub.stdout, option
+
+
+def _layer_file(tmp_path, name="layer.npz", **arrays):
+    path = tmp_path / name
+    np.savez(path, **arrays)
+    return path
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: _layer_file(p, codes=np.ones((3, 4), np.uint8), codebook=np.array([0.0, 1.0])),
+     "'activations'"),
+    (lambda p: _layer_file(p, codes=np.ones((3, 4), np.uint8), codebook=np.array([0.0, 1.0]),
+                           activation=np.ones(4)),
+     "did you mean 'activations'"),
+    (lambda p: _layer_file(p, codes=np.ones((3, 4), np.uint8), codebook=np.array([0.0, 1.0]),
+                           activations=np.ones(5)),
+     r"shape \(5,\).*\(4,\)"),
+    (lambda p: _layer_file(p, weights=np.full((3, 4), np.inf), activations=np.ones(4)),
+     "must be finite"),
+    (lambda p: _layer_file(p, codes=np.ones((3, 4), np.uint8), codebook=np.array([0.0, 1.0]),
+                           activations=np.array([1.0, np.nan, 0, 0])),
+     "finite"),
+    (lambda p: _layer_file(p, codes=np.full((3, 4), 7, np.uint8), codebook=np.array([0.0, 1.0]),
+                           activations=np.ones(4)),
+     "index 7, outside the codebook"),
+    (lambda p: _layer_file(p, codes=np.ones((3, 4), np.uint8), codebook=np.array([0.1, 1.0]),
+                           activations=np.ones(4)),
+     "reserved for 0"),
+    (lambda p: _layer_file(p, activations=np.ones(4)), "neither of 'weights' and 'codes'"),
+    (lambda p: p / "missing.npz", "does not exist"),
+    (lambda p: (p / "bad.npz").write_text("not a zip") or p / "bad.npz", "not a readable"),
+    (lambda p: _layer_file(p, codes=np.ones((3, 4), np.uint8), codebook=np.array([0.0, 1.0]),
+                           activations=np.full(4, 1000.0)),
+     "exceeds the fixed16 range"),
+])
+def test_bad_layer_files_exit_2_without_traceback(tmp_path, make, message):
+    path = make(tmp_path)
+    out = tmp_path / "out.npy"
+    done = run_cli("run", str(path), "--pes", "2", "--output", str(out))
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert done.stderr.startswith("eiesim: error:")
+    assert len(done.stderr.strip().splitlines()) == 1
+    import re
+
+    assert re.search(message, done.stderr), done.stderr
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--pes", "0"], "num_pes = 0 is below the minimum 1"),
+    (["--fifo", "0"], "act_queue_depth = 0 is below the minimum 1"),
+    (["--index-bits", "0"], "rel_index_bits = 0 is below the minimum 1"),
+    (["--sram-width", "4"], "narrower than one 8-bit entry"),
+    (["--arith", "int7"], "not supported"),
+    (["--clock", "fast"], "not a frequency"),
+    (["--set", "bogus=3"], "expected NAME=VALUE"),
+    (["--pes", "1", "--set", "spmat_sram_bytes=1024"], "needs .* entries.*more PEs"),
+    (["--trace", "t.json"], "needs the reference engine"),
+])
+def test_bad_parameters_exit_2(tmp_path, args, message):
+    import re
+
+    done = run_cli("run", "--example", "alexnet-fc8", *args, cwd=tmp_path)
+    assert done.returncode == 2, done.stdout
+    assert "Traceback" not in done.stderr
+    assert re.search(message, done.stderr), done.stderr
+    assert not (tmp_path / "t.json").exists()
