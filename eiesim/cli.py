@@ -132,7 +132,82 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--output", type=Path, metavar="OUT.npy",
                      help="save the output activations (after ReLU) as a .npy file")
     run.set_defaults(handler=command_run)
+
+    sweep = commands.add_parser(
+        "sweep", help="simulate a layer over a grid of design points into a CSV table",
+        description="Simulate one layer at every combination of the given hardware values "
+                    "(comma-separated lists) and write one CSV row per point, with a column "
+                    "per parameter and per metric.")
+    sweep_source = sweep.add_mutually_exclusive_group(required=True)
+    sweep_source.add_argument("layer", nargs="?", type=Path, help="layer file (.npz)")
+    sweep_source.add_argument("--example", metavar="NAME", help="a shipped layer: alexnet-fc8")
+    for option, axis, kind, what in (
+            ("--pes", "pes", int, "processing elements, e.g. 1,2,4,8,16,32,64,128,256"),
+            ("--fifo", "fifo", int, "activation queue depths, e.g. 1,2,4,8,16"),
+            ("--index-bits", "index_bits", int, "relative index bits, e.g. 2,3,4,5,6"),
+            ("--weight-bits", "weight_bits", int, "codebook index bits"),
+            ("--sram-width", "sram_width", int, "sparse-matrix SRAM widths in bits"),
+            ("--arith", "arith", str, "arithmetic formats, e.g. fixed16,float32")):
+        sweep.add_argument(option, dest=f"axis_{axis}", metavar="LIST",
+                           type=lambda text, kind=kind, option=option: parse_list(text, kind,
+                                                                                  option),
+                           help=what)
+    sweep.add_argument("--base", action="append", type=parse_setting, metavar="NAME=VALUE",
+                       dest="set", help="fixed hardware parameter for every point (repeatable)")
+    sweep.add_argument("--out", type=Path, required=True, metavar="RESULTS.csv",
+                       help="CSV file to write")
+    sweep.add_argument("--workers", type=int, metavar="N",
+                       help="local worker processes (default: all cores)")
+    sweep.add_argument("--scheduler", metavar="ADDRESS",
+                       help="run on a Dask cluster, e.g. tcp://127.0.0.1:8786")
+    sweep.add_argument("--plot", type=Path, metavar="FIG.png",
+                       help="also plot cycles and load efficiency against the first axis")
+    sweep.add_argument("--seed", type=int, default=0, help="quantization seed for float weights")
+    sweep.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    sweep.set_defaults(handler=command_sweep)
     return parser
+
+
+def parse_list(text: str, kind: type, option: str) -> list[Any]:
+    try:
+        values = [kind(item) for item in text.split(",") if item.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{option} {text!r}: expected a comma-separated list "
+                                         f"of {kind.__name__} values, e.g. 1,2,4") from None
+    if not values:
+        raise argparse.ArgumentTypeError(f"{option} {text!r} has no values")
+    return values
+
+
+def command_sweep(args: argparse.Namespace) -> int:
+    from eiesim import io
+    from eiesim.sweep import sweep
+
+    base = HardwareSpec.from_dict(dict(args.set or []))
+    axes = {name[len("axis_"):]: values for name, values in vars(args).items()
+            if name.startswith("axis_") and values is not None}
+    if not axes:
+        raise UsageError("give at least one axis to sweep, e.g. --pes 1,2,4 or --fifo 1,8")
+    if args.workers is not None and args.workers < 1:
+        raise UsageError(f"--workers {args.workers}: use at least 1 process")
+    if args.plot is not None and args.plot.suffix.lower() not in (".png", ".pdf", ".svg"):
+        raise UsageError(f"--plot {args.plot}: use a .png, .pdf or .svg file name")
+    path = io.example_path(args.example) if args.example else args.layer
+    # Float weights are quantized once, to the smallest swept codebook, so that every point's
+    # codebook fits its index width.
+    weight_bits = min(axes.get("weight_bits", [base.weight_index_bits]))
+    data = io.load_layer(path, weight_index_bits=weight_bits, seed=args.seed)
+    table = sweep(data, base, workers=args.workers, scheduler=args.scheduler,
+                  progress=not args.no_progress and sys.stderr.isatty(), **axes)
+    table.to_csv(args.out, index=False)
+    if args.plot is not None:
+        from eiesim.plots import plot_sweep
+
+        plot_sweep(table, list(axes), args.plot)
+    failed = int((table["error"] != "").sum())
+    print(f"eiesim sweep: {len(table)} points written to {args.out}"
+          + (f" ({failed} did not fit their hardware; see the 'error' column)" if failed else ""))
+    return 0
 
 
 def command_run(args: argparse.Namespace) -> int:
