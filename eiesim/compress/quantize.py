@@ -21,6 +21,8 @@ Conventions (documented because they decide ties and corner cases):
 * When the layer has at most ``2**bits - 1`` distinct non-zero values, the codebook holds
   exactly those values (in ascending order, rounded to float32) and the unused tail of the
   codebook is 0; k-means is not run.
+* A centroid can itself be 0.0 (a cluster of weights of both signs whose mean is 0); its code
+  is still non-zero, so the weights stay stored, as they would in the RTL model's flow.
 * A layer whose weights are all zero has an all-zero codebook. If its bias is non-zero, the
   centroids are fitted to the non-zero bias values instead (the only values to represent).
 """
@@ -111,7 +113,7 @@ class QuantizedLayer:
 
 
 def quantize(weights: np.ndarray, bits: int = 4, *, init: str = "linear", seed: int = 0,
-             max_iter: int = 300, bias: np.ndarray | None = None) -> QuantizedLayer:
+             max_iter: int = 1000, bias: np.ndarray | None = None) -> QuantizedLayer:
     """Share the weights of one layer through a ``2**bits``-entry codebook (entry 0 = 0).
 
     ``weights`` is the (out, in) matrix, zeros meaning pruned. ``init`` chooses the initial
@@ -135,7 +137,7 @@ def quantize(weights: np.ndarray, bits: int = 4, *, init: str = "linear", seed: 
                          f"{', '.join(map(repr, INITS))} ('linear' is Deep Compression's best)")
     if isinstance(max_iter, bool) or not isinstance(max_iter, numbers.Integral) or max_iter < 0:
         raise LayerError(f"max_iter = {max_iter!r} must be a whole number >= 0 (0 keeps the "
-                         f"initial centroids); the default is 300")
+                         f"initial centroids); the default is 1000")
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
         raise LayerError(f"seed = {seed!r} must be a whole number; every random choice in "
                          f"eiesim takes an integer seed")
@@ -144,14 +146,20 @@ def quantize(weights: np.ndarray, bits: int = 4, *, init: str = "linear", seed: 
 
     flat = w.ravel()
     kept_at = np.flatnonzero(flat)
-    kept = flat[kept_at]
+    kept = flat[kept_at].astype(np.float64)
     k = (1 << bits) - 1
     fit_values = kept if kept.size or b is None else b[b != 0]
 
     centroids, iterations, converged = _fit_centroids(fit_values, k, init, int(seed),
                                                       int(max_iter))
     codebook = np.zeros(k + 1, dtype=np.float32)
-    codebook[1: centroids.size + 1] = centroids.astype(np.float32)
+    with np.errstate(over="ignore"):
+        codebook[1: centroids.size + 1] = centroids.astype(np.float32)
+    if not np.all(np.isfinite(codebook)):
+        largest = float(np.max(np.abs(centroids)))
+        raise LayerError(f"a centroid of magnitude {largest:.3g} overflows the float32 "
+                         f"codebook (largest {float(np.finfo(np.float32).max):.3g}); scale the "
+                         f"weights down before quantizing")
 
     codes = np.zeros(flat.size, dtype=np.uint8)
     if kept.size:
@@ -168,7 +176,8 @@ def quantize(weights: np.ndarray, bits: int = 4, *, init: str = "linear", seed: 
         bias_max = float(np.max(np.abs(codebook[bias_codes].astype(np.float64) - b),
                                 initial=0.0))
 
-    error = kept - codebook[codes.ravel()[kept_at]].astype(np.float64)
+    kept_codes = codes.ravel()[kept_at]
+    error = kept - codebook[kept_codes].astype(np.float64)
     sse = float(error @ error)
     norm2 = float(kept @ kept)
     return QuantizedLayer(
@@ -185,7 +194,7 @@ def quantize(weights: np.ndarray, bits: int = 4, *, init: str = "linear", seed: 
         max_abs_error=float(np.max(np.abs(error), initial=0.0)),
         relative_error=float(np.sqrt(sse / norm2)) if norm2 > 0 else 0.0,
         bias_max_abs_error=bias_max,
-        clusters_used=int(np.unique(codes.ravel()[kept_at]).size),
+        clusters_used=int(np.count_nonzero(np.bincount(kept_codes, minlength=k + 1)[1:])),
     )
 
 
@@ -288,7 +297,8 @@ def _as_float_matrix(weights: object) -> np.ndarray:
     if not (np.issubdtype(w.dtype, np.floating) or np.issubdtype(w.dtype, np.integer)
             or w.dtype == np.bool_):
         raise LayerError(f"weights has dtype {w.dtype}; it must be a real number array")
-    w = w.astype(np.float64, copy=False)
+    if not np.issubdtype(w.dtype, np.floating):
+        return w  # integers and booleans are always finite
     bad = ~np.isfinite(w)
     if bad.any():
         row, col = (int(i) for i in np.argwhere(bad)[0])
