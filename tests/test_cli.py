@@ -46,11 +46,11 @@ def test_example_macs_match_the_real_layer(example_json):
 
 def test_table_output_and_saved_outputs(tmp_path):
     out = tmp_path / "out.npy"
-    done = run_cli("run", "--example", "alexnet-fc8", "--pes", "16", "--fifo", "4",
+    done = run_cli("run", "--example", "alexnet-fc8", "--pes", "32", "--fifo", "4",
                    "--output", str(out))
     assert done.returncode == 0, done.stderr
     assert "cycles" in done.stdout and "load efficiency" in done.stdout
-    assert "16 PEs" in done.stdout
+    assert "32 PEs" in done.stdout
     outputs = np.load(out)
     data = np.load(io.example_path("alexnet-fc8"))
     reference = np.maximum(data["codebook"][data["codes"]].astype(np.float64)
@@ -81,6 +81,11 @@ def test_help_explains_everything():
         assert option in sub.stdout, option
 
 
+def _text_file(path, text):
+    path.write_text(text)
+    return path
+
+
 def _layer_file(tmp_path, name="layer.npz", **arrays):
     path = tmp_path / name
     np.savez(path, **arrays)
@@ -109,7 +114,7 @@ def _layer_file(tmp_path, name="layer.npz", **arrays):
      "reserved for 0"),
     (lambda p: _layer_file(p, activations=np.ones(4)), "neither of 'weights' and 'codes'"),
     (lambda p: p / "missing.npz", "does not exist"),
-    (lambda p: (p / "bad.npz").write_text("not a zip") or p / "bad.npz", "not a readable"),
+    (lambda p: _text_file(p / "bad.npz", "not a zip"), "not a readable"),
     (lambda p: _layer_file(p, codes=np.ones((3, 4), np.uint8), codebook=np.array([0.0, 1.0]),
                            activations=np.full(4, 1000.0)),
      "exceeds the fixed16 range"),
