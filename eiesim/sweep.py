@@ -103,10 +103,11 @@ def evaluate_point(layer: LayerData, base: HardwareSpec, changes: Mapping[str, A
 
 def _energy_metrics(result: Any) -> dict[str, Any]:
     try:
-        from eiesim import energy
-    except ImportError:  # energy model not installed in this build
+        from eiesim.energy import energy_report
+    except ImportError:  # energy model not available in this build
         return {}
-    return energy.sweep_metrics(result)
+    report = energy_report(result)
+    return {"energy_j": report.energy_j, "power_w": report.power_w}
 
 
 def _evaluate_in_worker(base: HardwareSpec, changes: Mapping[str, Any],
@@ -143,9 +144,15 @@ def sweep(layer: LayerData, base_spec: HardwareSpec | None = None, *,
                          retries)
     else:
         rows = _run_local(layer, base, changes_list, workers, engine, progress)
+    from eiesim.report import SCALAR_METRICS
+
     table = pd.DataFrame(rows)
-    if "error" not in table:
-        table["error"] = ""
+    parameters = list(dict.fromkeys(FIELD_AXES.get(name, name)
+                                    for changes in changes_list for name in changes))
+    metrics = list(SCALAR_METRICS) + ["padding_share"]
+    extra = [c for c in table.columns if c not in parameters + metrics + ["error"]]
+    table = table.reindex(columns=parameters + metrics + extra + ["error"])
+    table["error"] = table["error"].fillna("")
     return table
 
 

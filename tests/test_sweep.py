@@ -1,0 +1,133 @@
+"""Design-space sweeps: points, determinism, local processes, Dask with a dying worker, CLI."""
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from eiesim import HardwareSpec, SpecError, encode, simulate, workloads
+from eiesim.sweep import design_points, sweep
+
+
+@pytest.fixture(scope="module")
+def small_layer():
+    return workloads.synthetic_layer("Alex-8", seed=3, scale=0.06)
+
+
+def test_cartesian_points_in_order():
+    points = design_points({"pes": [1, 2], "fifo": [4, 8, 16]})
+    assert points[0] == {"num_pes": 1, "act_queue_depth": 4}
+    assert points[-1] == {"num_pes": 2, "act_queue_depth": 16}
+    assert len(points) == 6
+
+
+def test_explicit_points_and_bad_axes():
+    assert design_points(points=[{"pes": 4, "sram_width": 128}]) == [
+        {"num_pes": 4, "spmat_sram_width_bits": 128}]
+    with pytest.raises(SpecError, match="cannot sweep 'pez'"):
+        design_points({"pez": [1]})
+    with pytest.raises(SpecError, match="has no values"):
+        design_points({"pes": []})
+
+
+def test_rows_match_single_runs(small_layer):
+    table = sweep(small_layer, pes=[2, 8], fifo=[1, 8], workers=1, progress=False)
+    assert list(table[["pes", "fifo"]].itertuples(index=False, name=None)) == [
+        (2, 1), (2, 8), (8, 1), (8, 8)]
+    for row in table.itertuples():
+        spec = HardwareSpec(num_pes=row.pes, act_queue_depth=row.fifo)
+        layer = encode(small_layer.codes, small_layer.codebook, small_layer.bias_codes,
+                       spec=spec)
+        result = simulate(layer, small_layer.activations, spec)
+        assert row.cycles == result.cycles
+        assert row.load_efficiency == pytest.approx(result.load_efficiency)
+    # More queue depth never hurts; more PEs help on this layer.
+    assert table.loc[1, "cycles"] <= table.loc[0, "cycles"]
+    assert table.loc[3, "cycles"] < table.loc[1, "cycles"]
+
+
+def test_local_processes_equal_serial(small_layer):
+    kwargs = dict(pes=[1, 4, 16], index_bits=[2, 4], progress=False)
+    serial = sweep(small_layer, workers=1, **kwargs)
+    parallel = sweep(small_layer, workers=2, **kwargs)
+    columns = [c for c in serial.columns if c != "wall_time_s"]
+    pd.testing.assert_frame_equal(serial[columns], parallel[columns])
+
+
+def test_point_that_does_not_fit_reports_error(small_layer):
+    base = HardwareSpec(spmat_sram_bytes=512)  # 512 one-byte entries per PE
+    table = sweep(small_layer, base, pes=[1, 64], workers=1, progress=False)
+    assert "sparse-matrix SRAM holds 512" in table.loc[0, "error"]
+    assert np.isnan(table.loc[0, "cycles"])
+    assert table.loc[1, "error"] == "" and table.loc[1, "cycles"] > 0
+
+
+def _worker_pids(client):
+    return client.run(os.getpid)
+
+
+def test_dask_sweep_survives_a_killed_worker(small_layer):
+    distributed = pytest.importorskip("dask.distributed")
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                       host="127.0.0.1", dashboard_address=None,
+                                       silence_logs=40)
+    client = distributed.Client(cluster)
+    try:
+        kwargs = dict(pes=[1, 2, 3, 4, 6, 8], fifo=[1, 2, 4, 8], progress=False)
+        result: dict = {}
+
+        def run():
+            result["table"] = sweep(small_layer, client=client, **kwargs)
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        # Kill one worker process as soon as the scheduler has handed out work.
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not any(client.processing().values()):
+            time.sleep(0.05)
+        pids = _worker_pids(client)
+        victim = sorted(pids)[0]
+        assert "table" not in result, "the sweep ended before a worker could be killed"
+        os.kill(pids[victim], signal.SIGKILL)
+        thread.join(timeout=300)
+        assert pids[victim] not in _worker_pids(client).values()  # the worker really died
+        assert not thread.is_alive()
+        table = result["table"]
+        assert len(table) == 24 and (table["error"] == "").all()
+        serial = sweep(small_layer, workers=1, **kwargs)
+        assert table["cycles"].tolist() == serial["cycles"].tolist()
+    finally:
+        client.close()
+        cluster.close()
+
+
+def test_sweep_cli_writes_csv_and_plot(tmp_path, small_layer):
+    layer_path = tmp_path / "layer.npz"
+    np.savez(layer_path, codes=small_layer.codes, codebook=small_layer.codebook,
+             activations=small_layer.activations, bias_codes=small_layer.bias_codes)
+    out, plot = tmp_path / "sweep.csv", tmp_path / "sweep.png"
+    done = subprocess.run(
+        [sys.executable, "-m", "eiesim.cli", "sweep", str(layer_path), "--pes", "1,2,4",
+         "--fifo", "1,8", "--out", str(out), "--workers", "1", "--plot", str(plot)],
+        capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    table = pd.read_csv(out)
+    for column in ("pes", "fifo", "cycles", "load_efficiency", "macs", "error"):
+        assert column in table.columns
+    assert len(table) == 6
+    assert plot.stat().st_size > 1000
+
+
+def test_sweep_cli_bad_list_exits_2(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "eiesim.cli", "sweep", "--example", "alexnet-fc8", "--pes",
+         "1,x", "--out", str(tmp_path / "a.csv")], capture_output=True, text=True)
+    assert done.returncode == 2
+    assert "comma-separated list" in done.stderr
+    assert not (tmp_path / "a.csv").exists()
