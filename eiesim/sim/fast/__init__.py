@@ -1,0 +1,114 @@
+"""The fast engine: a cycle-by-cycle numba simulation of the timing contract in :mod:`eiesim.sim`.
+
+``run(prepared)`` validates the prepared inputs, calls the private @njit kernels of
+:mod:`eiesim.sim.fast.kernel` with plain arrays and scalars, and wraps their counters into an
+:class:`~eiesim.sim.result.EngineOutput` laid out as :mod:`eiesim.actions` says. Every PE is
+simulated in every cycle of the front end (rules T2-T8, T11); the numba options live in
+:mod:`eiesim.sim.fast.options`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from eiesim.actions import CCU_EVENTS, CCU_INDEX, PE_EVENTS, PE_INDEX
+from eiesim.errors import LayerError, SpecError
+from eiesim.sim.fast import kernel
+from eiesim.sim.prepare import PreparedInputs
+from eiesim.sim.result import EngineOutput
+
+__all__ = ["run"]
+
+if set(kernel.PE_COUNTERS) != set(PE_EVENTS) or set(kernel.CCU_COUNTERS) != set(CCU_EVENTS):
+    raise ImportError("the fast engine's counters differ from eiesim.actions; update "
+                      "eiesim/sim/fast/kernel.py to count every event of PE_EVENTS and CCU_EVENTS")
+
+_PE_COLUMNS = np.array([PE_INDEX[name] for name in kernel.PE_COUNTERS], dtype=np.int64)
+_CCU_COLUMNS = np.array([CCU_INDEX[name] for name in kernel.CCU_COUNTERS], dtype=np.int64)
+
+
+def _array(value: object, name: str, dtype: type, shape: tuple[int, ...]) -> np.ndarray:
+    """``value`` as a C-contiguous array of ``dtype`` and ``shape`` (copied only if needed)."""
+    array = np.asarray(value)
+    if array.shape != shape:
+        raise LayerError(f"prepared input {name} has shape {array.shape}, expected {shape}; "
+                         f"build the inputs with eiesim.sim.prepare_inputs(layer, activations, "
+                         f"spec)")
+    if array.dtype != dtype and not np.can_cast(array.dtype, dtype, casting="same_kind"):
+        raise LayerError(f"prepared input {name} has dtype {array.dtype}, expected {dtype}; "
+                         f"build the inputs with eiesim.sim.prepare_inputs")
+    return np.ascontiguousarray(array, dtype=dtype)
+
+
+def run(prepared: PreparedInputs, *, cycle_by_cycle: bool = False) -> EngineOutput:
+    """Simulate one layer with the fast engine; see :mod:`eiesim.sim` for the contract.
+
+    By default the event-skipping kernel computes every push and pop cycle from the recurrences
+    of the contract; ``cycle_by_cycle=True`` runs the literal kernel that steps every PE through
+    every cycle instead (slower, identical results; the tests hold the two equal).
+    """
+    if not isinstance(prepared, PreparedInputs):
+        raise TypeError(f"run() takes PreparedInputs, got {type(prepared).__name__}; call "
+                        f"eiesim.simulate(layer, activations, spec) or pass "
+                        f"eiesim.sim.prepare_inputs(layer, activations, spec)")
+    spec, layer = prepared.spec, prepared.layer
+    n = spec.num_pes
+    if layer.num_pes != n:
+        raise SpecError(f"the layer was encoded for {layer.num_pes} PEs but the spec has "
+                        f"num_pes = {n}; encode it again for this hardware")
+    scan_length = int(prepared.scan_length)
+    expected_scan = layer.padded_in_features + (n if layer.has_bias else 0)  # T1
+    if scan_length != expected_scan:
+        raise LayerError(f"prepared scan_length = {scan_length}, rule T1 gives {expected_scan} "
+                         f"for this layer; build the inputs with eiesim.sim.prepare_inputs")
+    codebook_size = layer.codebook.size
+    nonzero = _array(prepared.nonzero, "nonzero", np.bool_, (scan_length,))
+    act_fixed = _array(prepared.act_fixed, "act_fixed", np.int64, (scan_length,))
+    act_float = _array(prepared.act_float, "act_float", np.float32, (scan_length,))
+    codebook_fixed = _array(prepared.codebook_fixed, "codebook_fixed", np.int64,
+                            (codebook_size,))
+    codebook_float = _array(prepared.codebook_float, "codebook_float", np.float32,
+                            (codebook_size,))
+    entry_v = _array(layer.entry_v, "entry_v", np.uint8, layer.entry_v.shape)
+    entry_z = _array(layer.entry_z, "entry_z", np.uint8, layer.entry_v.shape)
+    pe_offsets = _array(layer.pe_offsets, "pe_offsets", np.int64, (n + 1,))
+    col_ptr = _array(layer.col_ptr, "col_ptr", np.int64, (n, layer.num_columns + 1))
+
+    is_fixed = bool(prepared.is_fixed)
+    weight_frac = int(prepared.weight_frac_bits)
+    if is_fixed and not 0 <= weight_frac <= 2 * spec.data_bits:
+        raise SpecError(f"weight_frac_bits = {weight_frac} is outside 0..{2 * spec.data_bits} "
+                        f"allowed by rule A2 for {spec.arithmetic}")
+    out_features = layer.out_features
+    acc_fixed = np.zeros(out_features if is_fixed else 0, dtype=np.int64)
+    acc_float = np.zeros(0 if is_fixed else out_features, dtype=np.float32)
+    raw_pe = np.zeros((n, kernel.NUM_PE_COUNTERS), dtype=np.int64)
+    raw_ccu = np.zeros(kernel.NUM_CCU_COUNTERS, dtype=np.int64)
+
+    program = kernel.ccu_program(nonzero, n)
+    depth = int(spec.act_queue_depth)
+    per_line = int(spec.entries_per_sram_line)
+    # A3's rounding shifts, clamped to 63 (see kernel._mac).
+    arithmetic = (is_fixed, codebook_fixed, codebook_float, weight_frac > 0,
+                  min(weight_frac, 63), min(max(weight_frac - 1, 0), 63),
+                  int(prepared.acc_min), int(prepared.acc_max), acc_fixed, acc_float)
+    if cycle_by_cycle:
+        frontend_cycles = kernel.frontend_cycles(
+            program, act_fixed, act_float, n, depth, per_line, entry_v, entry_z, pe_offsets,
+            col_ptr, int(out_features), *arithmetic, raw_pe, raw_ccu)
+    else:
+        line_shift = per_line.bit_length() - 1 if per_line & (per_line - 1) == 0 else -1
+        frontend_cycles = kernel.frontend_events(
+            program, act_fixed, act_float, n, depth, per_line, line_shift, entry_v, entry_z,
+            pe_offsets, col_ptr, int(out_features), *arithmetic, raw_pe, raw_ccu)
+
+    pe_counts = np.zeros((n, len(PE_EVENTS)), dtype=np.int64)
+    pe_counts[:, _PE_COLUMNS] = raw_pe
+    ccu_counts = np.zeros(len(CCU_EVENTS), dtype=np.int64)
+    ccu_counts[_CCU_COLUMNS] = raw_ccu
+    return EngineOutput(
+        frontend_cycles=int(frontend_cycles),
+        accumulators=acc_fixed if is_fixed else acc_float,
+        pe_counts=pe_counts,
+        ccu_counts=ccu_counts,
+    )

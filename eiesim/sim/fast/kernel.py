@@ -1,0 +1,480 @@
+"""Private numba kernels of the fast engine: arrays and scalars only, no Python objects.
+
+The public, validating wrapper is :func:`eiesim.sim.fast.run`. Rule numbers (T1-T11, A1-A5)
+refer to the timing contract in :mod:`eiesim.sim`. Two front-end kernels implement it:
+
+``frontend_cycles``
+    the literal statement: a loop over cycles that, in every cycle, lets the CCU and every PE
+    decide from the start-of-cycle state and applies the updates at the end (T4); each entry is
+    issued in its own cycle.
+``frontend_events``
+    the event-skipping fast path used by default. It computes, broadcast by broadcast, the cycle
+    of every push and pop from the recurrences the contract implies (derived in the docstring
+    of ``_schedule``), then works through each PE's columns with their issue cycles known. It gives identical results;
+    tests/test_fast_values.py and tests/test_bounds.py check that it equals ``frontend_cycles``
+    exactly (cycles, every counter, accumulators) on random layers.
+
+Both count into the kernel's own (num_pes, len(PE_COUNTERS)) and (len(CCU_COUNTERS),) arrays,
+whose column order is fixed *here*; the wrapper scatters them into the layout of
+:mod:`eiesim.actions` by name. Keeping the column numbers local to this file keeps numba's
+on-disk cache correct: a cached kernel is invalidated when this file changes, not when another
+module's constants do.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from eiesim.sim.fast.options import INLINE_OPTIONS, NUMBA_OPTIONS
+
+# Column order of the kernel's per-PE counter array (names as in eiesim.actions.PE_EVENTS).
+PE_COUNTERS = (
+    "busy_cycles", "stall_cycles", "idle_cycles", "act_queue_pushes", "act_queue_pops",
+    "src_act_reads", "pointer_reads", "empty_columns", "spmat_line_reads", "entries",
+    "padding_entries", "codebook_decodes", "macs", "acc_reads", "acc_writes", "bypasses",
+    "relu_ops", "act_writebacks",
+)
+_BUSY = 0
+_STALL = 1
+_IDLE = 2
+_PUSHES = 3
+_POPS = 4
+_SRC_READS = 5
+_PTR_READS = 6
+_EMPTY_COLS = 7
+_LINE_READS = 8
+_ENTRIES = 9
+_PADDING = 10
+_DECODES = 11
+_MACS = 12
+_ACC_READS = 13
+_ACC_WRITES = 14
+_BYPASSES = 15
+_RELU = 16
+_WRITEBACKS = 17
+NUM_PE_COUNTERS = 18
+
+# Column order of the kernel's CCU counter array (names as in eiesim.actions.CCU_EVENTS).
+CCU_COUNTERS = ("ccu_active_cycles", "broadcasts", "broadcast_stall_cycles", "lnzd_scan_cycles")
+_CCU_ACTIVE = 0
+_BROADCASTS = 1
+_BCAST_STALLS = 2
+_SCANS = 3
+NUM_CCU_COUNTERS = 4
+
+SCAN = -1  # a scan cycle in the CCU program (a broadcast cycle holds its column j >= 0)
+
+
+# --- the CCU's program (T2) -----------------------------------------------------------------
+@njit(**NUMBA_OPTIONS)
+def ccu_program(nonzero, num_pes):
+    """Rule T2: the CCU's sequence of cycles, in order.
+
+    Entry j >= 0 is the broadcast cycle of slot j; SCAN is a scan cycle. Each group of num_pes
+    slots yields one broadcast per non-zero in slot order, then one scan cycle if the group has no
+    non-zero or its last non-zero is not in the group's last slot.
+    """
+    scan_length = nonzero.size
+    groups = scan_length // num_pes
+    program = np.empty(scan_length + groups, dtype=np.int64)
+    n = 0
+    for g in range(groups):
+        first = g * num_pes
+        last_slot = first + num_pes - 1
+        last_nonzero = -1
+        for slot in range(first, first + num_pes):
+            if nonzero[slot]:
+                program[n] = slot
+                n += 1
+                last_nonzero = slot
+        if last_nonzero != last_slot:  # also true for a group without non-zero
+            program[n] = SCAN
+            n += 1
+    return program[:n]
+
+
+@njit(**INLINE_OPTIONS)
+def _broadcasts(program):
+    """Split the program into the broadcast columns and the scan cycles before each broadcast.
+
+    Returns (columns, scans_before, trailing_scans): broadcast b carries column columns[b] and
+    follows scans_before[b] scan cycles after broadcast b - 1 (after the start for b = 0).
+    """
+    count = 0
+    for i in range(program.size):
+        if program[i] != SCAN:
+            count += 1
+    columns = np.empty(count, dtype=np.int64)
+    scans_before = np.empty(count, dtype=np.int64)
+    b = 0
+    scans = 0
+    for i in range(program.size):
+        if program[i] == SCAN:
+            scans += 1
+        else:
+            columns[b] = program[i]
+            scans_before[b] = scans
+            scans = 0
+            b += 1
+    return columns, scans_before, scans
+
+
+# --- arithmetic (A3, A5) --------------------------------------------------------------------
+@njit(**INLINE_OPTIONS)
+def _mac(g, v, a_fix, a_flt, is_fixed, codebook_fixed, codebook_float, round_shift, quot_shift,
+         half_shift, acc_min, acc_max, acc_fixed, acc_float):
+    """Add codebook[v] * a into the accumulator of global row g.
+
+    Fixed point (A3): s = floor((w * a + 2**(F - 1)) / 2**F) for F > 0, computed without overflow
+    as (p >> F) + bit F - 1 of p, with the shifts passed in already clamped to 63 (F <= 2B = 64 is
+    allowed; for F = 64 both shifts by 63 give the same s). The B-bit adder saturates.
+    float32 (A5): a float32 product, then a float32 sum; no fused multiply-add.
+    """
+    if is_fixed:
+        prod = codebook_fixed[v] * a_fix  # exact: 2B <= 64 bits (A3)
+        if round_shift:
+            s = (prod >> quot_shift) + ((prod >> half_shift) & 1)
+        else:
+            s = prod
+        acc = acc_fixed[g] + s
+        if acc > acc_max:
+            acc = acc_max
+        elif acc < acc_min:
+            acc = acc_min
+        acc_fixed[g] = acc
+    else:
+        term = codebook_float[v] * a_flt
+        acc_float[g] = acc_float[g] + term
+
+
+@njit(**INLINE_OPTIONS)
+def _finish_counts(pe_counts, num_pes, groups, out_features):
+    n = num_pes
+    for p in range(n):
+        # T11: each PE's local LNZD reads one source activation per group of the scan (T2).
+        pe_counts[p, _SRC_READS] += groups
+        # T10: every PE passes its rows p, p + N, ... through ReLU and writes them back.
+        rows = (out_features - p + n - 1) // n
+        pe_counts[p, _RELU] += rows
+        pe_counts[p, _WRITEBACKS] += rows
+
+
+# --- the literal statement: every PE, every cycle --------------------------------------------
+@njit(**NUMBA_OPTIONS)
+def frontend_cycles(program, act_fixed, act_float, num_pes, queue_depth, entries_per_line,
+                    entry_v, entry_z, pe_offsets, col_ptr, out_features,
+                    is_fixed, codebook_fixed, codebook_float, round_shift, quot_shift,
+                    half_shift, acc_min, acc_max, acc_fixed, acc_float, pe_counts, ccu_counts):
+    """Simulate the front end cycle by cycle (T2-T8, T11), every PE in every cycle.
+
+    Every decision of cycle t reads the state at the start of t; every update takes effect at
+    its end (T4). Fills ``acc_fixed`` (fixed point) or ``acc_float`` (float32) by global row,
+    ``pe_counts`` and ``ccu_counts``; returns T, the number of front-end cycles (T8).
+    """
+    n = num_pes
+    # Broadcast b carries column bcast_col[b]; every PE receives the same sequence (T3), so a
+    # PE's queue always holds broadcasts pops[p] .. pushes - 1 and needs no storage of its own.
+    bcast_col, _, _ = _broadcasts(program)
+    pops = np.zeros(n, dtype=np.int64)  # broadcasts popped by each PE (T5)
+    cur = np.zeros(n, dtype=np.int64)  # next entry to issue (global index) (T6)
+    end = np.zeros(n, dtype=np.int64)  # end of the loaded column; cur == end: no column
+    row = np.zeros(n, dtype=np.int64)  # row address of the last issued entry (T7)
+    a_fix = np.zeros(n, dtype=np.int64)  # the loaded column's activation
+    a_flt = np.zeros(n, dtype=np.float32)
+    line_reg = np.full(n, -1, dtype=np.int64)  # SRAM line register, starts empty (T6)
+    last_real_cycle = np.full(n, -2, dtype=np.int64)  # cycle of the last real entry (T7)
+    last_real_row = np.full(n, -1, dtype=np.int64)
+
+    n_prog = program.size
+    pc = 0  # next CCU cycle of the program (T2)
+    pushes = 0  # broadcasts done
+    min_pops = 0  # min over PEs of pops: the fullest queue holds pushes - min_pops entries
+    loaded = 0  # PEs whose sparse-matrix read unit holds a column
+    t = 0
+    # T8: the front end ends at the first cycle at whose start the CCU has no cycle left and
+    # every queue (min_pops == pushes) and sparse-matrix read unit (loaded == 0) is empty.
+    while pc < n_prog or min_pops < pushes or loaded > 0:
+        # --- CCU (T2, T3), from the start-of-cycle queue occupancy (T4) -----------------------
+        broadcast = False
+        stalled = False
+        if pc < n_prog:
+            ccu_counts[_CCU_ACTIVE] += 1
+            if program[pc] == SCAN:
+                ccu_counts[_SCANS] += 1  # scan cycles never stall (T3)
+                pc += 1
+            elif pushes - min_pops >= queue_depth:
+                stalled = True  # some queue holds D entries: retry next cycle (T3)
+                ccu_counts[_BCAST_STALLS] += 1
+            else:
+                broadcast = True  # the push takes effect at the end of the cycle (T4)
+
+        # --- every PE -----------------------------------------------------------------------
+        new_min = pushes
+        for p in range(n):
+            e = cur[p]
+            has_column = e < end[p]
+            has_head = pops[p] < pushes  # an entry pushed in this cycle is not visible yet (T4)
+            if has_column:
+                # T6: issue entry e; read its SRAM line unless the line register holds it.
+                line = (e - pe_offsets[p]) // entries_per_line
+                if line != line_reg[p]:
+                    line_reg[p] = line
+                    pe_counts[p, _LINE_READS] += 1
+                pe_counts[p, _ENTRIES] += 1
+                # T7: every entry is decoded; the row address advances by z + 1.
+                pe_counts[p, _DECODES] += 1
+                r = row[p] + np.int64(entry_z[e]) + 1
+                row[p] = r
+                v = np.int64(entry_v[e])
+                if v == 0:
+                    pe_counts[p, _PADDING] += 1  # padding writes nothing (T7)
+                else:
+                    pe_counts[p, _MACS] += 1
+                    pe_counts[p, _ACC_WRITES] += 1
+                    # T7: a real entry of the same row as the previous cycle's real entry is
+                    # served by the bypass instead of an accumulator read.
+                    if last_real_cycle[p] == t - 1 and last_real_row[p] == r:
+                        pe_counts[p, _BYPASSES] += 1
+                    else:
+                        pe_counts[p, _ACC_READS] += 1
+                    last_real_cycle[p] = t
+                    last_real_row[p] = r
+                    _mac(r * n + p, v, a_fix[p], a_flt[p], is_fixed, codebook_fixed,
+                         codebook_float, round_shift, quot_shift, half_shift, acc_min, acc_max,
+                         acc_fixed, acc_float)
+                e += 1
+                cur[p] = e
+                if e == end[p]:
+                    loaded -= 1
+            # T5: pop the head and read p_j, p_(j+1) when the queue is non-empty and the unit
+            # holds no column or has just issued the last entry of its column (e == end now).
+            popped = has_head and e == end[p]
+            if popped:
+                b = pops[p]
+                pops[p] = b + 1
+                pe_counts[p, _POPS] += 1
+                pe_counts[p, _PTR_READS] += 1
+                j = bcast_col[b]
+                start = col_ptr[p, j]
+                stop = col_ptr[p, j + 1]
+                if stop > start:
+                    # The column is loaded for the next cycle (T5, T6); row restarts at -1 (T7).
+                    cur[p] = pe_offsets[p] + start
+                    end[p] = pe_offsets[p] + stop
+                    row[p] = -1
+                    a_fix[p] = act_fixed[j]
+                    a_flt[p] = act_float[j]
+                    loaded += 1
+                else:
+                    pe_counts[p, _EMPTY_COLS] += 1  # finished in this cycle (T5)
+            # T11: busy if the pointer read or the sparse-matrix read worked; otherwise starved
+            # by a stalled broadcast, or idle.
+            if has_column or popped:
+                pe_counts[p, _BUSY] += 1
+            elif stalled:
+                pe_counts[p, _STALL] += 1
+            else:
+                pe_counts[p, _IDLE] += 1
+            if pops[p] < new_min:
+                new_min = pops[p]
+        min_pops = new_min
+
+        # --- end of cycle: the broadcast's push takes effect (T3, T4) -------------------------
+        if broadcast:
+            ccu_counts[_BROADCASTS] += 1
+            for p in range(n):
+                pe_counts[p, _PUSHES] += 1
+            pushes += 1
+            pc += 1
+        t += 1
+
+    _finish_counts(pe_counts, n, act_fixed.size // n, out_features)
+    return t
+
+
+# --- the fast path: push and pop cycles from the recurrences ----------------------------------
+@njit(**NUMBA_OPTIONS)
+def _schedule(bcast_col, scans_before, queue_depth, num_pes, col_ptr, pop_cycles, pe_counts):
+    """Push and pop cycles of every broadcast from the recurrences of the contract.
+
+    With b = 0 .. B - 1 the broadcasts and k_p(b) the entries of their column in PE p:
+
+    * arrive(b) = push(b - 1) + 1 + (scan cycles between broadcasts b - 1 and b): the CCU works
+      through its program one cycle at a time and scan cycles never stall (T2, T3);
+    * push(b) = max(arrive(b), max_p pop_p(b - D) + 1): with b pushes done, PE p's queue holds D
+      entries until it has popped broadcast b - D, and a slot freed in cycle t is seen in t + 1
+      (T3, T4); for b < D no queue can be full;
+    * pop_p(b) = max(push(b) + 1, next_p(b - 1)) with next_p(b) = pop_p(b) + max(1, k_p(b)): a
+      PE pops as soon as the head is visible (T4) and its unit holds no column or issues the last
+      entry of its column, which happens in cycle pop + k (T5, T6); an empty column frees the
+      unit in the pop cycle itself;
+    * PE p is busy in cycles pop_p(b) .. pop_p(b) + k_p(b); consecutive runs touch only when
+      pop_p(b) = pop_p(b - 1) + k_p(b - 1) with k_p(b - 1) > 0, i.e. when pop_p(b) < free_p(b - 1)
+      where free_p(b) = pop_p(b) + k_p(b) + 1 is the first cycle after the run (T11);
+    * PE p is not busy in cycles free_p(b - 1) .. push(b) (its queue is empty), and the CCU
+      stalls in cycles arrive(b) .. push(b) - 1 only, so PE p stalls
+      max(0, push(b) - max(free_p(b - 1), arrive(b))) cycles before pop_p(b) (T11).
+
+    Fills pop_cycles[p, b] and the busy and stall counts; returns (push(B - 1), broadcast stall
+    cycles, max_p free_p(B - 1)), or (-1, 0, 0) without broadcasts.
+    """
+    n = num_pes
+    num_bcasts = bcast_col.size
+    next_pop = np.zeros(n, dtype=np.int64)  # next_p: earliest pop its unit allows (T5)
+    free = np.zeros(n, dtype=np.int64)  # free_p: first cycle after the PE's busy run (T11)
+    max_pop = np.empty(num_bcasts, dtype=np.int64)  # max_p pop_p(b)
+    push = -1
+    stalls = 0
+    for b in range(num_bcasts):
+        arrive = push + 1 + scans_before[b]
+        push = arrive
+        if b >= queue_depth and max_pop[b - queue_depth] + 1 > push:
+            push = max_pop[b - queue_depth] + 1
+        stalls += push - arrive
+        j = bcast_col[b]
+        latest = 0
+        for p in range(n):
+            f = free[p]
+            pop = push
+            if next_pop[p] > pop:
+                pop = next_pop[p]
+            if push > f and push > arrive:
+                pe_counts[p, _STALL] += push - (f if f > arrive else arrive)
+            k = col_ptr[p, j + 1] - col_ptr[p, j]
+            # The pop cycle is busy unless it is the last issue cycle of the previous column.
+            pe_counts[p, _BUSY] += k + 1 if pop >= f else k
+            next_pop[p] = pop + (k if k > 0 else 1)
+            free[p] = pop + k + 1
+            pop_cycles[p, b] = pop
+            if pop > latest:
+                latest = pop
+        max_pop[b] = latest
+    last_free = 0
+    for p in range(n):
+        if free[p] > last_free:
+            last_free = free[p]
+    return push, stalls, last_free
+
+
+@njit(**NUMBA_OPTIONS)
+def _issue_entries(p, num_pes, bcast_col, pop_cycles, act_fixed, act_float, entries_per_line,
+                   line_shift, entry_v, entry_z, pe_offsets, col_ptr, is_fixed, codebook_fixed,
+                   codebook_float, round_shift, quot_shift, half_shift, acc_min, acc_max,
+                   acc_fixed, acc_float, pe_counts):
+    """Everything PE p's entries do, column by column in broadcast order.
+
+    The column of broadcast b issues its entries one per cycle in cycles pop_cycles[p, b] + 1,
+    + 2, ... (T6). An issued entry never feeds back into timing (T7: the pipeline never stalls),
+    so each column is worked through as a whole, with each entry's issue cycle known:
+
+    * T6: a column's addresses are consecutive, so it reads each line from floor(first / L) to
+      floor((stop - 1) / L) once, except the first if the line register already holds it; the
+      register then holds the last.
+    * T7: rows strictly rise within a column (each entry advances the row by z + 1 >= 1) and a
+      padding entry breaks adjacency, so only a column's first entry, issued in cycle pop + 1,
+      can be served by the bypass: when it is real and the PE issued a real entry of the same
+      row in cycle pop (the last entry of its previous column).
+    * A3, A5: every real entry adds into its row in storage order, which is broadcast order.
+    """
+    n = num_pes
+    base = pe_offsets[p]
+    line_reg = -1  # the SRAM line register starts empty (T6)
+    prev_cycle = -2  # issue cycle and row of the last real entry (T7)
+    prev_row = -1
+    line_reads = 0
+    bypasses = 0
+    padding = 0
+    entries = 0
+    empty = 0
+    for b in range(bcast_col.size):
+        j = bcast_col[b]
+        first = col_ptr[p, j]
+        stop = col_ptr[p, j + 1]
+        if stop == first:
+            empty += 1  # finished in its pop cycle (T5)
+            continue
+        entries += stop - first
+        pop = pop_cycles[p, b]
+        if line_shift >= 0:  # entries per line is a power of two
+            first_line = first >> line_shift
+            last_line = (stop - 1) >> line_shift
+        else:
+            first_line = first // entries_per_line
+            last_line = (stop - 1) // entries_per_line
+        line_reads += last_line - first_line + (0 if line_reg == first_line else 1)
+        line_reg = last_line
+        e0 = base + first
+        if entry_v[e0] != 0 and prev_cycle == pop and prev_row == np.int64(entry_z[e0]):
+            bypasses += 1
+        a_fix = act_fixed[j]
+        a_flt = act_float[j]
+        r = -1  # T7: the row address restarts at -1 for each column and advances by z + 1
+        last_real = -1
+        last_row = 0
+        for e in range(e0, base + stop):
+            r += np.int64(entry_z[e]) + 1
+            v = np.int64(entry_v[e])
+            if v == 0:
+                padding += 1  # decoded, writes nothing (T7)
+            else:
+                last_real = e
+                last_row = r
+                _mac(r * n + p, v, a_fix, a_flt, is_fixed, codebook_fixed, codebook_float,
+                     round_shift, quot_shift, half_shift, acc_min, acc_max, acc_fixed,
+                     acc_float)
+        if last_real >= 0:
+            prev_cycle = pop + 1 + (last_real - e0)
+            prev_row = last_row
+    pe_counts[p, _LINE_READS] += line_reads
+    pe_counts[p, _BYPASSES] += bypasses
+    pe_counts[p, _ENTRIES] += entries
+    pe_counts[p, _PADDING] += padding
+    pe_counts[p, _EMPTY_COLS] += empty
+
+
+@njit(**NUMBA_OPTIONS)
+def frontend_events(program, act_fixed, act_float, num_pes, queue_depth, entries_per_line,
+                    line_shift, entry_v, entry_z, pe_offsets, col_ptr, out_features,
+                    is_fixed, codebook_fixed, codebook_float, round_shift, quot_shift,
+                    half_shift, acc_min, acc_max, acc_fixed, acc_float, pe_counts, ccu_counts):
+    """The front end (T2-T8, T11) from the push and pop cycle of every broadcast.
+
+    Same arguments (plus ``line_shift`` = log2(entries_per_line) if that is a power of two,
+    else -1) and results as :func:`frontend_cycles`, which it equals exactly. It visits each
+    (broadcast, PE) pair once instead of each (cycle, PE) pair: :func:`_schedule` computes the
+    cycles, :func:`_issue_entries` the work of the entries. Every PE pushes and pops all B
+    broadcasts before T, and T = max(CCU end, max_p free_p(B - 1)) (T8).
+    """
+    n = num_pes
+    bcast_col, scans_before, trailing_scans = _broadcasts(program)
+    num_bcasts = bcast_col.size
+    pop_cycles = np.empty((n, num_bcasts), dtype=np.int64)
+    last_push, stalls, last_free = _schedule(bcast_col, scans_before, queue_depth, n, col_ptr,
+                                             pop_cycles, pe_counts)
+    ccu_end = last_push + 1 + trailing_scans  # the cycle after the CCU's last (T2)
+    frontend = max(ccu_end, last_free)
+    for p in range(n):
+        _issue_entries(p, n, bcast_col, pop_cycles, act_fixed, act_float, entries_per_line,
+                       line_shift, entry_v, entry_z, pe_offsets, col_ptr, is_fixed,
+                       codebook_fixed, codebook_float, round_shift, quot_shift, half_shift,
+                       acc_min, acc_max, acc_fixed, acc_float, pe_counts)
+
+    ccu_counts[_CCU_ACTIVE] += ccu_end  # the CCU works in every cycle until its program ends
+    ccu_counts[_BROADCASTS] += num_bcasts
+    ccu_counts[_BCAST_STALLS] += stalls
+    ccu_counts[_SCANS] += program.size - num_bcasts
+    for p in range(n):
+        entries = pe_counts[p, _ENTRIES]
+        macs = entries - pe_counts[p, _PADDING]
+        pe_counts[p, _PUSHES] += num_bcasts
+        pe_counts[p, _POPS] += num_bcasts
+        pe_counts[p, _PTR_READS] += num_bcasts
+        pe_counts[p, _DECODES] += entries  # every entry is decoded (T7)
+        pe_counts[p, _MACS] += macs
+        pe_counts[p, _ACC_WRITES] += macs
+        pe_counts[p, _ACC_READS] += macs - pe_counts[p, _BYPASSES]
+        # T11: the cycles before T in which PE p was neither busy nor stalled.
+        pe_counts[p, _IDLE] += frontend - pe_counts[p, _BUSY] - pe_counts[p, _STALL]
+    _finish_counts(pe_counts, n, act_fixed.size // n, out_features)
+    return frontend

@@ -1,0 +1,135 @@
+"""The fast engine's accumulators equal the dense oracle bit for bit (rules A1-A5)."""
+
+from __future__ import annotations
+
+from importlib import resources
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import eiesim
+from eiesim import HardwareSpec, encode
+from eiesim.sim import prepare_inputs
+from eiesim.sim.fast import run
+from naive import oracle_accumulators, oracle_outputs, random_case
+
+SETTINGS = settings(max_examples=80, deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow])
+
+
+def check_values(layer, activations, spec):
+    """Both kernels give the oracle's accumulators; simulate() reports them scaled (A4)."""
+    expected = oracle_accumulators(layer, activations, spec)
+    prepared = prepare_inputs(layer, activations, spec)
+    for cycle_by_cycle in (False, True):
+        output = run(prepared, cycle_by_cycle=cycle_by_cycle)
+        assert output.accumulators.dtype == expected.dtype
+        # Compare the bits (float32 -0.0 vs 0.0 would differ too).
+        assert np.array_equal(output.accumulators.view(np.uint8), expected.view(np.uint8))
+    result = eiesim.simulate(layer, activations, spec, engine="fast")
+    if spec.is_fixed_point:
+        pre = expected.astype(np.float64) / (1 << spec.act_frac_bits_effective)
+    else:
+        pre = expected.astype(np.float64)
+    assert np.array_equal(result.pre_activations, pre)
+    assert np.array_equal(result.outputs, oracle_outputs(layer, activations, spec))
+    return expected
+
+
+@st.composite
+def value_cases(draw, arithmetic):
+    spec = HardwareSpec(
+        num_pes=draw(st.integers(1, 16)),
+        act_queue_depth=draw(st.integers(1, 4)),
+        rel_index_bits=draw(st.sampled_from([2, 4])),
+        spmat_sram_width_bits=draw(st.sampled_from([1, 3, 8])) * (4 + 4),
+        arithmetic=arithmetic,
+    )
+    if spec.rel_index_bits != 4:
+        spec = spec.replace(spmat_sram_width_bits=8 * spec.entry_bits)
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    case = random_case(
+        rng, spec,
+        out_features=draw(st.integers(1, 48)),
+        in_features=draw(st.integers(1, 40)),
+        density=draw(st.sampled_from([0.0, 0.05, 0.3, 0.8, 1.0])),
+        act_density=draw(st.sampled_from([0.0, 0.3, 0.7, 1.0])),
+        bias=draw(st.booleans()),
+        empty_rows=draw(st.sampled_from([0.0, 0.3])),
+        empty_cols=draw(st.sampled_from([0.0, 0.3])),
+    )
+    layer = encode(case.codes, case.codebook, case.bias_codes, spec=spec)
+    return layer, case.activations, spec
+
+
+@pytest.mark.parametrize("arithmetic", ["fixed16", "float32", "fixed8"])
+@SETTINGS
+@given(data=st.data())
+def test_random_layers_match_oracle(arithmetic, data):
+    layer, activations, spec = data.draw(value_cases(arithmetic))
+    check_values(layer, activations, spec)
+
+
+def test_saturation_values():
+    spec = HardwareSpec(num_pes=2, arithmetic="fixed8")
+    codebook = np.array([0.0, 7.0, -7.0], dtype=np.float32)
+    codes = np.array([[1, 1, 1, 2], [2, 2, 2, 1], [1, 2, 1, 2], [1, 1, 2, 2]], dtype=np.uint8)
+    layer = encode(codes, codebook, spec=spec)
+    acc = check_values(layer, np.array([2.0, 2.0, 2.0, 2.0]), spec)
+    # A1: 2.0 -> 32 (F_a = 4); A2: 7.0 -> 112 (F_w = 4); A3: 112 * 32 = 3584 -> 224 per term.
+    # Row 0: 0 + 224 -> 127 (saturated), 127 + 224 -> 127, then 127 - 224 = -97.
+    # Row 1: -128 after the first term, stays, then -128 + 224 = 96.
+    # Row 2: +224 -> 127, 127 - 224 = -97, -97 + 224 -> 127, 127 - 224 = -97.
+    # Row 3: 127, 127, 127 - 224 = -97, -97 - 224 -> -128.
+    assert acc.tolist() == [-97, 96, -97, -128]
+
+
+@pytest.mark.parametrize("weight_frac_bits", [0, 1, 31, 62, 63, 64])
+def test_extreme_weight_fraction_bits(weight_frac_bits):
+    # fixed32 with F_a = 31: products reach (-2**31)**2 = 2**62, and F_w may be up to 2B = 64
+    # (A2); A3's rounding must not overflow. Codebook values m / 2**F_w are exact in float32.
+    spec = HardwareSpec(num_pes=3, arithmetic="fixed32", act_frac_bits=31,
+                        weight_frac_bits=weight_frac_bits)
+    mantissas = [0, 2**31 - 2**8, -(2**31), 1, -1, 12345, -(2**30) - 2**29]
+    codebook = np.array([m * 2.0**-weight_frac_bits for m in mantissas], dtype=np.float32)
+    rng = np.random.default_rng(weight_frac_bits)
+    codes = rng.integers(0, codebook.size, (7, 9)).astype(np.uint8)
+    codes[0, :] = [2, 2, 2, 2, 2, 2, 2, 2, 2]  # -2**31 weights on -1.0 activations: 2**62
+    activations = np.array([-1.0, 0.999999, -0.5, 2.0**-31, -(2.0**-31), 0.25, 0.0, 0.75, -1.0])
+    layer = encode(codes, codebook, spec=spec)
+    check_values(layer, activations, spec)
+
+
+@pytest.mark.parametrize("arithmetic", ["fixed16", "float32"])
+def test_small_activation_rounds_to_zero(arithmetic):
+    # T2 with A1: 0.001 is 0 in Q7.8 (no broadcast, no term) but not in float32.
+    spec = HardwareSpec(num_pes=2, arithmetic=arithmetic)
+    layer = encode(np.array([[1, 1], [1, 0]], dtype=np.uint8),
+                   np.array([0.0, 1.5], dtype=np.float32), spec=spec)
+    acc = check_values(layer, np.array([0.001, -2.0]), spec)
+    result = eiesim.simulate(layer, np.array([0.001, -2.0]), spec)
+    assert result.broadcasts == (1 if arithmetic == "fixed16" else 2)
+    if arithmetic == "fixed16":
+        assert acc.tolist() == [-768, 0]
+
+
+def load_fc8():
+    path = resources.files("eiesim") / "data" / "alexnet_fc8.npz"
+    with resources.as_file(path) as file, np.load(file) as data:
+        return {name: data[name] for name in data.files}
+
+
+@pytest.mark.parametrize("arithmetic", ["fixed16", "float32"])
+def test_alexnet_fc8(arithmetic):
+    data = load_fc8()
+    spec = HardwareSpec(arithmetic=arithmetic)
+    layer = encode(data["codes"], data["codebook"], data["bias_codes"], spec=spec)
+    check_values(layer, data["activations"], spec)
+    result = eiesim.simulate(layer, data["activations"], spec)
+    reference = np.maximum(
+        data["codebook"][data["codes"]].astype(np.float64) @ data["activations"]
+        + data["codebook"][data["bias_codes"]], 0.0)
+    tolerance = 1e-4 if arithmetic == "float32" else 0.5
+    assert np.max(np.abs(result.outputs - reference)) < tolerance
