@@ -234,7 +234,7 @@ def command_run(args: argparse.Namespace) -> int:
 
         np.save(args.output, result.outputs)
     if recorder is not None:
-        recorder.write_chrome_trace(args.trace, result=result)
+        recorder.write_chrome_trace(args.trace)
     metadata = io.environment_metadata()
     metadata.update({"layer": data.source, "input_checksum": data.checksum,
                      "quantized_on_load": data.quantized_on_load})

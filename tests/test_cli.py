@@ -152,3 +152,22 @@ def test_bad_parameters_exit_2(tmp_path, args, message):
     assert "Traceback" not in done.stderr
     assert re.search(message, done.stderr), done.stderr
     assert not (tmp_path / "t.json").exists()
+
+
+def test_reference_engine_and_trace_from_the_cli(tmp_path):
+    rng = np.random.default_rng(5)
+    codes = ((rng.random((24, 40)) < 0.3) * rng.integers(1, 16, (24, 40))).astype(np.uint8)
+    path = _layer_file(tmp_path, codes=codes, codebook=np.linspace(-1, 1, 16) * (
+        np.arange(16) > 0), activations=rng.random(40) * (rng.random(40) < 0.5))
+    trace = tmp_path / "trace.json"
+    reference = run_cli("run", str(path), "--pes", "4", "--fifo", "2", "--engine", "reference",
+                        "--trace", str(trace), "--json")
+    fast = run_cli("run", str(path), "--pes", "4", "--fifo", "2", "--json")
+    assert reference.returncode == 0 and fast.returncode == 0, reference.stderr + fast.stderr
+    ref, fst = json.loads(reference.stdout), json.loads(fast.stdout)
+    assert ref["engine"] == "reference" and fst["engine"] == "fast"
+    for key in ("cycles", "macs", "per_pe_busy_cycles", "events"):
+        assert ref[key] == fst[key], key
+    events = json.loads(trace.read_text())["traceEvents"]
+    slices = [e for e in events if e.get("ph") == "X" and str(e.get("name", "")).startswith("col")]
+    assert sum(e["dur"] for e in slices) == sum(ref["per_pe_busy_cycles"])
