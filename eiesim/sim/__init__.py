@@ -53,6 +53,12 @@ T11 Cycle classes. In each front-end cycle a PE is *busy* if its pointer read or
     (the PE starves because another PE's queue is full); otherwise *idle*. So busy + stall +
     idle = T for every PE. The source-activation reads of the local LNZD are one per group.
 
+Not modelled yet: EIE holds vectors longer than 64 activations per PE in the 2 KB activation
+SRAM and processes them in batches of 64 x N (EIE.md §3.5). eiesim accepts such layers as long
+as each PE's slice fits the SRAM (HardwareSpec.max_activations_per_pe) but charges no cycles or
+events for that SRAM traffic; every layer of the paper except VGG-6's input and NT-Wd's output
+fits the register files at 64 PEs.
+
 Arithmetic rules
 ----------------
 A1  Fixed point (``arithmetic = "fixedB"``): activations and accumulators are B-bit two's
