@@ -102,12 +102,12 @@ def evaluate_point(layer: LayerData, base: HardwareSpec, changes: Mapping[str, A
 
 
 def _energy_metrics(result: Any) -> dict[str, Any]:
-    try:
-        from eiesim.energy import energy_report
-    except ImportError:  # energy model not available in this build
-        return {}
+    from eiesim.energy import area_report, energy_report
+
     report = energy_report(result)
-    return {"energy_j": report.energy_j, "power_w": report.power_w}
+    return {"energy_j": report.energy_j, "power_w": report.average_power_w,
+            "pj_per_mac": report.pj_per_mac, "spmat_read_energy_j": report.by_unit["spmat_read"],
+            "area_mm2": area_report(result.spec).chip_mm2}
 
 
 def _evaluate_in_worker(base: HardwareSpec, changes: Mapping[str, Any],

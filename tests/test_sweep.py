@@ -83,7 +83,10 @@ def test_dask_sweep_survives_a_killed_worker(small_layer):
         result: dict = {}
 
         def run():
-            result["table"] = sweep(small_layer, client=client, **kwargs)
+            try:
+                result["table"] = sweep(small_layer, client=client, **kwargs)
+            except BaseException as error:  # reported by the main thread below
+                result["error"] = error
 
         thread = threading.Thread(target=run)
         thread.start()
@@ -98,6 +101,7 @@ def test_dask_sweep_survives_a_killed_worker(small_layer):
         thread.join(timeout=300)
         assert pids[victim] not in _worker_pids(client).values()  # the worker really died
         assert not thread.is_alive()
+        assert "error" not in result, repr(result.get("error"))
         table = result["table"]
         assert len(table) == 24 and (table["error"] == "").all()
         serial = sweep(small_layer, workers=1, **kwargs)

@@ -56,8 +56,8 @@ T11 Cycle classes. In each front-end cycle a PE is *busy* if its pointer read or
 Not modelled yet: EIE holds vectors longer than 64 activations per PE in the 2 KB activation
 SRAM and processes them in batches of 64 x N (EIE.md §3.5). eiesim accepts such layers as long
 as each PE's slice fits the SRAM (HardwareSpec.max_activations_per_pe) but charges no cycles or
-events for that SRAM traffic; every layer of the paper except VGG-6's input and NT-Wd's output
-fits the register files at 64 PEs.
+events for that SRAM traffic; every layer of the paper except the inputs of Alex-6 and VGG-6 and
+the output of NT-Wd fits the register files at 64 PEs.
 
 Arithmetic rules
 ----------------

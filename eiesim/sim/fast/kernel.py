@@ -336,7 +336,7 @@ def _schedule(bcast_col, scans_before, queue_depth, num_pes, col_ptr, pop_cycles
         latest = 0
         for p in range(n):
             f = free[p]
-            pop = push
+            pop = push + 1
             if next_pop[p] > pop:
                 pop = next_pop[p]
             if push > f and push > arrive:
