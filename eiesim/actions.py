@@ -50,8 +50,10 @@ PE_EVENT_LIST = (
     Event("padding_entries", "spmat_read", "padding entries issued (v = 0, no write, T7)"),
     Event("codebook_decodes", "arith", "codebook look-ups, one per issued entry (T7)"),
     Event("macs", "arith", "multiply-accumulates of real entries (T7)"),
-    Event("acc_reads", "arith", "destination accumulator reads (MACs not served by the bypass)"),
-    Event("acc_writes", "arith", "destination accumulator writes, one per MAC (T7)"),
+    # The accumulators are the destination register file of the activation read/write unit
+    # (paper §IV), so their traffic belongs to act_rw, not to the arithmetic unit.
+    Event("acc_reads", "act_rw", "destination accumulator reads (MACs not served by the bypass)"),
+    Event("acc_writes", "act_rw", "destination accumulator writes, one per MAC (T7)"),
     Event("bypasses", "arith",
           "MACs whose accumulator was forwarded from the previous cycle's add (T7)"),
     Event("relu_ops", "act_rw", "outputs passed through ReLU (T10)"),
