@@ -125,6 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="fast: numba (default); reference: the SimPy model, slow, traceable")
     run.add_argument("--trace", type=Path, metavar="FILE",
                      help="write a Chrome/Perfetto trace-event JSON file (reference engine)")
+    run.add_argument("--energy-table", type=Path, metavar="FILE",
+                     help="TOML or YAML file replacing or scaling entries of the default 45 nm "
+                          "energy table (see eiesim/data/energy/example.toml)")
     run.add_argument("--seed", type=int, default=0,
                      help="seed of the k-means quantization of float weights (default 0)")
     run.add_argument("--json", action="store_true",
@@ -215,7 +218,11 @@ def command_run(args: argparse.Namespace) -> int:
     from eiesim.compress import encode
     from eiesim.sim import simulate
 
+    from eiesim import energy
+
     spec = _spec_from_args(args)
+    # Read the energy table before simulating so that a bad table fails fast.
+    table = energy.load_energy_table(args.energy_table, spec) if args.energy_table else None
     path = io.example_path(args.example) if args.example else args.layer
     data = io.load_layer(path, weight_index_bits=spec.weight_index_bits, seed=args.seed)
     layer = encode(data.codes, data.codebook, data.bias_codes, spec=spec)
@@ -227,6 +234,8 @@ def command_run(args: argparse.Namespace) -> int:
 
         recorder = TraceRecorder()
     result = simulate(layer, data.activations, spec, engine=args.engine, trace=recorder)
+    energy_report = energy.energy_report(result, table)
+    area = energy.area_report(spec)
 
     # Write files only once everything has succeeded.
     if args.output is not None:
@@ -239,9 +248,12 @@ def command_run(args: argparse.Namespace) -> int:
     metadata.update({"layer": data.source, "input_checksum": data.checksum,
                      "quantized_on_load": data.quantized_on_load})
     if args.json:
-        print(json.dumps(report.to_dict(result, metadata=metadata)))
+        payload = report.to_dict(result, metadata=metadata)
+        payload.update(report.energy_fields(energy_report, area))
+        print(json.dumps(payload))
     else:
         print(report.format_table(result, title=f"eiesim: {data.source}"))
+        print(report.format_energy(energy_report, area))
     return 0
 
 

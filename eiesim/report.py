@@ -107,3 +107,39 @@ def format_table(result: SimResult, *, title: str = "") -> str:
     lines = [title] if title else []
     lines += [f"{label:<{width}}  {value}" for label, value in rows]
     return "\n".join(lines)
+
+
+def energy_fields(energy: Any, area: Any) -> dict[str, Any]:
+    """JSON fields of an EnergyReport and AreaReport (see eiesim.energy)."""
+    return {
+        "energy_j": energy.energy_j,
+        "power_w": energy.average_power_w,
+        "pj_per_mac": None if energy.macs == 0 else energy.pj_per_mac,
+        "inferences_per_j": energy.inferences_per_j,
+        "energy_breakdown": dict(energy.by_unit),
+        "energy_by_kind": dict(energy.by_kind),
+        "energy_by_event": dict(energy.by_event),
+        "dense_baseline_energy_j": energy.dense_baseline_j,
+        "energy_savings_vs_dense": energy.savings_vs_dense,
+        "energy_table": energy.table_name,
+        "area_mm2": area.chip_mm2,
+        "area_breakdown_mm2": dict(area.chip_by_unit_mm2),
+    }
+
+
+def format_energy(energy: Any, area: Any) -> str:
+    """Readable energy, power and area lines to follow :func:`format_table`."""
+    breakdown = ", ".join(f"{unit} {share:.1%}" for unit, share in
+                          sorted(energy.shares.items(), key=lambda item: -item[1]))
+    per_mac = "n/a (no MAC)" if energy.macs == 0 else f"{energy.pj_per_mac:.2f} pJ"
+    rows = [
+        ("energy", f"{_si(energy.energy_j, 'J')} per inference, {per_mac} per useful MAC, "
+                   f"{energy.inferences_per_j:,.0f} inferences/J"),
+        ("power", f"{_si(energy.average_power_w, 'W')} average ({energy.table_name})"),
+        ("energy by unit", breakdown),
+        ("dense baseline", f"{_si(energy.dense_baseline_j, 'J')} with dense 16-bit weights from "
+                           f"DRAM: compression and sparsity save {energy.savings_vs_dense:,.0f}x"),
+        ("area", f"{area.chip_mm2:.2f} mm² ({area.pe_mm2:.3f} mm² per PE)"),
+    ]
+    width = 16
+    return "\n".join(f"{label:<{width}}  {value}" for label, value in rows)
