@@ -35,6 +35,45 @@ def test_example_json_has_documented_keys(example_json):
     assert example_json["metadata"]["input_checksum"]
 
 
+def test_example_json_has_energy_and_area(example_json):
+    assert 0.45 < example_json["power_w"] < 0.75  # the paper's chip: about 0.59 W
+    assert example_json["energy_j"] == pytest.approx(
+        example_json["power_w"] * example_json["time_s"])
+    breakdown = example_json["energy_breakdown"]
+    assert sum(breakdown.values()) == pytest.approx(example_json["energy_j"])
+    assert max(breakdown, key=breakdown.get) == "spmat_read"
+    assert example_json["area_mm2"] == pytest.approx(40.8, rel=0.02)
+    assert example_json["energy_savings_vs_dense"] > 10
+
+
+def test_user_energy_table_changes_energy(tmp_path, example_json):
+    table = tmp_path / "table.toml"
+    table.write_text("[scale]\nspmat_read = 2.0\n")
+    done = run_cli("run", "--example", "alexnet-fc8", "--json", "--energy-table", str(table))
+    assert done.returncode == 0, done.stderr
+    scaled = json.loads(done.stdout)
+    assert scaled["energy_breakdown"]["spmat_read"] == pytest.approx(
+        2 * example_json["energy_breakdown"]["spmat_read"])
+    assert scaled["energy_breakdown"]["arith"] == pytest.approx(
+        example_json["energy_breakdown"]["arith"])
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[events]\nmacs = -1.0\n", "negative|non-negative|>= 0"),
+    ("[events]\nwarp_drive = 1e-12\n", "warp_drive"),
+    ("[scale]\nnot_a_unit = 2\n", "not_a_unit"),
+    ("[events]\nmacs = 'cheap'\n", "cheap|number"),
+])
+def test_bad_energy_tables_exit_2(tmp_path, text, message):
+    import re
+
+    table = tmp_path / "table.toml"
+    table.write_text(text)
+    done = run_cli("run", "--example", "alexnet-fc8", "--energy-table", str(table))
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert re.search(message, done.stderr), done.stderr
+
+
 def test_example_macs_match_the_real_layer(example_json):
     data = np.load(io.example_path("alexnet-fc8"))
     active = data["activations"] > 0
