@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
+from importlib import resources
 
 import numpy as np
 
@@ -205,23 +206,43 @@ def activation_limit(spec: HardwareSpec) -> float:
 
 def random_case(rng: np.random.Generator, spec: HardwareSpec, out_features: int,
                 in_features: int, density: float, act_density: float, bias: bool,
-                empty_rows: float = 0.0, empty_cols: float = 0.0) -> Case:
+                empty_rows: float = 0.0, empty_cols: float = 0.0,
+                zero_run: float = 0.0, empty_groups: float = 0.0,
+                idle_pes: float = 0.0) -> Case:
     """A random code matrix, codebook, bias and input vector that fit ``spec``.
 
-    Some rows and columns are forced empty; activations include negatives, zeros and tiny
-    values that round to zero in fixed point (T2: only the value the hardware holds counts).
+    Some rows and columns are forced empty, and all rows of a share ``idle_pes`` of the PEs
+    (load imbalance: those PEs starve while the others fill their queues, T3, T11);
+    activations include negatives, zeros, a run of
+    zeros of ``zero_run`` times the input length, a share ``empty_groups`` of the LNZD
+    groups all zero (each costs a scan cycle, T2) and tiny values that
+    round to zero in fixed point (T2: only the value the hardware holds counts).
     """
     size = spec.codebook_size
     codes = rng.integers(1, size, (out_features, in_features))
     codes[rng.random((out_features, in_features)) >= density] = 0
     codes[rng.random(out_features) < empty_rows, :] = 0
     codes[:, rng.random(in_features) < empty_cols] = 0
+    idle = rng.random(spec.num_pes) < idle_pes
+    codes[idle[np.arange(out_features) % spec.num_pes], :] = 0
     scale = float(rng.choice([0.01, 0.5, 2.0]))
     codebook = np.concatenate(([0.0], rng.normal(0.0, scale, size - 1))).astype(np.float32)
     bias_codes = rng.integers(0, size, out_features).astype(np.uint8) if bias else None
     limit = activation_limit(spec)
     acts = rng.uniform(-limit, limit, in_features) * rng.choice([0.05, 0.3, 1.0])
     acts[rng.random(in_features) >= act_density] = 0.0
+    run = int(zero_run * in_features)
+    start = int(rng.integers(0, in_features - run + 1))
+    acts[start: start + run] = 0.0
+    groups = rng.random(-(-in_features // spec.num_pes)) < empty_groups
+    acts[np.repeat(groups, spec.num_pes)[:in_features]] = 0.0
     tiny = rng.random(in_features) < 0.05
     acts[tiny] = rng.choice([1e-4, -1e-4, 2.0 ** -12], int(tiny.sum()))
     return Case(codes.astype(np.uint8), codebook, bias_codes, acts)
+
+
+def load_fc8() -> dict[str, np.ndarray]:
+    """The real AlexNet fc8 layer shipped with eiesim (codes, codebook, activations, bias)."""
+    path = resources.files("eiesim") / "data" / "alexnet_fc8.npz"
+    with resources.as_file(path) as file, np.load(file) as data:
+        return {name: data[name] for name in data.files}

@@ -15,7 +15,7 @@ import eiesim
 from eiesim import HardwareSpec, encode
 from eiesim.sim import prepare_inputs
 from eiesim.sim.fast import run
-from naive import random_case, schedule
+from naive import load_fc8, random_case, schedule
 
 SETTINGS = settings(max_examples=120, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
@@ -44,13 +44,31 @@ def timing_cases(draw):
         bias=draw(st.booleans()),
         empty_rows=draw(st.sampled_from([0.0, 0.5])),
         empty_cols=draw(st.sampled_from([0.0, 0.5])),
+        zero_run=draw(st.sampled_from([0.0, 0.5])),
+        empty_groups=draw(st.sampled_from([0.0, 0.4])),
+        idle_pes=draw(st.sampled_from([0.0, 0.5])),
     )
     layer = encode(case.codes, case.codebook, case.bias_codes, spec=spec)
     return layer, case.activations, spec
 
 
+@st.composite
+def imbalanced_cases(draw):
+    """Few PEs, shallow queues, the work on some PEs only and whole LNZD groups of zeros: the
+    busy PEs fill their queues while the others starve through stalls and scans (T3, T11)."""
+    n = draw(st.integers(2, 6))
+    spec = HardwareSpec(num_pes=n, act_queue_depth=draw(st.integers(1, 3)),
+                        arithmetic=draw(st.sampled_from(["fixed16", "float32"])))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    case = random_case(rng, spec, out_features=n * draw(st.integers(4, 12)),
+                       in_features=draw(st.integers(4, 32)), density=0.8, act_density=0.7,
+                       bias=draw(st.booleans()), idle_pes=0.6, empty_groups=0.5)
+    layer = encode(case.codes, case.codebook, case.bias_codes, spec=spec)
+    return layer, case.activations, spec
+
+
 @SETTINGS
-@given(timing_cases())
+@given(st.one_of(timing_cases(), imbalanced_cases()))
 def test_bounds_and_identities(case):
     layer, activations, spec = case
     result = eiesim.simulate(layer, activations, spec, engine="fast")
@@ -103,7 +121,7 @@ def test_bounds_and_identities(case):
 
 
 @SETTINGS
-@given(timing_cases())
+@given(st.one_of(timing_cases(), imbalanced_cases()))
 def test_event_kernel_equals_cycle_kernel(case):
     """The event-skipping fast path gives exactly the literal cycle-by-cycle results."""
     layer, activations, spec = case
@@ -127,8 +145,6 @@ def test_lockstep_bound_is_tight():
 
 
 def test_fc8_bounds():
-    from test_fast_values import load_fc8
-
     data = load_fc8()
     spec = HardwareSpec()
     layer = encode(data["codes"], data["codebook"], data["bias_codes"], spec=spec)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from importlib import resources
-
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -13,7 +11,7 @@ import eiesim
 from eiesim import HardwareSpec, encode
 from eiesim.sim import prepare_inputs
 from eiesim.sim.fast import run
-from naive import oracle_accumulators, oracle_outputs, random_case
+from naive import load_fc8, oracle_accumulators, oracle_outputs, random_case
 
 SETTINGS = settings(max_examples=80, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
@@ -59,6 +57,9 @@ def value_cases(draw, arithmetic):
         bias=draw(st.booleans()),
         empty_rows=draw(st.sampled_from([0.0, 0.3])),
         empty_cols=draw(st.sampled_from([0.0, 0.3])),
+        zero_run=draw(st.sampled_from([0.0, 0.5])),
+        empty_groups=draw(st.sampled_from([0.0, 0.4])),
+        idle_pes=draw(st.sampled_from([0.0, 0.5])),
     )
     layer = encode(case.codes, case.codebook, case.bias_codes, spec=spec)
     return layer, case.activations, spec
@@ -113,12 +114,6 @@ def test_small_activation_rounds_to_zero(arithmetic):
     assert result.broadcasts == (1 if arithmetic == "fixed16" else 2)
     if arithmetic == "fixed16":
         assert acc.tolist() == [-768, 0]
-
-
-def load_fc8():
-    path = resources.files("eiesim") / "data" / "alexnet_fc8.npz"
-    with resources.as_file(path) as file, np.load(file) as data:
-        return {name: data[name] for name in data.files}
 
 
 @pytest.mark.parametrize("arithmetic", ["fixed16", "float32"])

@@ -210,6 +210,38 @@ def test_t11_starved_pe_stalls():
     assert pe(result, "pointer_reads") == [3, 3]
 
 
+def test_t11_scan_cycles_are_not_stalls():
+    # N = 2, D = 1, 8 inputs [1, 1, 0, 0, 0, 0, 1, 0]: groups [0, 1] B0 B1 (no scan: slot 1
+    # is the group's last), [2, 3] S, [4, 5] S, [6, 7] B6 S. PE 0 (even rows) holds 6 entries in
+    # columns 0 and 1 and row 0 in column 6; PE 1 (odd rows) holds nothing.
+    # c0: B0.                         PE0 idle,                  PE1 idle.
+    # c1: queues hold b0: stall.      PE0 pops b0 (k = 6),       PE1 pops b0 (empty).
+    # c2: B1.                         PE0 issues,                PE1 idle.
+    # c3: S.                          PE0 issues,                PE1 pops b1 (empty).
+    # c4: S.                          PE0 issues,                PE1 idle (a scan, no stall).
+    # c5-c6: B6 stalls (PE0 holds b1) PE0 issues,                PE1 stall.
+    # c7: stall.                      PE0 issues last, pops b1,  PE1 stall.
+    # c8: B6.                         PE0 issues c8-c13,         PE1 idle.
+    # c9: S.                                                     PE1 pops b2 (empty).
+    # c13: PE0 issues its last entry of column 1 and pops b2; c14: issues column 6; T = 15.
+    # CCU: 3 broadcasts + 4 stalls (c1, c5-c7) + 3 scans = 10 active cycles.
+    # PE0: busy c1-c14 = 14, idle 1. PE1: busy c1, c3, c9 = 3; stall c5-c7 = 3; idle 9.
+    codes = np.zeros((12, 8))
+    codes[0::2, 0] = 1
+    codes[0::2, 1] = 1
+    codes[0, 6] = 1
+    result = simulate(codes, [1, 1, 0, 0, 0, 0, 1, 0],
+                      HardwareSpec(num_pes=2, act_queue_depth=1))
+    assert result.frontend_cycles == 15
+    assert result.cycles == 15 + 4 + 6
+    assert result.broadcast_stall_cycles == 4
+    assert result.ccu_count("lnzd_scan_cycles") == 3
+    assert result.ccu_count("ccu_active_cycles") == 10
+    assert pe(result, "busy_cycles") == [14, 3]
+    assert pe(result, "stall_cycles") == [0, 3]
+    assert pe(result, "idle_cycles") == [1, 9]
+
+
 # --- T5: pointer reads ------------------------------------------------------------------------
 @pytest.mark.parametrize("codes, frontend, busy, empty", [
     # k = [0, 0, 0]: pushes c0-c2, each column popped and finished in one cycle (c1, c2, c3):
