@@ -16,6 +16,7 @@ For the engines, the per-PE entry arrays are concatenated: PE p's entries are
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -155,6 +156,21 @@ class EncodedLayer:
 
     def _entry_rows(self) -> np.ndarray:
         """Local row index each entry addresses (padding entries included), in storage order."""
+        return self._real_entry_coordinates[0]
+
+    def real_entry_coordinates(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(global row, column, codebook index) of every real (non-padding) entry."""
+        return self._real_entry_coordinates[1:]
+
+    @functools.cached_property
+    def _real_entry_coordinates(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        # Computed once per layer: validation, decoding and the float reference all need it.
+        rows = self._compute_entry_rows()
+        real = self.entry_v != 0
+        global_rows = rows[real] * self.num_pes + self.entry_pes()[real]
+        return rows, global_rows, self.entry_columns()[real], self.entry_v[real]
+
+    def _compute_entry_rows(self) -> np.ndarray:
         steps = self.entry_z.astype(np.int64) + 1
         # address = previous address + z + 1, restarting at -1 for every column (EIE.md §3.4):
         # subtract the running sum of steps up to the column's first entry.
@@ -175,11 +191,9 @@ class EncodedLayer:
 
     def to_codes(self) -> tuple[np.ndarray, np.ndarray | None]:
         """Decode back to (codes (out, in) uint8, bias_codes (out,) uint8 or None)."""
-        real = self.entry_v != 0
-        rows = self._entry_rows()[real] * self.num_pes + self.entry_pes()[real]
-        cols = self.entry_columns()[real]
+        rows, cols, values = self.real_entry_coordinates()
         codes = np.zeros((self.out_features, self.num_columns), dtype=np.uint8)
-        codes[rows, cols] = self.entry_v[real]
+        codes[rows, cols] = values
         bias = codes[:, self.bias_column].copy() if self.has_bias else None
         return codes[:, : self.in_features].copy(), bias
 

@@ -57,14 +57,12 @@ def _run_engine(engine: str, prepared: PreparedInputs, trace: Any) -> EngineOutp
 
 def float_reference(layer: EncodedLayer, activations: np.ndarray) -> np.ndarray:
     """relu(W a + bias) in float64 with the exact codebook values, from the encoded entries."""
-    real = layer.entry_v != 0
-    rows = layer._entry_rows()[real] * layer.num_pes + layer.entry_pes()[real]
-    cols = layer.entry_columns()[real]
+    rows, cols, values = layer.real_entry_coordinates()
     extended = np.zeros(layer.num_columns, dtype=np.float64)
     extended[: layer.in_features] = activations
     if layer.has_bias:
         extended[layer.bias_column] = 1.0
-    weights = layer.codebook.astype(np.float64)[layer.entry_v[real]]
+    weights = layer.codebook.astype(np.float64)[values]
     out = np.bincount(rows, weights=weights * extended[cols], minlength=layer.out_features)
     return np.maximum(out, 0.0)
 
