@@ -136,6 +136,28 @@ def build_parser() -> argparse.ArgumentParser:
                      help="save the output activations (after ReLU) as a .npy file")
     run.set_defaults(handler=command_run)
 
+    compress = commands.add_parser(
+        "compress", help="prune, quantize and write a layer file that 'eiesim run' reads",
+        description="Prune the float 'weights' of IN.npz (with optional 'bias', "
+                    "'activations', and 'gradients' for --method gradient) to a density, "
+                    "quantize them with Deep Compression's k-means, and write a layer file.")
+    compress.add_argument("input", type=Path, metavar="IN.npz")
+    compress.add_argument("--method", required=True,
+                          choices=("magnitude", "random", "gradient", "rows", "columns",
+                                   "blocks", "balanced"),
+                          help="pruning method (balanced: equal work per PE, ESE-style)")
+    compress.add_argument("--density", required=True, type=float, metavar="D",
+                          help="fraction of weights kept, 0 < D <= 1")
+    compress.add_argument("--pes", type=int, default=64, metavar="N",
+                          help="PEs the balanced method balances for (default 64)")
+    compress.add_argument("--bits", type=int, default=4, metavar="B",
+                          help="codebook index bits (default 4: 15 shared values plus 0)")
+    compress.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    compress.add_argument("-o", "--output", type=Path, required=True, metavar="OUT.npz",
+                          help="layer file to write")
+    compress.add_argument("--json", action="store_true", help="print the summary as JSON")
+    compress.set_defaults(handler=command_compress)
+
     sweep = commands.add_parser(
         "sweep", help="simulate a layer over a grid of design points into a CSV table",
         description="Simulate one layer at every combination of the given hardware values "
@@ -182,6 +204,42 @@ def parse_list(text: str, kind: type, option: str) -> list[Any]:
     return values
 
 
+def command_compress(args: argparse.Namespace) -> int:
+    from eiesim.compress.pipeline import compress_file
+
+    summary = compress_file(args.input, args.output, method=args.method, density=args.density,
+                            num_pes=args.pes, bits=args.bits, seed=args.seed)
+    if args.json:
+        print(json.dumps(summary.to_dict()))
+    else:
+        for name, value in summary.to_dict().items():
+            print(f"{name:<22} {value}")
+    return 0
+
+
+def command_run_network(args: argparse.Namespace, spec: HardwareSpec, table: Any) -> int:
+    from eiesim import io
+    from eiesim.network import load_network, simulate_network
+
+    if args.trace is not None:
+        raise UsageError("--trace records one layer; run the layers of a network one at a time")
+    network = load_network(args.layer)
+    result = simulate_network(network.layers, network.activations, spec, engine=args.engine,
+                              energy_table=table)
+    if args.output is not None:
+        import numpy as np
+
+        np.save(args.output, result.outputs)
+    if args.json:
+        payload = result.to_dict()
+        payload["metadata"] = io.environment_metadata() | {"network": network.source,
+                                                           "input_checksum": network.checksum}
+        print(json.dumps(payload))
+    else:
+        print(result.format_table(title=f"eiesim: {network.source}"))
+    return 0
+
+
 def command_sweep(args: argparse.Namespace) -> int:
     from eiesim import io
     from eiesim.sweep import sweep
@@ -223,6 +281,10 @@ def command_run(args: argparse.Namespace) -> int:
     spec = _spec_from_args(args)
     # Read the energy table before simulating so that a bad table fails fast.
     table = energy.load_energy_table(args.energy_table, spec) if args.energy_table else None
+    from eiesim.network import is_network_file
+
+    if args.layer is not None and is_network_file(args.layer):
+        return command_run_network(args, spec, table)
     path = io.example_path(args.example) if args.example else args.layer
     data = io.load_layer(path, weight_index_bits=spec.weight_index_bits, seed=args.seed)
     layer = encode(data.codes, data.codebook, data.bias_codes, spec=spec)

@@ -210,3 +210,45 @@ def test_reference_engine_and_trace_from_the_cli(tmp_path):
     events = json.loads(trace.read_text())["traceEvents"]
     slices = [e for e in events if e.get("ph") == "X" and str(e.get("name", "")).startswith("col")]
     assert sum(e["dur"] for e in slices) == sum(ref["per_pe_busy_cycles"])
+
+
+def test_compress_then_run(tmp_path):
+    rng = np.random.default_rng(2)
+    dense = tmp_path / "dense.npz"
+    np.savez(dense, weights=rng.normal(size=(32, 48)), bias=rng.normal(size=32) * 0.1,
+             activations=rng.random(48))
+    layer = tmp_path / "layer.npz"
+    done = run_cli("compress", str(dense), "--method", "balanced", "--density", "0.25",
+                   "--pes", "4", "-o", str(layer), "--json")
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["density"] == pytest.approx(0.25, abs=0.01)
+    with np.load(layer) as data:
+        codes = data["codes"]
+    per_pe_column = [np.count_nonzero(codes[p::4], axis=0) for p in range(4)]
+    assert np.ptp(np.array(per_pe_column), axis=0).max() <= 1  # balanced across PEs
+    ran = run_cli("run", str(layer), "--pes", "4", "--json")
+    assert ran.returncode == 0, ran.stderr
+    assert json.loads(ran.stdout)["macs"] > 0
+    bad = run_cli("compress", str(dense), "--method", "magnitude", "--density", "0",
+                  "-o", str(tmp_path / "bad.npz"))
+    assert bad.returncode == 2 and "density" in bad.stderr
+    assert not (tmp_path / "bad.npz").exists()
+
+
+def test_network_file_runs_layer_after_layer(tmp_path):
+    from eiesim.network import NetworkLayer, save_network
+
+    rng = np.random.default_rng(4)
+    codebook = np.linspace(-0.5, 0.5, 16) * (np.arange(16) > 0)
+    shapes = [(24, 40), (10, 24)]
+    layers = [NetworkLayer(((rng.random(s) < 0.4) * rng.integers(1, 16, s)).astype(np.uint8),
+                           codebook.astype(np.float32)) for s in shapes]
+    path = tmp_path / "net.npz"
+    save_network(path, layers, rng.random(40))
+    done = run_cli("run", str(path), "--pes", "4", "--json")
+    assert done.returncode == 0, done.stderr
+    payload = json.loads(done.stdout)
+    assert payload["cycles"] == sum(layer["cycles"] for layer in payload["layers"])
+    table = run_cli("run", str(path), "--pes", "4")
+    assert table.returncode == 0 and "total" in table.stdout.lower()

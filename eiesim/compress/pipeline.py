@@ -1,0 +1,276 @@
+"""One call from float weights to a layer file: prune, quantize (weight sharing), save.
+
+:func:`compress_arrays` turns a float (out, in) weight matrix (and bias) into the arrays of a
+layer file (``codes``, ``codebook``, ``bias_codes``; see :mod:`eiesim.io`);
+:func:`compress_file` does the same from an ``.npz`` file to a layer file that ``eiesim run``
+reads, and returns a :class:`CompressSummary`. The command line wraps it as
+``eiesim compress IN.npz --method METHOD --density D [--pes N] [--bits B] [--seed S] -o OUT.npz``.
+
+Input file (``.npz``):
+
+=================  =====================  ==========================================================
+array              shape / dtype          meaning
+=================  =====================  ==========================================================
+``weights``        (out, in) float        dense trained weights
+``bias``           (out,) float, opt.     bias; quantized with the layer's codebook (EIE.md §2)
+``activations``    (in,) float, opt.      an input vector, copied to the layer file (``eiesim
+                                          run`` needs one)
+``gradients``      (out, in) float, opt.  dL/dW, needed by ``method="gradient"`` only
+=================  =====================  ==========================================================
+
+Pruning is one shot here (:func:`eiesim.compress.prune`); for pruning with retraining use
+:func:`eiesim.compress.iterative_prune` with a ``fine_tune`` callback, then
+:func:`eiesim.compress.quantize` (see :mod:`eiesim.models.digits` for a worked example).
+
+Pure numpy: like the rest of :mod:`eiesim.compress`, this module never imports :mod:`eiesim.sim`.
+
+>>> import numpy as np
+>>> w = np.random.default_rng(0).normal(size=(32, 16))
+>>> arrays = compress_arrays(w, method="magnitude", density=0.25, bits=4)
+>>> sorted(arrays), arrays["codes"].shape, int(np.count_nonzero(arrays["codes"]))
+(['codebook', 'codes'], (32, 16), 128)
+"""
+
+from __future__ import annotations
+
+import difflib
+import zipfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from eiesim.compress.prune import METHODS, prune
+from eiesim.compress.quantize import QuantizedLayer, quantize
+from eiesim.errors import LayerError
+
+INPUT_ARRAYS = ("weights", "bias", "activations", "gradients")
+"""Arrays an input file of :func:`compress_file` may hold."""
+
+
+class CompressError(LayerError):
+    """An input of the compression pipeline is unusable (file, array, method or option)."""
+
+
+@dataclass(frozen=True)
+class CompressSummary:
+    """What :func:`compress_file` did: the density reached and the error weight sharing made."""
+
+    in_path: str
+    out_path: str
+    shape: tuple[int, int]
+    method: str
+    density_target: float
+    density: float
+    """Non-zero codes / (out * in): the share of weights EIE stores (a kept weight that was
+    already 0 stays 0, so it can be below the target)."""
+    kept_weights: int
+    bits: int
+    codebook_size: int
+    clusters_used: int
+    rms_error: float
+    """Root-mean-square error of the kept weights after weight sharing."""
+    relative_error: float
+    """||W_pruned - Q(W_pruned)||_F / ||W_pruned||_F."""
+    max_abs_error: float
+    bias_max_abs_error: float
+    has_bias: bool
+    num_pes: int
+    seed: int
+
+    def to_dict(self) -> dict[str, Any]:
+        values = asdict(self)
+        values["shape"] = list(self.shape)
+        return values
+
+    def format(self) -> str:
+        """A few readable lines (what ``eiesim compress`` prints)."""
+        out, inp = self.shape
+        lines = [
+            f"compressed {self.in_path} -> {self.out_path}",
+            f"layer      {out} x {inp}, method {self.method}"
+            + (f" ({self.num_pes} PEs)" if self.method == "balanced" else ""),
+            f"density    {self.density:.2%} stored (target {self.density_target:.2%}), "
+            f"{self.kept_weights:,} weights",
+            f"codebook   {self.bits}-bit, {self.clusters_used} of {self.codebook_size - 1} "
+            f"clusters used (index 0 = pruned)",
+            f"weight sharing error  rms {self.rms_error:.3g}, max {self.max_abs_error:.3g}, "
+            f"relative {self.relative_error:.2%}"
+            + (f"; bias max {self.bias_max_abs_error:.3g}" if self.has_bias else ""),
+        ]
+        if self.bits > 4:
+            lines.append(f"note       {self.bits}-bit codes: run with --weight-bits {self.bits}")
+        return "\n".join(lines)
+
+
+def compress_arrays(weights: np.ndarray, bias: np.ndarray | None = None, *, method: str,
+                    density: float, num_pes: int = 64, bits: int = 4, seed: int = 0,
+                    gradients: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Prune ``weights`` (out, in) to ``density`` with ``method``, then share the kept weights
+    through a ``2**bits``-entry codebook; return the layer-file arrays.
+
+    The result holds ``codes`` (uint8 (out, in), 0 = pruned), ``codebook`` (float32
+    (2**bits,), entry 0 = 0) and, when ``bias`` is given, ``bias_codes`` (uint8 (out,)). Add
+    ``activations`` and pass it to :func:`eiesim.io.save_layer` to get a runnable layer file.
+    ``num_pes`` matters to method "balanced" only (row i belongs to PE i mod num_pes);
+    ``gradients`` (dL/dW) is needed by method "gradient" only; ``seed`` decides method
+    "random".
+    """
+    arrays, _ = _compress(weights, bias, method=method, density=density, num_pes=num_pes,
+                          bits=bits, seed=seed, gradients=gradients)
+    return arrays
+
+
+def compress_file(in_path: str | Path, out_path: str | Path, *, method: str, density: float,
+                  num_pes: int = 64, bits: int = 4, seed: int = 0,
+                  activations: np.ndarray | None = None) -> CompressSummary:
+    """Compress the float layer in ``in_path`` into the layer file ``out_path``.
+
+    ``in_path`` holds ``weights`` and optionally ``bias``, ``activations`` and ``gradients``
+    (module doc). The written file holds ``codes``, ``codebook``, ``activations`` and, with a
+    bias, ``bias_codes`` — the format :func:`eiesim.io.load_layer` and ``eiesim run`` read.
+    ``activations`` given here replace the file's. A layer file needs an input vector, so the
+    call fails (before any work, writing nothing) when neither provides one. Nothing is written
+    unless every step succeeds.
+    """
+    in_path, out_path = Path(in_path), Path(out_path)
+    if out_path.suffix.lower() != ".npz":
+        raise CompressError(f"output {str(out_path)!r} must end in .npz (a layer file is a numpy "
+                            f"archive); e.g. -o layer.npz")
+    if out_path.exists() and in_path.exists() and out_path.resolve() == in_path.resolve():
+        raise CompressError(f"output {str(out_path)!r} is the input file; write the compressed "
+                            f"layer to another path")
+    if not out_path.parent.is_dir():
+        raise CompressError(f"output directory {str(out_path.parent)!r} does not exist; create "
+                            f"it or write the layer file elsewhere")
+    arrays = _read_input(in_path)
+    source = str(in_path)
+    weights = arrays["weights"]
+    if weights.ndim != 2 or weights.shape[0] < 1 or weights.shape[1] < 1:
+        raise CompressError(f"{source}: weights has shape {weights.shape}; it must be a 2-D "
+                            f"(out, in) matrix")
+    out_features, in_features = weights.shape
+    if activations is None:
+        if "activations" not in arrays:
+            raise CompressError(
+                f"{source}: has no 'activations', and a layer file needs an input vector of "
+                f"shape ({in_features},) for `eiesim run`; add 'activations' to the input file "
+                f"(or pass activations= from Python)")
+        activations = arrays["activations"]
+    activations = _float_array(activations, "activations", (in_features,), source)
+    bias = arrays.get("bias")
+    if bias is not None:
+        bias = _float_array(bias, "bias", (out_features,), source)
+    gradients = arrays.get("gradients")
+    if method == "gradient" and gradients is None:
+        raise CompressError(f"{source}: method 'gradient' keeps the largest |w * dL/dw| and needs "
+                            f"an array 'gradients' of shape {weights.shape} in the input file; "
+                            f"add it or use --method magnitude")
+    if gradients is not None:
+        gradients = _float_array(gradients, "gradients", weights.shape, source)
+
+    try:
+        layer_arrays, quantized = _compress(weights, bias, method=method, density=density,
+                                            num_pes=num_pes, bits=bits, seed=seed,
+                                            gradients=gradients)
+    except CompressError:
+        raise
+    except LayerError as error:  # from prune() or quantize(): name the file too
+        raise CompressError(f"{source}: {error}") from None
+
+    from eiesim.io import save_layer  # io imports compress lazily; keep the import one way
+
+    save_layer(out_path, layer_arrays["codes"], layer_arrays["codebook"], activations,
+               layer_arrays.get("bias_codes"))
+    return CompressSummary(
+        in_path=source, out_path=str(out_path), shape=(int(out_features), int(in_features)),
+        method=method, density_target=float(density),
+        density=quantized.kept_weights / quantized.codes.size,
+        kept_weights=quantized.kept_weights, bits=quantized.bits,
+        codebook_size=int(quantized.codebook.size), clusters_used=quantized.clusters_used,
+        rms_error=quantized.rms_error, relative_error=quantized.relative_error,
+        max_abs_error=quantized.max_abs_error, bias_max_abs_error=quantized.bias_max_abs_error,
+        has_bias=bias is not None, num_pes=int(num_pes), seed=int(seed))
+
+
+# --- internals -------------------------------------------------------------------------------
+
+def _compress(weights: np.ndarray, bias: np.ndarray | None, *, method: str, density: float,
+              num_pes: int, bits: int, seed: int,
+              gradients: np.ndarray | None) -> tuple[dict[str, np.ndarray], QuantizedLayer]:
+    if not isinstance(method, str) or method not in METHODS:
+        raise CompressError(f"method = {method!r} is not a pruning method; use one of "
+                            f"{', '.join(METHODS)}")
+    w = np.asarray(weights)
+    if w.ndim != 2:
+        raise CompressError(f"weights has shape {w.shape}; compress one fully connected layer "
+                            f"as a 2-D (out, in) matrix")
+    if method == "gradient" and gradients is None:
+        raise CompressError(f"method 'gradient' needs gradients=dL/dW of shape {w.shape}; pass "
+                            f"them or use method='magnitude'")
+    # prune() and quantize() validate density, seed, num_pes, bits and the values themselves.
+    pruned = prune(w, density, method, seed=seed, gradients=gradients, num_pes=num_pes)
+    quantized = quantize(pruned, bits=bits, seed=seed, bias=bias)
+    arrays = {"codes": quantized.codes, "codebook": quantized.codebook}
+    if quantized.bias_codes is not None:
+        arrays["bias_codes"] = quantized.bias_codes
+    return arrays, quantized
+
+
+def _read_input(path: Path) -> dict[str, np.ndarray]:
+    if not path.exists():
+        raise CompressError(f"input file {str(path)!r} does not exist; give an .npz file with "
+                            f"float 'weights' (out, in)")
+    try:
+        data = np.load(path, allow_pickle=False)
+        if isinstance(data, np.lib.npyio.NpzFile):
+            with data:
+                arrays = {name: data[name] for name in data.files}
+        else:
+            arrays = None
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as error:
+        raise CompressError(f"{str(path)!r} is not a readable .npz file ({error}); save one with "
+                            f"numpy.savez(path, weights=..., activations=...)") from None
+    if arrays is None:
+        raise CompressError(f"{str(path)!r} holds a single array, not an .npz archive; save the "
+                            f"weights with numpy.savez(path, weights=W, activations=a)")
+    source = str(path)
+    if "codes" in arrays:
+        raise CompressError(f"{source}: already holds 'codes' (a compressed layer); run it with "
+                            f"`eiesim run`, or give float 'weights' to compress")
+    unknown = sorted(set(arrays) - set(INPUT_ARRAYS))
+    if unknown:
+        hints = []
+        for name in unknown:
+            close = difflib.get_close_matches(name, INPUT_ARRAYS, n=1)
+            hints.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        raise CompressError(f"{source}: unknown array(s) {', '.join(hints)}; an input file holds "
+                            f"{', '.join(INPUT_ARRAYS)}")
+    if "weights" not in arrays:
+        raise CompressError(f"{source}: the array 'weights' (float, (out, in)) is missing; "
+                            f"save it with numpy.savez(path, weights=W)")
+    weights = arrays["weights"]
+    if not np.issubdtype(weights.dtype, np.floating) and not np.issubdtype(weights.dtype,
+                                                                           np.integer):
+        raise CompressError(f"{source}: weights have dtype {weights.dtype}; they must be real "
+                            f"numbers")
+    return arrays
+
+
+def _float_array(array: object, name: str, shape: tuple[int, ...], source: str) -> np.ndarray:
+    values = np.asarray(array)
+    if values.shape != tuple(shape):
+        raise CompressError(f"{source}: {name} has shape {values.shape}; it must have shape "
+                            f"{tuple(shape)} to match the weights")
+    if not (np.issubdtype(values.dtype, np.floating) or np.issubdtype(values.dtype, np.integer)):
+        raise CompressError(f"{source}: {name} has dtype {values.dtype}; it must hold real "
+                            f"numbers")
+    values = values.astype(np.float64)
+    bad = np.flatnonzero(~np.isfinite(values.ravel()))
+    if bad.size:
+        where = np.unravel_index(int(bad[0]), values.shape)
+        index = ", ".join(str(int(i)) for i in where)
+        raise CompressError(f"{source}: {name}[{index}] = {values[where]} is not finite; every "
+                            f"value must be a finite number")
+    return values

@@ -1,0 +1,552 @@
+"""Multi-layer networks on one simulated EIE chip: layer after layer, outputs feeding inputs.
+
+EIE runs a network one fully connected layer at a time. Each PE has two activation register
+files, source and destination (EIE.md §3.5): a layer reads its input from the source file and
+accumulates its outputs in the destination file; after ReLU and write-back (rule T10, already
+counted in each layer's cycles) the two files swap roles, so the next layer's LNZD scans the
+previous layer's outputs where they are. No cycle is spent moving data between layers: the
+network's cycles are the sum of its layers' cycles, and its energy the sum of their energies.
+
+Exactness: in fixed point the outputs are the destination accumulators (after ReLU) and they
+*are* the next layer's input registers. ``SimResult.outputs`` holds them as acc / 2**F_a, which
+the next layer's rule A1 turns back into exactly the same integers (the same spec, so the same
+F_a); in float32 the outputs are float32 values that convert to float32 exactly. So a network
+run equals running its layers one by one, each on the previous one's output.
+
+Not modelled (the timing contract does not cover it yet, see :mod:`eiesim.sim`): vectors longer
+than 64 x N activations (``act_regs_per_file`` x ``num_pes``) live in each PE's 2 KB activation
+SRAM and EIE processes them in batches of at most 64 x N; the SRAM reads at the start of a batch
+and writes at its end cost nothing here. Such layers run (as long as each PE's slice fits the
+SRAM, which :meth:`eiesim.EncodedLayer.check_fits` checks) but their cycles and energy leave
+that traffic out.
+
+Network file (``.npz``), for layers K = 0 .. L-1:
+
+=======================  ======================  =================================================
+array                    shape / dtype           meaning
+=======================  ======================  =================================================
+``layer{K}_codes``       (out_K, in_K) integer   codebook indices, 0 = pruned
+``layer{K}_codebook``    (C,) float              shared values, ``codebook[0] == 0``
+``layer{K}_bias_codes``  (out_K,) int, optional  bias as codebook indices (the extra bias column)
+``layer{K}_relu``        () bool, optional       apply ReLU to layer K's output (default True)
+``activations``          (in_0,) float           the input of layer 0
+=======================  ======================  =================================================
+
+Shapes must chain: ``out_K == in_(K+1)``. Whatever ``relu`` says, the last layer's output is
+also reported before ReLU (:attr:`NetworkResult.pre_activations`), for classification.
+
+>>> import numpy as np
+>>> import eiesim
+>>> rng = np.random.default_rng(0)
+>>> codebook = np.linspace(-1, 1, 16).astype(np.float32); codebook[0] = 0
+>>> layers = [NetworkLayer(rng.integers(0, 16, (32, 16)).astype(np.uint8), codebook),
+...           NetworkLayer(rng.integers(0, 16, (10, 32)).astype(np.uint8), codebook)]
+>>> result = simulate_network(layers, rng.random(16), eiesim.HardwareSpec(num_pes=4))
+>>> result.num_layers, result.cycles == sum(r.cycles for r in result.layers)
+(2, True)
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import re
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from eiesim.compress.encode import check_codes, encode
+from eiesim.errors import LayerError
+from eiesim.io import SCHEMA_VERSION
+from eiesim.layer import EncodedLayer
+from eiesim.sim import simulate
+from eiesim.sim.result import SimResult
+from eiesim.spec import DEFAULT_SPEC, HardwareSpec
+
+__all__ = ["EncodedNetwork", "NetworkData", "NetworkLayer", "NetworkResult", "encode_network",
+           "is_network_file", "load_network", "save_network", "simulate_network"]
+
+_KEY = re.compile(r"^layer(0|[1-9][0-9]*)_(codes|codebook|bias_codes|relu)$")
+_PARTS = ("codes", "codebook", "bias_codes", "relu")
+_MAX_INDEX_BITS = 8  # codes are uint8; encode() checks the spec's weight_index_bits
+
+
+@dataclass(frozen=True, eq=False)
+class NetworkLayer:
+    """One layer of a network: codes, codebook, optional bias codes, and whether ReLU follows.
+
+    Validated on construction (integer codes inside the codebook, ``codebook[0] == 0``).
+    """
+
+    codes: np.ndarray
+    codebook: np.ndarray
+    bias_codes: np.ndarray | None = None
+    relu: bool = True
+
+    def __post_init__(self) -> None:
+        codebook = np.asarray(self.codebook)
+        if codebook.ndim == 1 and codebook.size > (1 << _MAX_INDEX_BITS):
+            raise LayerError(f"codebook has {codebook.size} entries; at most "
+                             f"{1 << _MAX_INDEX_BITS} fit 8-bit codes")
+        codes, _, bias_codes = check_codes(self.codes, codebook, self.bias_codes,
+                                           _MAX_INDEX_BITS)
+        if not isinstance(self.relu, (bool, np.bool_)):
+            raise LayerError(f"relu = {self.relu!r} must be True or False")
+        object.__setattr__(self, "codes", codes)
+        object.__setattr__(self, "codebook", codebook.astype(np.float32))
+        object.__setattr__(self, "bias_codes", bias_codes)
+        object.__setattr__(self, "relu", bool(self.relu))
+
+    @property
+    def out_features(self) -> int:
+        return int(self.codes.shape[0])
+
+    @property
+    def in_features(self) -> int:
+        return int(self.codes.shape[1])
+
+    def weights(self) -> np.ndarray:
+        """The dense (out, in) weights, float32, with the codebook's values."""
+        return self.codebook[self.codes]
+
+    def bias(self) -> np.ndarray | None:
+        return None if self.bias_codes is None else self.codebook[self.bias_codes]
+
+    def encode(self, spec: HardwareSpec = DEFAULT_SPEC) -> EncodedLayer:
+        return encode(self.codes, self.codebook, self.bias_codes, spec=spec)
+
+    @classmethod
+    def from_quantized(cls, quantized: Any, relu: bool = True) -> "NetworkLayer":
+        """From anything with ``codes``, ``codebook`` and ``bias_codes`` (a
+        :class:`~eiesim.compress.QuantizedLayer`, an :class:`~eiesim.io.LayerData`)."""
+        return cls(quantized.codes, quantized.codebook, getattr(quantized, "bias_codes", None),
+                   relu)
+
+
+@dataclass(frozen=True, eq=False)
+class EncodedNetwork:
+    """A network encoded for one spec: the layers ready to simulate, and their ReLU flags.
+
+    Encode once with :func:`encode_network` and simulate many inputs with it."""
+
+    layers: tuple[EncodedLayer, ...]
+    relu: tuple[bool, ...]
+    spec: HardwareSpec
+
+    def __post_init__(self) -> None:
+        if len(self.layers) != len(self.relu):
+            raise LayerError(f"{len(self.layers)} layers but {len(self.relu)} ReLU flags; give "
+                             f"one flag per layer")
+        _check_chain([(layer.out_features, layer.in_features) for layer in self.layers])
+        for layer in self.layers:
+            layer.check_fits(self.spec)
+
+    @property
+    def in_features(self) -> int:
+        return self.layers[0].in_features
+
+    @property
+    def out_features(self) -> int:
+        return self.layers[-1].out_features
+
+
+@dataclass(frozen=True, eq=False)
+class NetworkData:
+    """A network file's contents (:func:`load_network`)."""
+
+    layers: tuple[NetworkLayer, ...]
+    activations: np.ndarray  # float64 (in_0,)
+    source: str
+    checksum: str = ""
+
+
+def encode_network(layers: Sequence[NetworkLayer], spec: HardwareSpec = DEFAULT_SPEC
+                   ) -> EncodedNetwork:
+    """Encode every layer for ``spec`` (checking that the shapes chain first)."""
+    layers = _as_layer_list(layers)
+    _check_chain([(layer.out_features, layer.in_features) for layer in layers])
+    return EncodedNetwork(tuple(layer.encode(spec) for layer in layers),
+                          tuple(layer.relu for layer in layers), spec)
+
+
+# --- results ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True, eq=False)
+class NetworkResult:
+    """The result of :func:`simulate_network`: one :class:`~eiesim.sim.SimResult` per layer."""
+
+    layers: tuple[SimResult, ...]
+    relu: tuple[bool, ...]
+    spec: HardwareSpec
+    engine: str
+    energy: tuple[Any, ...] | None = None
+    """One :class:`eiesim.energy.EnergyReport` per layer, or None without the energy model."""
+
+    @property
+    def num_layers(self) -> int:
+        return len(self.layers)
+
+    @property
+    def cycles(self) -> int:
+        """Sum of the layers' cycles: the register files swap, nothing moves between layers."""
+        return sum(result.cycles for result in self.layers)
+
+    @property
+    def time_s(self) -> float:
+        return self.cycles / self.spec.clock_hz
+
+    @property
+    def layer_energy_j(self) -> tuple[float, ...] | None:
+        if self.energy is None:
+            return None
+        return tuple(float(report.energy_j) for report in self.energy)
+
+    @property
+    def energy_j(self) -> float | None:
+        """Energy of one inference through every layer (None without the energy model)."""
+        per_layer = self.layer_energy_j
+        return None if per_layer is None else float(sum(per_layer))
+
+    @property
+    def average_power_w(self) -> float | None:
+        energy = self.energy_j
+        return None if energy is None else energy / self.time_s
+
+    @property
+    def load_efficiency(self) -> float:
+        """Busy PE-cycles over all PE-cycles of the whole run (rule T11, over every layer)."""
+        busy = sum(int(result.busy_cycles.sum()) for result in self.layers)
+        return busy / (self.spec.num_pes * self.cycles)
+
+    @property
+    def macs(self) -> int:
+        return sum(result.macs for result in self.layers)
+
+    @property
+    def outputs(self) -> np.ndarray:
+        """The last layer's output (after ReLU if its ``relu`` flag says so)."""
+        last = self.layers[-1]
+        return last.outputs if self.relu[-1] else last.pre_activations
+
+    @property
+    def pre_activations(self) -> np.ndarray:
+        """The last layer's output before ReLU (logits, for classification)."""
+        return self.layers[-1].pre_activations
+
+    @property
+    def predicted_class(self) -> int:
+        """argmax of :attr:`pre_activations` (lowest index on ties)."""
+        return int(np.argmax(self.pre_activations))
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready summary: totals, one entry per layer, final outputs, config."""
+        from eiesim.report import metrics
+
+        energies = self.layer_energy_j
+        layers = []
+        for index, (result, relu) in enumerate(zip(self.layers, self.relu)):
+            entry: dict[str, Any] = {"layer": index, "out": result.out_features,
+                                     "in": result.in_features, "relu": relu}
+            entry.update(metrics(result))
+            entry["energy_j"] = None if energies is None else energies[index]
+            layers.append(entry)
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "engine": self.engine,
+            "num_layers": self.num_layers,
+            "cycles": self.cycles,
+            "time_s": self.time_s,
+            "load_efficiency": self.load_efficiency,
+            "macs": self.macs,
+            "energy_j": self.energy_j,
+            "average_power_w": self.average_power_w,
+            "layers": layers,
+            "outputs": self.outputs.tolist(),
+            "pre_activations": self.pre_activations.tolist(),
+            "predicted_class": self.predicted_class,
+            "config": self.spec.to_dict(),
+        }
+
+    def format_table(self, *, title: str = "") -> str:
+        """One row per layer and a total row."""
+        energies = self.layer_energy_j
+        header = ("layer", "shape", "ReLU", "cycles", "time", "load eff.", "MACs", "energy")
+        rows = []
+        for index, (result, relu) in enumerate(zip(self.layers, self.relu)):
+            rows.append((str(index), f"{result.out_features} x {result.in_features}",
+                         "yes" if relu else "no", f"{result.cycles:,}",
+                         f"{result.time_s * 1e6:.3f} us", f"{result.load_efficiency:.1%}",
+                         f"{result.macs:,}",
+                         "-" if energies is None else f"{energies[index] * 1e9:.3f} nJ"))
+        energy = self.energy_j
+        rows.append(("total", f"{self.out_features} x {self.in_features}", "", f"{self.cycles:,}",
+                     f"{self.time_s * 1e6:.3f} us", f"{self.load_efficiency:.1%}",
+                     f"{self.macs:,}", "-" if energy is None else f"{energy * 1e9:.3f} nJ"))
+        widths = [max(len(row[i]) for row in rows + [header]) for i in range(len(header))]
+        lines = [title] if title else []
+        lines.append(f"{self.num_layers} layers on {self.spec.num_pes} PEs, queue depth "
+                     f"{self.spec.act_queue_depth}, {self.spec.arithmetic}, {self.engine} engine")
+        for i, row in enumerate([header] + rows):
+            cells = [row[0].ljust(widths[0]), row[1].ljust(widths[1]), row[2].ljust(widths[2])]
+            cells += [cell.rjust(width) for cell, width in zip(row[3:], widths[3:])]
+            lines.append("  ".join(cells).rstrip())
+            if i == 0 or i == len(rows) - 1:
+                lines.append("-" * (sum(widths) + 2 * (len(widths) - 1)))
+        return "\n".join(lines)
+
+    @property
+    def in_features(self) -> int:
+        return self.layers[0].in_features
+
+    @property
+    def out_features(self) -> int:
+        return self.layers[-1].out_features
+
+
+def simulate_network(layers: EncodedNetwork | Sequence[NetworkLayer | EncodedLayer],
+                     activations: np.ndarray, spec: HardwareSpec | None = None, *,
+                     engine: str = "fast", energy: bool = True,
+                     energy_table: Any = None) -> NetworkResult:
+    """Run ``layers`` one after another on ``spec``, layer 0 on ``activations``.
+
+    ``layers`` is an :class:`EncodedNetwork` (encode once, run many inputs), or a sequence of
+    :class:`NetworkLayer` (encoded here for ``spec``) and/or already encoded
+    :class:`~eiesim.EncodedLayer` (ReLU after each). Layer K + 1's input is layer K's output
+    exactly as the hardware holds it (after ReLU unless the layer's flag is off; module doc).
+    With ``energy`` (default) and the energy model available, each layer gets an
+    :class:`eiesim.energy.EnergyReport` (``energy_table``: an :class:`eiesim.energy.EnergyTable`
+    built for ``spec``; default: ``default_energy_table(spec)``).
+    """
+    network = _as_encoded_network(layers, spec)
+    spec = network.spec
+    results: list[SimResult] = []
+    current = np.asarray(activations)
+    for index, (layer, relu) in enumerate(zip(network.layers, network.relu)):
+        try:
+            result = simulate(layer, current, spec, engine=engine)
+        except LayerError as error:
+            if index == 0:
+                raise
+            raise LayerError(f"layer {index}: {error}") from None
+        results.append(result)
+        # The destination registers become the next layer's source registers, as they are.
+        current = result.outputs if relu else result.pre_activations
+    reports = _energy_reports(results, spec, energy_table) if energy else None
+    return NetworkResult(tuple(results), network.relu, spec, engine, reports)
+
+
+def _energy_reports(results: Sequence[SimResult], spec: HardwareSpec,
+                    table: Any) -> tuple[Any, ...] | None:
+    """One EnergyReport per layer, or None when the energy model is not installed."""
+    try:
+        from eiesim.energy import default_energy_table, energy_report
+    except ImportError:  # the energy model is optional to a network run
+        return None
+    table = default_energy_table(spec) if table is None else table
+    return tuple(energy_report(result, table) for result in results)
+
+
+# --- files -----------------------------------------------------------------------------------
+
+def is_network_file(path: str | Path) -> bool:
+    """True when ``path`` is a readable .npz holding ``layer0_codes`` (a network file)."""
+    try:
+        with np.load(Path(path), allow_pickle=False) as data:
+            return "layer0_codes" in getattr(data, "files", ())
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, AttributeError, TypeError):
+        return False
+
+
+def load_network(path: str | Path) -> NetworkData:
+    """Read and check a network file (module doc)."""
+    path = Path(path)
+    source = str(path)
+    if not path.exists():
+        raise LayerError(f"network file {source!r} does not exist; give the path of an .npz "
+                         f"written by eiesim.network.save_network")
+    try:
+        data = np.load(path, allow_pickle=False)
+        if not isinstance(data, np.lib.npyio.NpzFile):
+            raise LayerError(f"{source!r} holds a single array, not a network .npz archive")
+        with data:
+            arrays = {name: data[name] for name in data.files}
+    except LayerError:
+        raise
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as error:
+        raise LayerError(f"{source!r} is not a readable .npz network file ({error}); write one "
+                         f"with eiesim.network.save_network") from None
+    layers, activations = _layers_from_arrays(arrays, source)
+    digest = hashlib.sha256()
+    for name in sorted(arrays):
+        digest.update(name.encode())
+        digest.update(np.ascontiguousarray(arrays[name]).tobytes())
+    return NetworkData(tuple(layers), activations, source, digest.hexdigest()[:16])
+
+
+def save_network(path: str | Path, layers: Sequence[NetworkLayer | Any],
+                 activations: np.ndarray) -> Path:
+    """Write a network file. ``layers`` are :class:`NetworkLayer` or anything with ``codes``,
+    ``codebook`` and ``bias_codes`` (e.g. :class:`~eiesim.compress.QuantizedLayer`; ReLU on).
+    Shapes and the input are checked before anything is written."""
+    layers = _as_layer_list(layers)
+    _check_chain([(layer.out_features, layer.in_features) for layer in layers])
+    values = _check_input(activations, layers[0].in_features, "<activations>")
+    # float32 as in layer files, unless that would change a value (the input must stay exact).
+    single = values.astype(np.float32)
+    arrays: dict[str, np.ndarray] = {"activations": single if np.array_equal(single, values)
+                                     else values}
+    for index, layer in enumerate(layers):
+        arrays[f"layer{index}_codes"] = layer.codes
+        arrays[f"layer{index}_codebook"] = layer.codebook
+        if layer.bias_codes is not None:
+            arrays[f"layer{index}_bias_codes"] = layer.bias_codes
+        arrays[f"layer{index}_relu"] = np.array(layer.relu)
+    path = Path(path)
+    np.savez_compressed(path, **arrays)  # type: ignore[arg-type]
+    return path
+
+
+# --- checks ----------------------------------------------------------------------------------
+
+def _as_layer_list(layers: Any) -> list[NetworkLayer]:
+    if isinstance(layers, (NetworkLayer, np.ndarray)) or not isinstance(layers, Sequence) \
+            or len(layers) == 0:
+        raise LayerError("a network needs a non-empty list of layers (NetworkLayer, or objects "
+                         "with codes, codebook and bias_codes such as QuantizedLayer)")
+    result = []
+    for index, layer in enumerate(layers):
+        if isinstance(layer, NetworkLayer):
+            result.append(layer)
+        elif hasattr(layer, "codes") and hasattr(layer, "codebook"):
+            try:
+                result.append(NetworkLayer.from_quantized(layer))
+            except LayerError as error:
+                raise LayerError(f"layer {index}: {error}") from None
+        else:
+            raise LayerError(f"layer {index} is a {type(layer).__name__}; give NetworkLayer "
+                             f"objects (or QuantizedLayer / LayerData)")
+    return result
+
+
+def _as_encoded_network(layers: Any, spec: HardwareSpec | None) -> EncodedNetwork:
+    if isinstance(layers, EncodedNetwork):
+        if spec is not None and spec != layers.spec:
+            raise LayerError("the network was encoded for another spec than the one given; "
+                             "encode it again with encode_network(layers, spec) or pass "
+                             "spec=None")
+        return layers
+    if isinstance(layers, (NetworkLayer, EncodedLayer, np.ndarray)) \
+            or not isinstance(layers, Sequence) or len(layers) == 0:
+        raise LayerError("simulate_network takes a non-empty list of layers (NetworkLayer or "
+                         "EncodedLayer) or an EncodedNetwork; for one layer use eiesim.simulate")
+    if spec is None:
+        first = next((layer for layer in layers if isinstance(layer, EncodedLayer)), None)
+        spec = DEFAULT_SPEC if first is None else DEFAULT_SPEC.replace(
+            num_pes=first.num_pes, weight_index_bits=first.weight_index_bits,
+            rel_index_bits=first.rel_index_bits)
+    shapes = []
+    for index, layer in enumerate(layers):
+        if not isinstance(layer, (NetworkLayer, EncodedLayer)):
+            raise LayerError(f"layer {index} is a {type(layer).__name__}; give NetworkLayer or "
+                             f"EncodedLayer objects (or an EncodedNetwork)")
+        shapes.append((layer.out_features, layer.in_features))
+    _check_chain(shapes)
+    encoded, relu = [], []
+    for layer in layers:
+        if isinstance(layer, NetworkLayer):
+            encoded.append(layer.encode(spec))
+            relu.append(layer.relu)
+        else:
+            encoded.append(layer)
+            relu.append(True)
+    return EncodedNetwork(tuple(encoded), tuple(relu), spec)
+
+
+def _check_chain(shapes: Sequence[tuple[int, int]]) -> None:
+    """Layer K's outputs must be layer K + 1's inputs."""
+    for index in range(len(shapes) - 1):
+        out_k, in_next = shapes[index][0], shapes[index + 1][1]
+        if out_k != in_next:
+            raise LayerError(f"layer {index} has {out_k} outputs but layer {index + 1} has "
+                             f"{in_next} inputs; the shapes must chain (out of layer K == in of "
+                             f"layer K+1): fix layer {index + 1}'s codes to shape "
+                             f"({shapes[index + 1][0]}, {out_k})")
+
+
+def _check_input(activations: Any, in_features: int, source: str) -> np.ndarray:
+    values = np.asarray(activations)
+    if values.shape != (in_features,):
+        raise LayerError(f"{source}: activations have shape {values.shape}; layer 0 has "
+                         f"{in_features} inputs, so give shape ({in_features},)")
+    if not (np.issubdtype(values.dtype, np.floating) or np.issubdtype(values.dtype, np.integer)):
+        raise LayerError(f"{source}: activations have dtype {values.dtype}; give real numbers")
+    values = values.astype(np.float64)
+    if not np.all(np.isfinite(values)):
+        bad = int(np.flatnonzero(~np.isfinite(values))[0])
+        raise LayerError(f"{source}: activations[{bad}] = {values[bad]}; every value must be "
+                         f"finite")
+    return values
+
+
+def _layers_from_arrays(arrays: dict[str, np.ndarray],
+                        source: str) -> tuple[list[NetworkLayer], np.ndarray]:
+    parts: dict[int, dict[str, np.ndarray]] = {}
+    unknown = []
+    for name, array in arrays.items():
+        if name == "activations":
+            continue
+        match = _KEY.match(name)
+        if match is None:
+            unknown.append(name)
+            continue
+        parts.setdefault(int(match.group(1)), {})[match.group(2)] = array
+    if unknown:
+        known = ["activations", "layer0_codes", "layer0_codebook", "layer0_bias_codes",
+                 "layer0_relu"]
+        hints = []
+        for name in sorted(unknown):
+            close = difflib.get_close_matches(name, known, n=1)
+            hints.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        raise LayerError(f"{source}: unknown array(s) {', '.join(hints)}; a network file holds "
+                         f"layer{{K}}_codes, layer{{K}}_codebook, layer{{K}}_bias_codes, "
+                         f"layer{{K}}_relu (K = 0, 1, ...) and activations")
+    if not parts:
+        raise LayerError(f"{source}: no layer arrays (layer0_codes, layer0_codebook, ...); this "
+                         f"is not a network file")
+    count = max(parts) + 1
+    missing = [k for k in range(count) if k not in parts]
+    if missing:
+        raise LayerError(f"{source}: layers must be numbered 0..{count - 1} without gaps; layer "
+                         f"{missing[0]} is missing")
+    layers = []
+    for index in range(count):
+        part = parts[index]
+        for needed in ("codes", "codebook"):
+            if needed not in part:
+                raise LayerError(f"{source}: layer {index} has no 'layer{index}_{needed}'; each "
+                                 f"layer needs codes and a codebook")
+        relu = True
+        if "relu" in part:
+            flag = part["relu"]
+            if flag.shape != () or not (flag.dtype == np.bool_ or (
+                    np.issubdtype(flag.dtype, np.integer) and int(flag) in (0, 1))):
+                raise LayerError(f"{source}: layer{index}_relu = {flag!r} must be a bool "
+                                 f"scalar (True applies ReLU to layer {index}'s output)")
+            relu = bool(flag)
+        try:
+            layers.append(NetworkLayer(part["codes"], part["codebook"], part.get("bias_codes"),
+                                       relu))
+        except LayerError as error:
+            raise LayerError(f"{source}: layer {index}: {error}") from None
+    try:
+        _check_chain([(layer.out_features, layer.in_features) for layer in layers])
+    except LayerError as error:
+        raise LayerError(f"{source}: {error}") from None
+    if "activations" not in arrays:
+        raise LayerError(f"{source}: the array 'activations' (the input of layer 0, shape "
+                         f"({layers[0].in_features},)) is missing; add it")
+    activations = _check_input(arrays["activations"], layers[0].in_features, source)
+    return layers, activations
