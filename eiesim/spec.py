@@ -37,7 +37,7 @@ class HardwareSpec:
     >>> HardwareSpec(num_pes=0)
     Traceback (most recent call last):
     ...
-    eiesim.errors.SpecError: num_pes = 0 is below the minimum 1; use at least 1 processing element
+    eiesim.errors.SpecError: num_pes = 0 is below the minimum 1; use between 1 and 65536 processing elements
     """
 
     # --- array -----------------------------------------------------------------------------
