@@ -91,11 +91,12 @@ def evaluate_point(layer: LayerData, base: HardwareSpec, changes: Mapping[str, A
         spec = base.replace(**changes)
         encoded = encode(layer.codes, layer.codebook, layer.bias_codes, spec=spec)
         result = simulate(encoded, layer.activations, spec, engine=engine)
+        energy = _energy_metrics(result)
     except EiesimError as error:
         row["error"] = str(error)
         return row
     row.update(report.metrics(result))
-    row.update(_energy_metrics(result))
+    row.update(energy)
     row["padding_share"] = result.padding_entries / max(result.entries, 1)
     row["error"] = ""
     return row
