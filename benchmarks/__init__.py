@@ -1,0 +1,1 @@
+"""eiesim's benchmark suite; run it with ``python -m benchmarks.run`` (see README.md here)."""

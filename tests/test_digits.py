@@ -1,0 +1,107 @@
+"""The digits model end to end: training, pruning with fine-tuning, 4-bit weights, the chip.
+
+Small on purpose (a subset of the test images on the chip); the full study is in
+notebooks/04_digits_end_to_end.ipynb.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("sklearn")
+
+import eiesim  # noqa: E402
+from eiesim.compress import iterative_prune  # noqa: E402
+from eiesim.models import digits  # noqa: E402
+from eiesim.network import encode_network  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def data():
+    return digits.load_data(seed=0)
+
+
+@pytest.fixture(scope="module")
+def model(data):
+    return digits.train(data, seed=0)
+
+
+def test_data_is_scaled_split_and_seeded(data):
+    assert data.x_train.shape == (1437, 64) and data.x_test.shape == (360, 64)
+    assert data.x_train.min() == 0.0 and data.x_train.max() == 1.0
+    assert np.all(data.x_test * 16 == np.round(data.x_test * 16))  # exact in Q7.8 (A1)
+    assert np.array_equal(np.bincount(data.y_test), np.bincount(data.y_test, minlength=10))
+    again = digits.load_data(seed=0)
+    assert np.array_equal(again.x_test, data.x_test)
+
+
+def test_trained_float_model_is_accurate_and_seeded(data, model):
+    assert model.shapes == [(128, 64), (64, 128), (10, 64)]
+    assert model.accuracy(data.x_test, data.y_test) > 0.9
+    small = digits.train(data, epochs=2, seed=0)
+    again = digits.train(data, epochs=2, seed=0)
+    assert all(np.array_equal(a, b) for a, b in zip(small.weights, again.weights))
+
+
+def test_fine_tune_callback_drives_iterative_prune(data, model):
+    pruned = model.copy()
+    masks = [None] * pruned.num_layers
+    callback = digits.fine_tune_callback(pruned, data, 1, masks, epochs=1)
+    before = pruned.weights[0].copy()
+    weights, mask = iterative_prune(pruned.weights[1], 0.3, 2, callback, "magnitude")
+    assert mask.mean() == pytest.approx(0.3, abs=0.01)
+    assert np.all(weights[~mask] == 0) and np.all(pruned.weights[1][~mask] == 0)
+    assert masks[1] is not None and np.array_equal(masks[1], mask)
+    assert not np.array_equal(pruned.weights[0], before)  # the whole network was fine-tuned
+    assert pruned.accuracy(data.x_test, data.y_test) > 0.9
+
+
+def test_gradient_method_uses_the_training_loss(data, model):
+    grads = digits.gradient_callback(model.copy(), data, 2)(model.weights[2],
+                                                             np.ones((10, 64), bool))
+    _, expected, _ = model.loss_and_gradients(data.x_train, data.y_train)
+    np.testing.assert_allclose(grads, expected[2])
+    pruned = digits.prune_model(model, data, "gradient", 0.5, steps=1, epochs=1)
+    assert pruned.density_achieved == pytest.approx(0.5, abs=0.01)
+
+
+def test_quantized_hardware_accuracy_is_close_to_float(data, model):
+    """Moderate density, 4-bit codebooks, 16-bit fixed point: within a few points."""
+    pruned = digits.prune_model(model, data, "magnitude", 0.5, num_pes=8)
+    quantized = digits.quantize_model(pruned.model, 4)
+    assert all(q.codebook.size == 16 for q in quantized)
+    spec = eiesim.HardwareSpec(num_pes=8)
+    network = encode_network(digits.network_layers(quantized), spec)
+    images = slice(0, 120)
+    x, y = data.x_test[images], data.y_test[images]
+    hardware = digits.evaluate_hardware(network, x, y)
+    float_accuracy = model.accuracy(x, y)
+    assert hardware.accuracy >= float_accuracy - 0.04
+    agree = np.mean(hardware.predictions == digits.quantized_predictions(quantized, x))
+    assert agree >= 0.97  # fixed16 rounding rarely changes a decision
+    assert hardware.cycles.shape == (120,) and hardware.cycles_per_image > 0
+    assert 0 < hardware.load_efficiency < 1
+
+
+def test_balanced_pruning_raises_load_efficiency(data, model):
+    """ESE's load-balance-aware pruning: equal work per PE in every column (8 PEs)."""
+    table = digits.study(["magnitude", "balanced"], [0.5], num_pes=8, data=data, model=model,
+                         n_test=60)
+    by = table.set_index("method")
+    assert by.loc["balanced", "load_efficiency"] > by.loc["magnitude", "load_efficiency"] + 0.03
+    assert by.loc["balanced", "cycles_per_image"] < by.loc["magnitude", "cycles_per_image"]
+    assert by.loc["balanced", "acc_quantized"] >= by.loc["magnitude", "acc_quantized"] - 0.03
+    assert list(table["density_achieved"].round(3)) == [0.5, 0.5]
+    expected = {"method", "density", "acc_dense", "acc_pruned", "acc_quantized",
+                "acc_hardware", "cycles_per_image", "load_efficiency", "energy_nj_per_image"}
+    assert expected <= set(table.columns)
+
+
+def test_study_rejects_bad_arguments(data, model):
+    with pytest.raises(digits.DigitsError, match="pruning methods"):
+        digits.study(["biggest"], [0.5], data=data, model=model)
+    with pytest.raises(digits.DigitsError, match="densities is empty"):
+        digits.study(["magnitude"], [], data=data, model=model)
+    with pytest.raises(digits.DigitsError, match="n_test"):
+        digits.study(["magnitude"], [0.5], data=data, model=model, n_test=0)
