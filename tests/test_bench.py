@@ -142,7 +142,7 @@ def test_json_records_machine_config_and_targets(quick_run):
     memory = payload["summary"]["encode_memory"]
     assert memory["layer"] == "VGG-6"
     assert memory["tracemalloc_peak_bytes"] > 0
-    assert memory["maxrss_after_bytes"] >= memory["maxrss_before_bytes"] > 0
+    assert memory["peak_rss_bytes"] >= memory["rss_before_bytes"] > 0
 
 
 # --- helpers ---------------------------------------------------------------------------------
