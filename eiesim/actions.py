@@ -32,6 +32,8 @@ CCU_EVENT_LIST = (
           "cycles a broadcast waited because some activation queue was full (rule T3)"),
     Event("lnzd_scan_cycles", "ccu",
           "CCU cycles spent scanning without a broadcast: empty groups and group ends (rule T2)"),
+    Event("act_load_cycles", "ccu",
+          "CCU cycles spent loading an input batch from the activation SRAM (rule T12)"),
 )
 
 PE_EVENT_LIST = (
@@ -56,6 +58,10 @@ PE_EVENT_LIST = (
     Event("acc_writes", "act_rw", "destination accumulator writes, one per MAC (T7)"),
     Event("bypasses", "arith",
           "MACs whose accumulator was forwarded from the previous cycle's add (T7)"),
+    Event("act_sram_reads", "act_rw",
+          "activation-SRAM accesses loading input batches into the source registers (T12)"),
+    Event("act_sram_writes", "act_rw",
+          "activation-SRAM accesses writing output batches back (T13)"),
     Event("relu_ops", "act_rw", "outputs passed through ReLU (T10)"),
     Event("act_writebacks", "act_rw", "output activations written back (T10)"),
 )

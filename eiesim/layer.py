@@ -238,10 +238,14 @@ class EncodedLayer:
             raise CapacityError(
                 f"PE {worst} needs {need} entries, {spec.pointer_bits}-bit pointers address at "
                 f"most {spec.max_pointer_value}; use more PEs or more pointer_bits")
-        pointers = self.num_columns + 1
+        # T13: each output batch is stored with pointers of its own.
+        batches = -(-int(self.rows_per_pe.max()) // spec.act_regs_per_file)
+        pointers = batches * (self.num_columns + 1)
         if pointers > spec.ptr_capacity:
             raise CapacityError(
-                f"the layer needs {pointers} column pointers per PE, the {spec.ptr_sram_bytes} B "
+                f"the layer needs {pointers} column pointers per PE "
+                f"({batches} output batch{'es' if batches > 1 else ''} x {self.num_columns + 1}), "
+                f"the {spec.ptr_sram_bytes} B "
                 f"pointer SRAM holds {spec.ptr_capacity} {spec.pointer_bits}-bit pointers; use a "
                 f"larger ptr_sram_bytes (or split the layer's columns)")
         longest = max(-(-self.in_features // self.num_pes), int(self.rows_per_pe.max()))

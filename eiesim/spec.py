@@ -67,6 +67,12 @@ class HardwareSpec:
     """Activation SRAM per PE for vectors longer than the register files (paper: 2 KB)."""
     act_regs_per_file: int = 64
     """Registers in each of the two activation register files (source, destination) per PE."""
+    act_sram_width_bits: int | None = None
+    """Width of one activation-SRAM access; it moves width // data_bits activations per cycle
+    when vectors longer than the register files are batched (rules T12, T13). None means one
+    activation (data_bits). The paper does not give it; the area model (eiesim.energy.area)
+    fits a 2 KB SRAM with a 16-bit port into the activation R/W unit's 18,934 um^2 of Table II,
+    but not one with a 64-bit port."""
 
     # --- timing ------------------------------------------------------------------------------
     clock_hz: float = 800e6
@@ -110,6 +116,9 @@ class HardwareSpec:
         _check_int(self, "ptr_sram_bytes", 1, 1 << 40, "the paper uses 32 KB")
         _check_int(self, "act_sram_bytes", 0, 1 << 40, "the paper uses 2 KB")
         _check_int(self, "act_regs_per_file", 1, 1 << 20, "the paper uses 64")
+        if self.act_sram_width_bits is not None:
+            _check_int(self, "act_sram_width_bits", 1, 1 << 16,
+                       "leave it unset for one activation per access")
         if isinstance(self.clock_hz, bool) or not isinstance(self.clock_hz, (int, float)) \
                 or not math.isfinite(self.clock_hz) or self.clock_hz <= 0:
             raise SpecError(f"clock_hz = {self.clock_hz!r} must be a positive finite number of "
@@ -131,6 +140,11 @@ class HardwareSpec:
             if self.weight_frac_bits is not None:
                 _check_int(self, "weight_frac_bits", 0, 2 * bits,
                            "leave it unset to choose it per layer")
+
+        if self.act_sram_width_bits is not None and self.act_sram_width_bits < self.data_bits:
+            raise SpecError(
+                f"act_sram_width_bits = {self.act_sram_width_bits} is narrower than one "
+                f"{self.data_bits}-bit activation; use at least {self.data_bits} bits")
 
     # --- derived quantities (never stored, so they cannot disagree with the fields) -----------
     @property
@@ -190,6 +204,17 @@ class HardwareSpec:
     @property
     def act_sram_entries(self) -> int:
         return (self.act_sram_bytes * 8) // self.data_bits
+
+    @property
+    def act_sram_access_bits(self) -> int:
+        """Bits one activation-SRAM access moves (act_sram_width_bits, default data_bits)."""
+        return self.act_sram_width_bits if self.act_sram_width_bits is not None \
+            else self.data_bits
+
+    @property
+    def activations_per_sram_access(self) -> int:
+        """Activations one activation-SRAM access moves (T12, T13)."""
+        return self.act_sram_access_bits // self.data_bits
 
     @property
     def max_activations_per_pe(self) -> int:

@@ -204,8 +204,16 @@ class TraceRecorder:
         ccu = self.select("ccu")
         events = []
         groups: dict[int, list[TraceEvent]] = {}
+        loads: dict[int, list[int]] = {}
         for e in ccu:
-            groups.setdefault(e.args["group"], []).append(e)
+            if e.event == "load":  # T12: an input batch loaded from the activation SRAM
+                loads.setdefault(e.args["batch"], []).append(e.cycle)
+            else:
+                groups.setdefault(e.args["group"], []).append(e)
+        for batch, cycles_of_load in sorted(loads.items()):
+            for start, length in _runs(cycles_of_load):
+                events.append(self._slice(f"load input batch {batch}", "act_sram", CCU_TID,
+                                          start, length, {"cycles": length}))
         for group, cycles in sorted(groups.items()):
             first, last = cycles[0].cycle, cycles[-1].cycle
             broadcasts = [e for e in cycles if e.event == "broadcast"]

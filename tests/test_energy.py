@@ -12,7 +12,7 @@ import pytest
 
 import eiesim
 from eiesim.actions import CCU_EVENTS, CYCLE_CLASSES, PE_EVENTS, UNITS
-from eiesim.energy import (CALIBRATION_ACTIVITY, CALIBRATION_LAYERS, DERIVED_EVENTS,
+from eiesim.energy import (CALIBRATION_ACTIVITY, CALIBRATION_LAYERS,
                            ENERGY_EVENTS, UNIT_OF, EnergyTable, EnergyTableError,
                            apply_overrides, area_report, default_energy_table,
                            dense_baseline_energy, energy_report, load_energy_table,
@@ -50,7 +50,7 @@ def paper_results():
 def test_every_event_has_a_non_negative_energy_and_provenance(spec):
     table = default_energy_table(spec)
     engine_events = [name for name in CCU_EVENTS + PE_EVENTS if name not in CYCLE_CLASSES]
-    assert set(engine_events) | set(DERIVED_EVENTS) == set(table.event_j)
+    assert set(engine_events) == set(table.event_j)
     assert set(table.clock_j) == set(table.leakage_w) == set(UNITS)
     for key in table.keys():
         value = table.value(key)
@@ -296,11 +296,6 @@ def test_report_is_counts_times_energies_plus_clock_and_leakage(spec):
     events += sum(int(result.ccu_counts[i]) * table.event_j[name]
                   for i, name in enumerate(CCU_EVENTS))
     n = spec.num_pes
-    in_slice, out_slice = -(-result.in_features // n), -(-result.out_features // n)
-    if in_slice > spec.act_regs_per_file:
-        events += result.in_features * table.event_j["act_sram_reads"]
-    if out_slice > spec.act_regs_per_file:
-        events += result.out_features * table.event_j["act_sram_writes"]
     static = sum((table.clock_j[u] * spec.clock_hz + table.leakage_w[u])
                  * (1 if u == "ccu" else n) for u in UNITS) * result.cycles / spec.clock_hz
     assert report.energy_j == pytest.approx(events + static, rel=1e-12)

@@ -41,6 +41,12 @@ def cases(draw):
         arith_pipeline_stages=draw(st.integers(1, 6)),
         relu_outputs_per_cycle=draw(st.integers(1, 4)),
         arithmetic=draw(st.sampled_from(["fixed16", "float32", "fixed8"])),
+        # Few registers make input and output batches through the activation SRAM (T12, T13)
+        # common on these small layers; 64 keeps the unbatched case.
+        act_regs_per_file=draw(st.sampled_from([1, 2, 3, 5, 64])),
+        act_sram_width_bits=draw(st.sampled_from([32, 64, 128])),
+        act_sram_bytes=1 << 16,
+        ptr_sram_bytes=1 << 16,
     )
     case = random_layer(
         draw(st.integers(0, 2**32 - 1)),

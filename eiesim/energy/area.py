@@ -54,7 +54,7 @@ def row_address_bits(spec: HardwareSpec) -> int:
 
 
 def _act_sram_um2(spec: HardwareSpec) -> float:
-    return sram_area_um2(spec.act_sram_bytes, spec.data_bits)
+    return sram_area_um2(spec.act_sram_bytes, spec.act_sram_access_bits)
 
 
 _DEFAULT_ACT_SRAM_UM2 = _act_sram_um2(DEFAULT_SPEC)

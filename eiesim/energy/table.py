@@ -118,6 +118,7 @@ def _event_bits(spec: HardwareSpec) -> dict[str, float]:
         "broadcasts": data + col,
         "broadcast_stall_cycles": 0,
         "lnzd_scan_cycles": 0,
+        "act_load_cycles": 0,
         "act_queue_pushes": data + col,
         "act_queue_pops": data + col,
         "src_act_reads": data,
@@ -133,8 +134,8 @@ def _event_bits(spec: HardwareSpec) -> dict[str, float]:
         "bypasses": data,
         "relu_ops": data,
         "act_writebacks": data,
-        "act_sram_reads": data,
-        "act_sram_writes": data,
+        "act_sram_reads": spec.act_sram_access_bits,  # one access fills a register's worth
+        "act_sram_writes": spec.act_sram_access_bits,
     }
 
 
@@ -142,6 +143,8 @@ _ZERO_REASONS = {
     "broadcast_stall_cycles": "0 J: a stalled broadcast holds its register; the LNZD tree's work "
                               "in that cycle is its active cycle (ccu_active_cycles)",
     "lnzd_scan_cycles": "0 J: a scan cycle's work is its active cycle (ccu_active_cycles)",
+    "act_load_cycles": "0 J: a load cycle's work is every PE's activation-SRAM access "
+                       "(act_sram_reads) and the CCU's active cycle (ccu_active_cycles)",
     "empty_columns": "0 J: an empty column costs its pointer read (pointer_reads), nothing more",
     "padding_entries": "0 J extra: a padding entry costs an entry read and a decode (entries, "
                        "codebook_decodes) like any entry, and writes nothing",
@@ -161,8 +164,9 @@ def _sram_reads(spec: HardwareSpec, k_sram: float) -> dict[str, tuple[float, str
                                   "sparse-matrix line read"),
         "pointer_reads": model(spec.pointer_bits, spec.ptr_sram_bytes / 2,
                                "pointer read, one word from each of two banks", 2),
-        "act_sram_reads": model(spec.data_bits, spec.act_sram_bytes, "activation SRAM read"),
-        "act_sram_writes": model(spec.data_bits, spec.act_sram_bytes,
+        "act_sram_reads": model(spec.act_sram_access_bits, spec.act_sram_bytes,
+                                "activation SRAM read"),
+        "act_sram_writes": model(spec.act_sram_access_bits, spec.act_sram_bytes,
                                  "activation SRAM write (taken equal to a read)"),
     }
 
@@ -346,7 +350,7 @@ def default_energy_table(spec: HardwareSpec = DEFAULT_SPEC) -> EnergyTable:
 
     >>> table = default_energy_table()
     >>> round(table.event_j["spmat_line_reads"] * 1e12, 1)
-    25.2
+    24.8
     """
     cal = calibration()
     bits = _event_bits(spec)

@@ -53,11 +53,27 @@ T11 Cycle classes. In each front-end cycle a PE is *busy* if its pointer read or
     (the PE starves because another PE's queue is full); otherwise *idle*. So busy + stall +
     idle = T for every PE. The source-activation reads of the local LNZD are one per group.
 
-Not modelled yet: EIE holds vectors longer than 64 activations per PE in the 2 KB activation
-SRAM and processes them in batches of 64 x N (EIE.md §3.5). eiesim accepts such layers as long
-as each PE's slice fits the SRAM (HardwareSpec.max_activations_per_pe) but charges no cycles or
-events for that SRAM traffic; every layer of the paper except the inputs of Alex-6 and VGG-6 and
-the output of NT-Wd fits the register files at 64 PEs.
+Long vectors (EIE.md §3.5): R = ``act_regs_per_file`` activations per PE fit the register
+files; longer slices live in the activation SRAM, which moves
+K = ``act_sram_width_bits // data_bits`` activations per access and one access per cycle.
+
+T12 Input batches. Let G = ceil(in_features / N) be the number of input groups (T1; the bias
+    slot holds the constant 1, which needs no register, so the bias group is not counted). If
+    G <= R the source registers already hold the input and nothing changes. Otherwise the input
+    groups are scanned in input batches of R groups (the last may be shorter, g_b groups).
+    Before the first group of each input batch the CCU spends ceil(g_b / K) load cycles in
+    which every PE reads its g_b activations of the batch from its activation SRAM (one access
+    per PE per load cycle); the bias group follows the last batch without a load. Load cycles
+    are CCU cycles that never stall (like scan cycles, T3); PEs keep working on their queues
+    meanwhile, and a PE without work in a load cycle is idle (T11).
+T13 Output batches. If some PE owns more than R rows, the rows are processed in output batches:
+    batch b holds the rows whose local index (row // N) lies in [b R, (b + 1) R), i.e. global
+    rows [b R N, (b + 1) R N), stored as an interleaved CSC of their own (own pointers). The layer
+    runs once per output batch, each run following T1-T12 with the whole input scanned and
+    broadcast again; after its ReLU (T10) every PE writes the batch's outputs to its activation
+    SRAM in ceil(max_p rows_(p,b) / K) cycles (one access per PE per cycle). The layer takes the
+    sum over batches of T + P + R + write-back cycles. Without output batches the outputs stay in
+    the destination registers, which become the next layer's source registers (no write-back).
 
 Arithmetic rules
 ----------------

@@ -45,12 +45,16 @@ class SimResult:
     act_frac_bits: int = 0
     weight_frac_bits: int = 0
     trace: Any = field(default=None, repr=False)
+    writeback_cycles: int = 0  # T13: output batches written to the activation SRAM
+    output_batches: int = 1  # T13
 
     # --- timing ------------------------------------------------------------------------------
     @property
     def cycles(self) -> int:
-        """Total cycles of the layer: T + P + R (rules T8-T10)."""
-        return self.frontend_cycles + self.drain_cycles + self.relu_cycles
+        """Total cycles of the layer: T + P + R (rules T8-T10), summed over output batches,
+        plus the output batches' write-back to the activation SRAM (T13)."""
+        return self.frontend_cycles + self.drain_cycles + self.relu_cycles + \
+            self.writeback_cycles
 
     @property
     def time_s(self) -> float:

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from eiesim.actions import PE_INDEX
 from eiesim.errors import SpecError
 from eiesim.layer import EncodedLayer
 from eiesim.sim.prepare import PreparedInputs, prepare_inputs
@@ -77,32 +78,67 @@ def simulate(layer: EncodedLayer, activations: np.ndarray, spec: HardwareSpec | 
     if engine not in ENGINES:
         raise SpecError(f"engine = {engine!r} is unknown; use one of {', '.join(ENGINES)}")
     spec = spec_for_layer(layer, spec)
-    prepared = prepare_inputs(layer, activations, spec)
+    batches = output_batches(layer, spec)
+    if trace is not None and len(batches) > 1:
+        raise SpecError(f"the layer runs in {len(batches)} output batches (rule T13: PEs own "
+                        f"more than act_regs_per_file = {spec.act_regs_per_file} rows); traces "
+                        f"cover single-batch layers, so trace fewer rows or use more PEs")
+    prepared = [prepare_inputs(batch, activations, spec) for batch in batches]
     _warm_up(engine)
     start = time.perf_counter()
-    output = _run_engine(engine, prepared, trace)
+    outputs = [_run_engine(engine, inputs, trace) for inputs in prepared]
     wall_time_s = time.perf_counter() - start
 
-    if prepared.is_fixed:
-        scale = float(1 << prepared.act_frac_bits)
-        pre = output.accumulators.astype(np.float64) / scale
+    first = prepared[0]
+    accumulators = np.concatenate([output.accumulators for output in outputs])
+    if first.is_fixed:
+        pre = accumulators.astype(np.float64) / float(1 << first.act_frac_bits)
     else:
-        pre = output.accumulators.astype(np.float32).astype(np.float64)
+        pre = accumulators.astype(np.float32).astype(np.float64)
+    pe_counts = sum(output.pe_counts for output in outputs)
+    ccu_counts = sum(output.ccu_counts for output in outputs)
+    relu_cycles = sum(-(-int(batch.rows_per_pe.max()) // spec.relu_outputs_per_cycle)
+                      for batch in batches)
+    writeback_cycles = 0
+    if len(batches) > 1:
+        # T13: every batch's outputs go to the activation SRAM, K per access, one access a cycle.
+        per_access = spec.activations_per_sram_access
+        for batch in batches:
+            accesses = -(-batch.rows_per_pe // per_access)
+            pe_counts[:, PE_INDEX["act_sram_writes"]] += accesses
+            writeback_cycles += int(accesses.max())
     return SimResult(
         engine=engine,
         spec=spec,
         out_features=layer.out_features,
         in_features=layer.in_features,
-        frontend_cycles=int(output.frontend_cycles),
-        drain_cycles=spec.arith_pipeline_stages,
-        relu_cycles=-(-int(layer.rows_per_pe.max()) // spec.relu_outputs_per_cycle),
+        frontend_cycles=sum(int(output.frontend_cycles) for output in outputs),
+        drain_cycles=spec.arith_pipeline_stages * len(batches),
+        relu_cycles=relu_cycles,
+        writeback_cycles=writeback_cycles,
+        output_batches=len(batches),
         outputs=np.maximum(pre, 0.0),
         pre_activations=pre,
         float_reference=float_reference(layer, np.asarray(activations, dtype=np.float64)),
-        pe_counts=output.pe_counts,
-        ccu_counts=output.ccu_counts,
+        pe_counts=pe_counts,
+        ccu_counts=ccu_counts,
         wall_time_s=wall_time_s,
-        act_frac_bits=prepared.act_frac_bits,
-        weight_frac_bits=prepared.weight_frac_bits,
-        trace=output.trace,
+        act_frac_bits=first.act_frac_bits,
+        weight_frac_bits=first.weight_frac_bits,
+        trace=outputs[0].trace,
     )
+
+
+def output_batches(layer: EncodedLayer, spec: HardwareSpec) -> list[EncodedLayer]:
+    """Rule T13: the layer itself, or one sub-layer per output batch of
+    ``act_regs_per_file`` local rows per PE (global rows [b R N, (b + 1) R N))."""
+    layer.check_fits(spec)
+    rows = spec.act_regs_per_file * spec.num_pes
+    if int(layer.rows_per_pe.max()) <= spec.act_regs_per_file:
+        return [layer]
+    from eiesim.compress.encode import encode
+
+    codes, bias_codes = layer.to_codes()
+    return [encode(codes[first:first + rows], layer.codebook,
+                   None if bias_codes is None else bias_codes[first:first + rows], spec=spec)
+            for first in range(0, layer.out_features, rows)]

@@ -37,6 +37,7 @@ ACTIVE = CCU_INDEX["ccu_active_cycles"]
 BROADCASTS = CCU_INDEX["broadcasts"]
 STALLS = CCU_INDEX["broadcast_stall_cycles"]
 SCANS = CCU_INDEX["lnzd_scan_cycles"]
+LOADS = CCU_INDEX["act_load_cycles"]
 
 
 class LnzdNode:
@@ -104,13 +105,17 @@ class CCU:
     """The central control unit: walks the LNZD's answers and broadcasts (a_j, j) (T2, T3)."""
 
     def __init__(self, env: simpy.Environment, clock: "Clock", root: LnzdNode,
-                 pes: list["ProcessingElement"], scan_length: int, trace=None) -> None:
+                 pes: list["ProcessingElement"], scan_length: int, trace=None, *,
+                 input_groups: int, regs_per_pe: int, activations_per_access: int) -> None:
         self.env = env
         self.clock = clock
         self.root = root
         self.pes = pes
         self.scan_length = scan_length
         self.trace = trace
+        self.input_groups = input_groups
+        self.regs_per_pe = regs_per_pe  # groups the source register files hold (T12)
+        self.activations_per_access = activations_per_access
         self.counts = [0] * len(CCU_INDEX)
         # Read by the chip's end-of-cycle bookkeeping only (after this cycle's decide phase).
         self.stalled = False  # the broadcast stalled in this cycle (T3, T11)
@@ -119,7 +124,25 @@ class CCU:
     def run(self):
         n = len(self.pes)
         cursor = 0  # next slot of the extended vector the LNZD looks at
+        # T12: the input groups (the bias group holds a constant and needs no register).
+        groups = self.input_groups
+        batched = groups > self.regs_per_pe
+        loaded_batch = -1
         while cursor < self.scan_length:
+            batch = (cursor // n) // self.regs_per_pe
+            if batched and cursor < groups * n and batch != loaded_batch:
+                # T12: load this input batch from the activation SRAM before scanning it.
+                loaded_batch = batch
+                batch_groups = min(self.regs_per_pe, groups - batch * self.regs_per_pe)
+                for _ in range(-(-batch_groups // self.activations_per_access)):
+                    cycle = yield self.clock.decide
+                    self.counts[ACTIVE] += 1
+                    self.counts[LOADS] += 1
+                    self.stalled = False  # a load cycle never stalls
+                    for pe in self.pes:
+                        pe.act_rw.load_source_access()
+                    self._record("load", cycle, batch=batch)
+                continue
             cycle = yield self.clock.decide
             self.counts[ACTIVE] += 1
             self.stalled = False

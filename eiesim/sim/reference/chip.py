@@ -62,7 +62,10 @@ class Chip:
                     for p in range(spec.num_pes)]
         self.lnzd_levels = build_lnzd_tree(env, self.pes, spec.lnzd_fanin)
         root = self.lnzd_levels[-1][0]
-        self.ccu = CCU(env, self.clock, root, self.pes, prepared.scan_length, trace)
+        self.ccu = CCU(env, self.clock, root, self.pes, prepared.scan_length, trace,
+                       input_groups=prepared.layer.padded_in_features // spec.num_pes,
+                       regs_per_pe=spec.act_regs_per_file,
+                       activations_per_access=spec.activations_per_sram_access)
 
         # (generator, is an activation read/write unit): the run ends when all of those finish.
         generators = [(self.ccu.run(), False)]

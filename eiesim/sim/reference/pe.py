@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # pragma: no cover
 PUSHES = PE_INDEX["act_queue_pushes"]
 POPS = PE_INDEX["act_queue_pops"]
 SRC_READS = PE_INDEX["src_act_reads"]
+SRAM_READS = PE_INDEX["act_sram_reads"]
 POINTER_READS = PE_INDEX["pointer_reads"]
 EMPTY_COLUMNS = PE_INDEX["empty_columns"]
 LINE_READS = PE_INDEX["spmat_line_reads"]
@@ -360,6 +361,10 @@ class ActRw:
         self.drain_cycles = prepared.spec.arith_pipeline_stages
         self.relu_per_cycle = prepared.spec.relu_outputs_per_cycle
         self.destination: list = []
+
+    def load_source_access(self) -> None:
+        """One activation-SRAM access of an input-batch load (T12)."""
+        self.pe.counts[SRAM_READS] += 1
 
     def read_source(self, group: int) -> tuple[int, object, bool]:
         """The local LNZD latches this PE's activation of ``group``: (slot, a_slot, non-zero)."""
