@@ -13,12 +13,11 @@ the next layer's rule A1 turns back into exactly the same integers (the same spe
 F_a); in float32 the outputs are float32 values that convert to float32 exactly. So a network
 run equals running its layers one by one, each on the previous one's output.
 
-Not modelled (the timing contract does not cover it yet, see :mod:`eiesim.sim`): vectors longer
-than 64 x N activations (``act_regs_per_file`` x ``num_pes``) live in each PE's 2 KB activation
-SRAM and EIE processes them in batches of at most 64 x N; the SRAM reads at the start of a batch
-and writes at its end cost nothing here. Such layers run (as long as each PE's slice fits the
-SRAM, which :meth:`eiesim.EncodedLayer.check_fits` checks) but their cycles and energy leave
-that traffic out.
+Long vectors: a layer whose outputs exceed the destination registers (more than
+``act_regs_per_file`` rows per PE) writes them to the activation SRAM in output batches (rule
+T13), and the next layer, whose input then exceeds the source registers, loads it back in input
+batches (rule T12); both engines count those cycles and accesses, so a network's totals include
+them.
 
 Network file (``.npz``), for layers K = 0 .. L-1:
 
