@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from eiesim.checks import real_array
 from eiesim.errors import EiesimError, LayerError
 
 SCHEMA_VERSION = 1
@@ -129,14 +130,15 @@ def layer_from_arrays(arrays: dict[str, np.ndarray], *, source: str = "<arrays>"
         raise LayerError(f"{source}: {'weights' if has_weights else 'codes'} has shape "
                          f"{main.shape}; it must be a 2-D (out, in) matrix")
     out_features, in_features = main.shape
-    activations = _float_vector(arrays["activations"], "activations", in_features, source)
-    bias = _float_vector(arrays["bias"], "bias", out_features, source) if "bias" in arrays \
-        else None
+    activations = real_array(arrays["activations"], "activations", (in_features,),
+                             source=source)
+    bias = real_array(arrays["bias"], "bias", (out_features,), source=source) \
+        if "bias" in arrays else None
 
     from eiesim.compress.encode import check_codes  # validation shared with the encoder
 
     if has_weights:
-        weights = _float_matrix(main, source)
+        weights = real_array(main, "weights", main.shape, source=source)
         from eiesim.compress.quantize import quantize
 
         quantized = quantize(weights, bits=weight_index_bits, seed=seed, bias=bias)
@@ -155,29 +157,6 @@ def layer_from_arrays(arrays: dict[str, np.ndarray], *, source: str = "<arrays>"
     return LayerData(codes=codes, codebook=codebook, activations=activations,
                      bias_codes=bias_codes, source=source, quantized_on_load=has_weights,
                      checksum=_checksum(arrays))
-
-
-def _float_vector(array: np.ndarray, name: str, length: int, source: str) -> np.ndarray:
-    array = np.asarray(array)
-    if array.shape != (length,):
-        raise LayerError(f"{source}: {name} has shape {array.shape}; it must have shape "
-                         f"({length},) to match the layer")
-    if not np.issubdtype(array.dtype, np.number) or np.iscomplexobj(array):
-        raise LayerError(f"{source}: {name} has dtype {array.dtype}; it must hold real numbers")
-    if not np.all(np.isfinite(array)):
-        bad = int(np.flatnonzero(~np.isfinite(array))[0])
-        raise LayerError(f"{source}: {name}[{bad}] = {array[bad]}; every value must be finite")
-    return array.astype(np.float64)
-
-
-def _float_matrix(array: np.ndarray, source: str) -> np.ndarray:
-    if not np.issubdtype(array.dtype, np.number) or np.iscomplexobj(array):
-        raise LayerError(f"{source}: weights have dtype {array.dtype}; they must be real")
-    if not np.all(np.isfinite(array)):
-        row, col = (int(i[0]) for i in np.nonzero(~np.isfinite(array)))
-        raise LayerError(f"{source}: weights[{row}, {col}] = {array[row, col]}; every weight "
-                         f"must be finite")
-    return array.astype(np.float64)
 
 
 def save_layer(path: str | Path, codes: np.ndarray, codebook: np.ndarray,

@@ -35,6 +35,7 @@ Shapes must chain: ``out_K == in_(K+1)``. Whatever ``relu`` says, the last layer
 also reported before ReLU (:attr:`NetworkResult.pre_activations`), for classification.
 
 >>> import numpy as np
+
 >>> import eiesim
 >>> rng = np.random.default_rng(0)
 >>> codebook = np.linspace(-1, 1, 16).astype(np.float32); codebook[0] = 0
@@ -57,6 +58,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from eiesim.checks import real_array
 from eiesim.compress.encode import check_codes, encode
 from eiesim.errors import LayerError
 from eiesim.io import SCHEMA_VERSION
@@ -476,19 +478,8 @@ def _check_chain(shapes: Sequence[tuple[int, int]]) -> None:
 
 
 def _check_input(activations: Any, in_features: int, source: str) -> np.ndarray:
-    values = np.asarray(activations)
-    if values.shape != (in_features,):
-        raise LayerError(f"{source}: activations have shape {values.shape}; layer 0 has "
-                         f"{in_features} inputs, so give shape ({in_features},)")
-    if not (np.issubdtype(values.dtype, np.floating) or np.issubdtype(values.dtype, np.integer)):
-        raise LayerError(f"{source}: activations have dtype {values.dtype}; give real numbers")
-    values = values.astype(np.float64)
-    if not np.all(np.isfinite(values)):
-        bad = int(np.flatnonzero(~np.isfinite(values))[0])
-        raise LayerError(f"{source}: activations[{bad}] = {values[bad]}; every value must be "
-                         f"finite")
-    return values
-
+    return real_array(activations, "activations", (in_features,), source=source,
+                      why=f"(layer 0 has {in_features} inputs)")
 
 def _layers_from_arrays(arrays: dict[str, np.ndarray],
                         source: str) -> tuple[list[NetworkLayer], np.ndarray]:

@@ -141,7 +141,7 @@ def _layer_file(tmp_path, name="layer.npz", **arrays):
                            activations=np.ones(5)),
      r"shape \(5,\).*\(4,\)"),
     (lambda p: _layer_file(p, weights=np.full((3, 4), np.inf), activations=np.ones(4)),
-     "must be finite"),
+     r"weights\[0, 0\] = inf is not finite"),
     (lambda p: _layer_file(p, codes=np.ones((3, 4), np.uint8), codebook=np.array([0.0, 1.0]),
                            activations=np.array([1.0, np.nan, 0, 0])),
      "finite"),

@@ -25,6 +25,7 @@ Pruning is one shot here (:func:`eiesim.compress.prune`); for pruning with retra
 Pure numpy: like the rest of :mod:`eiesim.compress`, this module never imports :mod:`eiesim.sim`.
 
 >>> import numpy as np
+
 >>> w = np.random.default_rng(0).normal(size=(32, 16))
 >>> arrays = compress_arrays(w, method="magnitude", density=0.25, bits=4)
 >>> sorted(arrays), arrays["codes"].shape, int(np.count_nonzero(arrays["codes"]))
@@ -41,6 +42,7 @@ from typing import Any
 
 import numpy as np
 
+from eiesim.checks import real_array
 from eiesim.compress.prune import METHODS, prune
 from eiesim.compress.quantize import QuantizedLayer, quantize
 from eiesim.errors import LayerError
@@ -259,18 +261,5 @@ def _read_input(path: Path) -> dict[str, np.ndarray]:
 
 
 def _float_array(array: object, name: str, shape: tuple[int, ...], source: str) -> np.ndarray:
-    values = np.asarray(array)
-    if values.shape != tuple(shape):
-        raise CompressError(f"{source}: {name} has shape {values.shape}; it must have shape "
-                            f"{tuple(shape)} to match the weights")
-    if not (np.issubdtype(values.dtype, np.floating) or np.issubdtype(values.dtype, np.integer)):
-        raise CompressError(f"{source}: {name} has dtype {values.dtype}; it must hold real "
-                            f"numbers")
-    values = values.astype(np.float64)
-    bad = np.flatnonzero(~np.isfinite(values.ravel()))
-    if bad.size:
-        where = np.unravel_index(int(bad[0]), values.shape)
-        index = ", ".join(str(int(i)) for i in where)
-        raise CompressError(f"{source}: {name}[{index}] = {values[where]} is not finite; every "
-                            f"value must be a finite number")
-    return values
+    return real_array(array, name, shape, source=source, why="to match the weights",
+                      error=CompressError)

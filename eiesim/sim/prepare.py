@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from eiesim.checks import real_array
 from eiesim.errors import LayerError, SpecError
 from eiesim.layer import EncodedLayer
 from eiesim.spec import HardwareSpec
@@ -63,17 +64,8 @@ def auto_weight_frac_bits(codebook: np.ndarray, data_bits: int) -> int:
 
 
 def check_activations(activations: np.ndarray, in_features: int) -> np.ndarray:
-    activations = np.asarray(activations)
-    if activations.ndim != 1 or activations.shape[0] != in_features:
-        raise LayerError(f"activations have shape {activations.shape}; the layer has "
-                         f"{in_features} inputs, so pass a vector of shape ({in_features},)")
-    if not np.issubdtype(activations.dtype, np.number) or np.iscomplexobj(activations):
-        raise LayerError(f"activations have dtype {activations.dtype}; pass real numbers")
-    if not np.all(np.isfinite(activations)):
-        bad = int(np.flatnonzero(~np.isfinite(activations))[0])
-        raise LayerError(f"activation {bad} is {activations[bad]}; every activation must be a "
-                         f"finite number")
-    return activations.astype(np.float64)
+    return real_array(activations, "activations", (in_features,),
+                      why=f"(one value for each of the layer's {in_features} inputs)")
 
 
 def prepare_inputs(layer: EncodedLayer, activations: np.ndarray,

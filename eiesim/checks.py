@@ -1,0 +1,38 @@
+"""Validation of user-supplied numeric arrays, shared by every entry point that reads them."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from eiesim.errors import EiesimError, LayerError
+
+
+def real_array(array: object, name: str, shape: tuple[int, ...], *, source: str = "",
+               why: str = "to match the layer",
+               error: type[EiesimError] = LayerError) -> np.ndarray:
+    """``array`` as float64 after checking its shape, that it holds real numbers and that every
+    value is finite; otherwise ``error`` naming the array, the offending value and the fix.
+
+    >>> real_array([1, 2], "activations", (2,)).dtype
+    dtype('float64')
+    >>> real_array([1.0, float("nan")], "activations", (2,), source="x.npz")
+    Traceback (most recent call last):
+    ...
+    eiesim.errors.LayerError: x.npz: activations[1] = nan is not finite; every value must be a finite number
+    """
+    prefix = f"{source}: " if source else ""
+    values = np.asarray(array)
+    if values.shape != tuple(shape):
+        raise error(f"{prefix}{name} has shape {values.shape}; it must have shape "
+                    f"{tuple(shape)} {why}")
+    if not (np.issubdtype(values.dtype, np.floating) or np.issubdtype(values.dtype, np.integer)) \
+            or values.dtype == np.bool_:
+        raise error(f"{prefix}{name} has dtype {values.dtype}; it must hold real numbers")
+    values = values.astype(np.float64)
+    bad = np.flatnonzero(~np.isfinite(values.ravel()))
+    if bad.size:
+        where = np.unravel_index(int(bad[0]), values.shape)
+        index = ", ".join(str(int(i)) for i in where)
+        raise error(f"{prefix}{name}[{index}] = {values[where]} is not finite; every value must "
+                    f"be a finite number")
+    return values
