@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import weakref
 from typing import Any
 
 import numpy as np
@@ -136,9 +137,19 @@ def output_batches(layer: EncodedLayer, spec: HardwareSpec) -> list[EncodedLayer
     rows = spec.act_regs_per_file * spec.num_pes
     if int(layer.rows_per_pe.max()) <= spec.act_regs_per_file:
         return [layer]
-    from eiesim.compress.encode import encode
+    # Splitting re-encodes the layer; keep the pieces for the next run of the same layer
+    # (many inputs, or sweep points that only change timing parameters).
+    cached = _BATCH_CACHE.setdefault(layer, {})
+    if rows not in cached:
+        from eiesim.compress.encode import encode
 
-    codes, bias_codes = layer.to_codes()
-    return [encode(codes[first:first + rows], layer.codebook,
+        codes, bias_codes = layer.to_codes()
+        cached[rows] = [
+            encode(codes[first:first + rows], layer.codebook,
                    None if bias_codes is None else bias_codes[first:first + rows], spec=spec)
             for first in range(0, layer.out_features, rows)]
+    return cached[rows]
+
+
+_BATCH_CACHE: "weakref.WeakKeyDictionary[EncodedLayer, dict[int, list[EncodedLayer]]]" = \
+    weakref.WeakKeyDictionary()
