@@ -1,6 +1,8 @@
-"""Validation of user-supplied numeric arrays, shared by every entry point that reads them."""
+"""Validation of user-supplied arrays, shared by every entry point that reads them."""
 
 from __future__ import annotations
+
+import difflib
 
 import numpy as np
 
@@ -36,3 +38,17 @@ def real_array(array: object, name: str, shape: tuple[int, ...], *, source: str 
         raise error(f"{prefix}{name}[{index}] = {values[where]} is not finite; every value must "
                     f"be a finite number")
     return values
+
+
+def unknown_names_hint(unknown: list[str] | set[str], known: list[str] | tuple[str, ...]) -> str:
+    """``'actvations' (did you mean 'activations'?), 'x'``: unknown array names, each with the
+    closest known name, so that a misspelt array is named rather than silently ignored.
+
+    >>> unknown_names_hint(["activation"], ["weights", "activations"])
+    "'activation' (did you mean 'activations'?)"
+    """
+    hints = []
+    for name in sorted(unknown):
+        close = difflib.get_close_matches(name, list(known), n=1)
+        hints.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    return ", ".join(hints)

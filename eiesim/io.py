@@ -22,7 +22,6 @@ otherwise be silently ignored).
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 import platform
@@ -34,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from eiesim.checks import real_array
+from eiesim.checks import real_array, unknown_names_hint
 from eiesim.errors import EiesimError, LayerError
 
 SCHEMA_VERSION = 1
@@ -101,11 +100,8 @@ def layer_from_arrays(arrays: dict[str, np.ndarray], *, source: str = "<arrays>"
     """Check the arrays of a layer (see the module docstring) and return LayerData."""
     unknown = sorted(set(arrays) - set(LAYER_ARRAYS))
     if unknown:
-        hints = []
-        for name in unknown:
-            close = difflib.get_close_matches(name, LAYER_ARRAYS, n=1)
-            hints.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
-        raise LayerError(f"{source}: unknown array(s) {', '.join(hints)}; a layer file holds "
+        raise LayerError(f"{source}: unknown array(s) "
+                         f"{unknown_names_hint(unknown, LAYER_ARRAYS)}; a layer file holds "
                          f"{', '.join(LAYER_ARRAYS)}")
     has_weights, has_codes = "weights" in arrays, "codes" in arrays
     if has_weights == has_codes:

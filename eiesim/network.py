@@ -48,7 +48,6 @@ also reported before ReLU (:attr:`NetworkResult.pre_activations`), for classific
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import re
 import zipfile
@@ -58,7 +57,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from eiesim.checks import real_array
+from eiesim.checks import real_array, unknown_names_hint
 from eiesim.compress.encode import check_codes, encode
 from eiesim.errors import LayerError
 from eiesim.io import SCHEMA_VERSION
@@ -496,11 +495,8 @@ def _layers_from_arrays(arrays: dict[str, np.ndarray],
     if unknown:
         known = ["activations", "layer0_codes", "layer0_codebook", "layer0_bias_codes",
                  "layer0_relu"]
-        hints = []
-        for name in sorted(unknown):
-            close = difflib.get_close_matches(name, known, n=1)
-            hints.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
-        raise LayerError(f"{source}: unknown array(s) {', '.join(hints)}; a network file holds "
+        raise LayerError(f"{source}: unknown array(s) {unknown_names_hint(unknown, known)}; "
+                         f"a network file holds "
                          f"layer{{K}}_codes, layer{{K}}_codebook, layer{{K}}_bias_codes, "
                          f"layer{{K}}_relu (K = 0, 1, ...) and activations")
     if not parts:

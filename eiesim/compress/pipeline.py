@@ -34,7 +34,6 @@ Pure numpy: like the rest of :mod:`eiesim.compress`, this module never imports :
 
 from __future__ import annotations
 
-import difflib
 import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -42,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from eiesim.checks import real_array
+from eiesim.checks import real_array, unknown_names_hint
 from eiesim.compress.prune import METHODS, prune
 from eiesim.compress.quantize import QuantizedLayer, quantize
 from eiesim.errors import LayerError
@@ -243,11 +242,8 @@ def _read_input(path: Path) -> dict[str, np.ndarray]:
                             f"`eiesim run`, or give float 'weights' to compress")
     unknown = sorted(set(arrays) - set(INPUT_ARRAYS))
     if unknown:
-        hints = []
-        for name in unknown:
-            close = difflib.get_close_matches(name, INPUT_ARRAYS, n=1)
-            hints.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
-        raise CompressError(f"{source}: unknown array(s) {', '.join(hints)}; an input file holds "
+        raise CompressError(f"{source}: unknown array(s) "
+                            f"{unknown_names_hint(unknown, INPUT_ARRAYS)}; an input file holds "
                             f"{', '.join(INPUT_ARRAYS)}")
     if "weights" not in arrays:
         raise CompressError(f"{source}: the array 'weights' (float, (out, in)) is missing; "
