@@ -88,27 +88,35 @@ def encode(codes: np.ndarray, codebook: np.ndarray, bias_codes: np.ndarray | Non
     if bias_codes is not None:
         extended[:out_features, padded_in] = bias_codes
     by_pe = extended.reshape(rows_per_pe, num_pes, num_columns).transpose(1, 2, 0)
-    pes, cols, local_rows = (index.astype(np.int64) for index in np.nonzero(by_pe))
-    values = by_pe[pes, cols, local_rows]
+    pe_column_row = np.nonzero(by_pe)
+    values = by_pe[pe_column_row]
+    del extended, by_pe
+    # One int64 key per non-zero for its (PE, column) slice, and its local row; temporaries
+    # are dropped as soon as possible because VGG-6-sized layers have millions of non-zeros.
+    column_key = pe_column_row[0] * num_columns + pe_column_row[1]
+    local_rows = pe_column_row[2]
+    del pe_column_row
 
-    # Gap before each non-zero within its PE's slice of its column.
-    same_column = np.zeros(pes.size, dtype=bool)
-    same_column[1:] = (pes[1:] == pes[:-1]) & (cols[1:] == cols[:-1])
-    previous = np.where(same_column, np.roll(local_rows, 1), -1)
-    gaps = local_rows - previous - 1
+    # Gap before each non-zero within its PE's slice of its column (the first of a slice
+    # counts from row -1).
+    gaps = local_rows.copy()
+    same_column = column_key[1:] == column_key[:-1]
+    gaps[1:] -= np.where(same_column, local_rows[:-1] + 1, 0)
+    del local_rows, same_column
     run = spec.padding_run
-    paddings = gaps // run
-    slots = paddings + 1  # padding entries, then the real entry
+    slots = gaps // run + 1  # padding entries, then the real entry
 
-    total = int(slots.sum())
+    real_positions = np.cumsum(slots) - 1
+    total = int(real_positions[-1]) + 1 if real_positions.size else 0
     entry_v = np.zeros(total, dtype=np.uint8)
     entry_z = np.full(total, run - 1, dtype=np.uint8)
-    real_positions = np.cumsum(slots) - 1
     entry_v[real_positions] = values
     entry_z[real_positions] = gaps % run
+    del real_positions, gaps, values
 
-    per_column = np.bincount(pes * num_columns + cols, weights=slots,
+    per_column = np.bincount(column_key, weights=slots,
                              minlength=num_pes * num_columns).astype(np.int64)
+    del column_key, slots
     per_column = per_column.reshape(num_pes, num_columns)
     col_ptr = np.zeros((num_pes, num_columns + 1), dtype=np.int64)
     np.cumsum(per_column, axis=1, out=col_ptr[:, 1:])
