@@ -114,9 +114,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Simulate one fully connected layer b = ReLU(W a + bias) on EIE. The layer "
                     "file (.npz) holds 'weights' (float, quantized on load) or 'codes' with a "
                     "'codebook', the input 'activations', and optionally 'bias' or "
-                    "'bias_codes' (see README, 'Layer files').")
+                    "'bias_codes' (see README, 'Layer files'). A network file (layer0_codes, "
+                    "layer0_codebook, ..., activations) runs layer after layer and reports each "
+                    "layer and the total.")
     source = run.add_mutually_exclusive_group(required=True)
-    source.add_argument("layer", nargs="?", type=Path, help="layer file (.npz)")
+    source.add_argument("layer", nargs="?", type=Path, help="layer or network file (.npz)")
     source.add_argument("--example", metavar="NAME",
                         help="a layer shipped with eiesim: alexnet-fc8 (AlexNet fc8 as EIE's "
                              "authors encoded it, with a real input)")
