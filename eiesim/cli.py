@@ -7,6 +7,7 @@ code 2, with no traceback and no file written.
 from __future__ import annotations
 
 import argparse
+import os
 import dataclasses
 import json
 import re
@@ -329,6 +330,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EiesimError as error:
         print(f"eiesim: error: {error}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # The reader of stdout went away (e.g. `eiesim run ... | head`): not an error of ours.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except OSError as error:
         print(f"eiesim: error: {error.strerror or error}: {error.filename or ''}",
               file=sys.stderr)
