@@ -26,40 +26,14 @@ import numpy as np
 
 from eiesim.energy.events import CCU_ENERGY_EVENTS, PE_ENERGY_EVENTS, event_counts
 from eiesim.spec import DEFAULT_SPEC, HardwareSpec
+from eiesim.workloads import PAPER_LAYERS_BY_NAME, SYNTHETIC_CODEBOOK, PaperLayer
 
-
-@dataclass(frozen=True)
-class PaperLayer:
-    """One benchmark layer of the paper's Table III."""
-
-    name: str
-    out_features: int
-    in_features: int
-    weight_density: float
-    activation_density: float
-    has_bias: bool
-    actual_us: float  # the paper's Table IV "EIE actual" time at 64 PEs
-
-
-# NeuralTalk layers: the RTL model's flow used an all-ones input and no bias (EIE.md §5).
-PAPER_LAYERS: Mapping[str, PaperLayer] = MappingProxyType({layer.name: layer for layer in (
-    PaperLayer("Alex-6", 4096, 9216, 0.09, 0.351, True, 30.3),
-    PaperLayer("Alex-7", 4096, 4096, 0.09, 0.353, True, 12.2),
-    PaperLayer("Alex-8", 1000, 4096, 0.25, 0.375, True, 9.9),
-    PaperLayer("VGG-6", 4096, 25088, 0.04, 0.183, True, 34.4),
-    PaperLayer("VGG-7", 4096, 4096, 0.04, 0.375, True, 8.7),
-    PaperLayer("VGG-8", 1000, 4096, 0.23, 0.411, True, 8.4),
-    PaperLayer("NT-We", 600, 4096, 0.10, 1.0, False, 8.0),
-    PaperLayer("NT-Wd", 8791, 600, 0.11, 1.0, False, 13.9),
-    PaperLayer("NT-LSTM", 2400, 1201, 0.10, 1.0, False, 7.5),
-)})
+# The paper's Table III layers (NeuralTalk: all-ones input, no bias, EIE.md §5) and the
+# synthetic codebook are the ones eiesim.workloads defines for the benchmark suite.
+PAPER_LAYERS: Mapping[str, PaperLayer] = PAPER_LAYERS_BY_NAME
 
 CALIBRATION_LAYERS = tuple(name for name in PAPER_LAYERS if name != "VGG-6")
 CALIBRATION_SEED = 0
-
-# A 4-bit codebook: index 0 is 0 (padding), 15 non-zero centroids of both signs.
-SYNTHETIC_CODEBOOK = np.concatenate(
-    ([0.0], np.linspace(-0.1, -0.01, 7), np.linspace(0.01, 0.1, 8))).astype(np.float32)
 
 
 @dataclass(frozen=True, eq=False)
