@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
+from eiesim.compress.prune import METHODS as PRUNING_METHODS
 from eiesim.errors import EiesimError
 from eiesim.spec import HardwareSpec
 
@@ -145,9 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "'activations', and 'gradients' for --method gradient) to a density, "
                     "quantize them with Deep Compression's k-means, and write a layer file.")
     compress.add_argument("input", type=Path, metavar="IN.npz")
-    compress.add_argument("--method", required=True,
-                          choices=("magnitude", "random", "gradient", "rows", "columns",
-                                   "blocks", "balanced"),
+    compress.add_argument("--method", required=True, choices=PRUNING_METHODS,
                           help="pruning method (balanced: equal work per PE, ESE-style)")
     compress.add_argument("--density", required=True, type=float, metavar="D",
                           help="fraction of weights kept, 0 < D <= 1")
