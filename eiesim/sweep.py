@@ -118,11 +118,6 @@ def _evaluate_in_worker(base: HardwareSpec, changes: Mapping[str, Any],
     return evaluate_point(_WORKER_LAYER, base, changes, engine)
 
 
-def _evaluate_with_layer(layer: LayerData, base: HardwareSpec, changes: Mapping[str, Any],
-                         engine: str) -> dict[str, Any]:
-    return evaluate_point(layer, base, changes, engine)
-
-
 def sweep(layer: LayerData, base_spec: HardwareSpec | None = None, *,
           points: Iterable[Mapping[str, Any]] | None = None, workers: int | None = None,
           client: Any = None, scheduler: str | None = None, engine: str = "fast",
@@ -201,7 +196,7 @@ def _run_dask(layer: LayerData, base: HardwareSpec, changes_list: list[dict[str,
     try:
         # Scatter once: every task refers to the same layer future instead of carrying a copy.
         layer_future = client.scatter(layer, broadcast=True)
-        futures = [client.submit(_evaluate_with_layer, layer_future, base, changes, engine,
+        futures = [client.submit(evaluate_point, layer_future, base, changes, engine,
                                  pure=False, retries=retries)
                    for changes in changes_list]
         index = {future.key: position for position, future in enumerate(futures)}
