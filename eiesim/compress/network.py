@@ -1,0 +1,301 @@
+"""Network-level compression: prune every layer, fine-tune, quantize, and measure on the chip.
+
+The flow of Deep Compression (Han, Mao, Dally, ICLR 2016) applied to a whole MLP
+(:class:`~eiesim.compress.train.MLP`), with EIE as the measuring instrument:
+
+1. :func:`prune_masks` prunes every layer to its own density with any method of
+   :mod:`eiesim.compress.prune` (:func:`global_masks`: one magnitude threshold for all layers);
+2. :func:`compress_network` fine-tunes with those masks fixed
+   (:func:`eiesim.compress.train.fine_tune`) and shares each layer's weights through a
+   ``2**bits``-entry codebook (:func:`eiesim.compress.quantize`, the bias with the layer's
+   codebook as in EIE's flow);
+3. :func:`evaluate_network` measures test accuracy in float64 (the pruned, fine-tuned weights)
+   and on the chip (the codebook values in the spec's arithmetic, rules A1-A5 of
+   :mod:`eiesim.sim`), and simulates the network (:func:`eiesim.network.simulate_network`)
+   for cycles and energy per layer and in total.
+
+Which input the cycles are of: a layer's cycles depend on how many of its input activations are
+non-zero (rule T2), so a network has no single cycle count. ``cycles`` and ``energy_j`` here are
+those of the **first test input**, the input written into the network file as ``activations``,
+so ``eiesim run`` on that file reports exactly these numbers; ``cycles_mean`` averages the
+first ``timing_inputs`` test inputs as a check that the first one is typical.
+
+Chip accuracy: :func:`chip_logits` computes the last layer's pre-activations of every test input
+with the arithmetic of rules A1-A5, vectorised over the inputs: column by column in broadcast
+order (the inputs, then the bias column), saturating after every addition. A zero activation
+adds exactly 0, so skipping it (as the LNZD does) or not gives the same sums; tests hold it equal
+to the fast engine's outputs bit for bit.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+
+from eiesim.compress.model import Dataset
+from eiesim.compress.prune import METHODS, prune_global_mask, prune_mask
+from eiesim.compress.quantize import QuantizedLayer, quantize
+from eiesim.compress.train import MLP, fine_tune, loss_and_gradients
+from eiesim.errors import EiesimError
+from eiesim.network import NetworkLayer, save_network, simulate_network
+from eiesim.sim.prepare import auto_weight_frac_bits, to_fixed
+from eiesim.spec import HardwareSpec
+
+__all__ = ["CompressedNetwork", "NetworkEvaluation", "chip_accuracy", "chip_logits",
+           "compress_network", "dense_network", "evaluate_network", "global_masks",
+           "layer_table", "prune_masks", "save_compressed"]
+
+
+class CompressionError(EiesimError):
+    """A bad argument to network-level compression."""
+
+
+@dataclass(frozen=True, eq=False)
+class CompressedNetwork:
+    """A pruned, fine-tuned and weight-shared network: the float model and its chip layers."""
+
+    model: MLP
+    """The pruned, fine-tuned float model (0 outside the masks)."""
+    masks: tuple[np.ndarray, ...]
+    quantized: tuple[QuantizedLayer, ...]
+    method: str
+    bits: int
+
+    @property
+    def layer_density(self) -> tuple[float, ...]:
+        """Kept positions over all positions, per layer (the mask's density)."""
+        return tuple(float(m.mean()) for m in self.masks)
+
+    @property
+    def density(self) -> float:
+        """Kept weights over all weights of the network (biases not counted)."""
+        return sum(int(m.sum()) for m in self.masks) / sum(m.size for m in self.masks)
+
+    def layers(self) -> list[NetworkLayer]:
+        """The layers as EIE runs them: ReLU after every layer but the last (the logits)."""
+        last = len(self.quantized) - 1
+        return [NetworkLayer.from_quantized(q, relu=k != last)
+                for k, q in enumerate(self.quantized)]
+
+
+def prune_masks(model: MLP, densities: Sequence[float], method: str = "magnitude", *,
+                num_pes: int, seed: int = 0, data: Dataset | None = None) -> list[np.ndarray]:
+    """One mask per layer keeping ``densities[k]`` of layer k's positions with ``method``.
+
+    Method "gradient" scores |w * dL/dw| with the training loss (needs ``data``); "balanced"
+    balances the rows of ``num_pes`` PEs. A density of 1 keeps the layer whole.
+    """
+    densities = _check_densities(densities, model)
+    if method not in METHODS:
+        raise CompressionError(f"method = {method!r} is not a pruning method; use one of "
+                               f"{', '.join(METHODS)}")
+    gradients: list[Any] = [None] * model.num_layers
+    if method == "gradient":
+        if data is None:
+            raise CompressionError("method 'gradient' needs the training data (data=...) for "
+                                   "the loss gradient")
+        gradients = loss_and_gradients(model, data.train_inputs, data.train_labels)[1]
+    masks = []
+    for k, (w, density) in enumerate(zip(model.weights, densities)):
+        if density >= 1.0:
+            masks.append(np.ones(w.shape, dtype=bool))
+        else:
+            masks.append(prune_mask(w, density, method, seed=seed + k, gradients=gradients[k],
+                                    num_pes=num_pes))
+    return masks
+
+
+def global_masks(model: MLP, density: float) -> list[np.ndarray]:
+    """Global magnitude pruning: one |w| threshold over all layers, ``density`` kept overall."""
+    return prune_global_mask(model.weights, density, "magnitude")
+
+
+def compress_network(model: MLP, masks: Sequence[np.ndarray], data: Dataset, *, bits: int,
+                     method: str = "magnitude", fine_tune_epochs: int = 3, lr: float = 1e-3,
+                     seed: int = 0) -> CompressedNetwork:
+    """Fine-tune ``model`` with ``masks`` fixed (0 epochs: only mask it), then quantize."""
+    if fine_tune_epochs:
+        tuned = fine_tune(model, data.train_inputs, data.train_labels, masks,
+                          epochs=fine_tune_epochs, lr=lr, seed=seed)
+    else:
+        tuned = model.masked(masks)
+    quantized = tuple(quantize(w, bits, seed=seed, bias=b)
+                      for w, b in zip(tuned.weights, tuned.biases))
+    return CompressedNetwork(tuned, tuple(np.asarray(m, dtype=bool) for m in masks),
+                             quantized, method, int(bits))
+
+
+def dense_network(model: MLP, *, bits: int, seed: int = 0) -> CompressedNetwork:
+    """The uncompressed model on the chip: every weight kept, ``bits``-bit weight sharing."""
+    masks = [np.ones(w.shape, dtype=bool) for w in model.weights]
+    quantized = tuple(quantize(w, bits, seed=seed, bias=b)
+                      for w, b in zip(model.weights, model.biases))
+    return CompressedNetwork(model.copy(), tuple(masks), quantized, "dense", int(bits))
+
+
+# --- the chip's arithmetic --------------------------------------------------------------------
+
+def chip_logits(layers: Sequence[NetworkLayer], inputs: np.ndarray,
+                spec: HardwareSpec) -> np.ndarray:
+    """The last layer's pre-activations for every row of ``inputs``, as the chip computes them
+    (rules A1-A5; module doc). Equal to ``simulate_network(...).pre_activations`` row by row."""
+    current = np.atleast_2d(np.asarray(inputs, dtype=np.float64))
+    for index, layer in enumerate(layers):
+        weights = layer.codebook[layer.codes]  # float32 (out, in)
+        bias = None if layer.bias_codes is None else layer.codebook[layer.bias_codes]
+        if spec.is_fixed_point:
+            pre = _fixed_layer(layer, current, spec, index)
+        else:
+            pre = _float32_layer(weights, bias, current)
+        current = np.maximum(pre, 0.0) if layer.relu else pre
+    return pre
+
+
+def _fixed_layer(layer: NetworkLayer, inputs: np.ndarray, spec: HardwareSpec,
+                 index: int) -> np.ndarray:
+    bits = spec.data_bits
+    act_frac = spec.act_frac_bits_effective
+    high, low = (1 << (bits - 1)) - 1, -(1 << (bits - 1))
+    codebook = layer.codebook.astype(np.float32)
+    weight_frac = spec.weight_frac_bits if spec.weight_frac_bits is not None \
+        else auto_weight_frac_bits(codebook.astype(np.float64), bits)
+    codebook_fixed = to_fixed(codebook, weight_frac).astype(np.int64)  # A2
+    acts = to_fixed(inputs, act_frac)  # A1
+    if acts.size and (acts.max() > high or acts.min() < low):
+        raise CompressionError(f"layer {index}: an input activation exceeds the "
+                               f"{spec.arithmetic} range with {act_frac} fractional bits; "
+                               f"scale the inputs or use arithmetic='float32'")
+    acts = acts.astype(np.int64)
+    weights_fixed = codebook_fixed[layer.codes]  # (out, in)
+    half = (1 << (weight_frac - 1)) if weight_frac else 0
+    acc = np.zeros((inputs.shape[0], layer.out_features), dtype=np.int64)  # A4
+    columns = [(weights_fixed[:, j], acts[:, j]) for j in range(layer.in_features)]
+    if layer.bias_codes is not None:  # the bias column comes last and carries 1.0 (T1, A1)
+        columns.append((codebook_fixed[layer.bias_codes],
+                        np.full(inputs.shape[0], 1 << act_frac, dtype=np.int64)))
+    for column, act in columns:  # broadcast order (A5)
+        product = act[:, None] * column[None, :]
+        term = (product + half) >> weight_frac  # A3: floor((p + 2**(F_w-1)) / 2**F_w)
+        np.clip(acc + term, low, high, out=acc)  # the adder saturates
+    return acc.astype(np.float64) / float(1 << act_frac)
+
+
+def _float32_layer(weights: np.ndarray, bias: np.ndarray | None,
+                   inputs: np.ndarray) -> np.ndarray:
+    acts = inputs.astype(np.float32)
+    acc = np.zeros((inputs.shape[0], weights.shape[0]), dtype=np.float32)
+    for j in range(weights.shape[1]):  # A5: float32(acc + float32(w * a)), column order
+        acc = acc + acts[:, j:j + 1] * weights[None, :, j]
+    if bias is not None:
+        acc = acc + bias[None, :].astype(np.float32)
+    return acc.astype(np.float64)
+
+
+def chip_accuracy(layers: Sequence[NetworkLayer], inputs: np.ndarray, labels: np.ndarray,
+                  spec: HardwareSpec) -> float:
+    """Share of inputs whose argmax chip logit (lowest index on ties) is the label."""
+    return float(np.mean(np.argmax(chip_logits(layers, inputs, spec), axis=1) == labels))
+
+
+# --- evaluation -------------------------------------------------------------------------------
+
+@dataclass(frozen=True, eq=False)
+class NetworkEvaluation:
+    """Accuracy and simulated cost of one compressed network (module doc for the cycles)."""
+
+    accuracy_float: float
+    accuracy_chip: float
+    cycles: int
+    energy_j: float
+    cycles_mean: float
+    density: float
+    layer_density: tuple[float, ...]
+    layer_cycles: tuple[int, ...]
+    layer_energy_j: tuple[float, ...]
+    layer_load_efficiency: tuple[float, ...]
+    layer_padding_entries: tuple[int, ...]
+    layer_entries: tuple[int, ...]
+    nonzero_weights: int
+    result: Any = field(default=None, repr=False)
+    """The :class:`eiesim.network.NetworkResult` of the first test input."""
+
+    def metrics(self) -> dict[str, Any]:
+        """The scalar columns of a results row (``density_{K}`` per layer)."""
+        row: dict[str, Any] = {"accuracy_float": self.accuracy_float,
+                               "accuracy_chip": self.accuracy_chip, "cycles": self.cycles,
+                               "energy_j": self.energy_j, "density": self.density}
+        row.update({f"density_{k}": d for k, d in enumerate(self.layer_density)})
+        row.update({"cycles_mean": self.cycles_mean, "nonzero_weights": self.nonzero_weights})
+        row.update({f"cycles_{k}": c for k, c in enumerate(self.layer_cycles)})
+        return row
+
+
+@functools.lru_cache(maxsize=8)
+def _energy_table(spec: HardwareSpec) -> Any:
+    from eiesim.energy import default_energy_table
+
+    return default_energy_table(spec)
+
+
+def evaluate_network(network: CompressedNetwork, data: Dataset, spec: HardwareSpec, *,
+                     timing_inputs: int = 8) -> NetworkEvaluation:
+    """Test accuracy (float64 and chip), and cycles and energy of the first test input."""
+    layers = network.layers()
+    accuracy_float = float(np.mean(network.model.predict(data.test_inputs) == data.test_labels))
+    accuracy_chip = chip_accuracy(layers, data.test_inputs, data.test_labels, spec)
+    table = _energy_table(spec)
+    first = simulate_network(layers, data.test_inputs[0], spec, energy_table=table)
+    from eiesim.network import encode_network
+
+    encoded = encode_network(layers, spec)
+    count = max(1, min(int(timing_inputs), data.test_inputs.shape[0]))
+    cycles = [first.cycles] + [simulate_network(encoded, data.test_inputs[i], energy=False).cycles
+                               for i in range(1, count)]
+    energy = first.layer_energy_j
+    return NetworkEvaluation(
+        accuracy_float=accuracy_float, accuracy_chip=accuracy_chip, cycles=int(first.cycles),
+        energy_j=float(first.energy_j), cycles_mean=float(np.mean(cycles)),
+        density=network.density, layer_density=network.layer_density,
+        layer_cycles=tuple(int(r.cycles) for r in first.layers),
+        layer_energy_j=tuple(float(e) for e in energy),
+        layer_load_efficiency=tuple(float(r.load_efficiency) for r in first.layers),
+        layer_padding_entries=tuple(int(r.padding_entries) for r in first.layers),
+        layer_entries=tuple(int(r.entries) for r in first.layers),
+        nonzero_weights=sum(int(np.count_nonzero(q.codes)) for q in network.quantized),
+        result=first)
+
+
+def layer_table(network: CompressedNetwork, evaluation: NetworkEvaluation) -> Any:
+    """Per-layer table of a network: shape, density, bits, codebook use, cycles, load
+    efficiency, padding entries and energy (of the first test input)."""
+    import pandas as pd
+
+    rows = []
+    for k, q in enumerate(network.quantized):
+        rows.append({"layer": k, "out": q.shape[0], "in": q.shape[1],
+                     "density": network.layer_density[k], "bits": network.bits,
+                     "clusters_used": q.clusters_used, "cycles": evaluation.layer_cycles[k],
+                     "load_efficiency": evaluation.layer_load_efficiency[k],
+                     "padding_entries": evaluation.layer_padding_entries[k],
+                     "entries": evaluation.layer_entries[k],
+                     "energy_j": evaluation.layer_energy_j[k]})
+    return pd.DataFrame(rows)
+
+
+def save_compressed(path: Any, network: CompressedNetwork, activations: np.ndarray) -> Any:
+    """Write ``network`` as a network file (``eiesim run`` runs it) with ``activations``."""
+    return save_network(path, network.layers(), activations)
+
+
+def _check_densities(densities: Sequence[float], model: MLP) -> list[float]:
+    values = [float(d) for d in densities]
+    if len(values) != model.num_layers:
+        raise CompressionError(f"{len(values)} densities for {model.num_layers} layers; give "
+                               f"one density per layer")
+    for k, d in enumerate(values):
+        if not 0.0 < d <= 1.0:
+            raise CompressionError(f"density {d!r} of layer {k} must be in (0, 1]")
+    return values
