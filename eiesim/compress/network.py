@@ -44,9 +44,9 @@ from eiesim.network import NetworkLayer, save_network, simulate_network
 from eiesim.sim.prepare import auto_weight_frac_bits, to_fixed
 from eiesim.spec import HardwareSpec
 
-__all__ = ["CompressedNetwork", "NetworkEvaluation", "chip_accuracy", "chip_logits",
-           "compress_network", "dense_network", "evaluate_network", "global_masks",
-           "layer_table", "prune_masks", "save_compressed"]
+__all__ = ["CompressedNetwork", "CompressionError", "NetworkEvaluation", "chip_accuracy",
+           "chip_logits", "compress_network", "dense_network", "energy_table_for",
+           "evaluate_network", "global_masks", "layer_table", "prune_masks", "save_compressed"]
 
 
 class CompressionError(EiesimError):
@@ -234,7 +234,8 @@ class NetworkEvaluation:
 
 
 @functools.lru_cache(maxsize=8)
-def _energy_table(spec: HardwareSpec) -> Any:
+def energy_table_for(spec: HardwareSpec) -> Any:
+    """The default energy table of ``spec``, built once per spec."""
     from eiesim.energy import default_energy_table
 
     return default_energy_table(spec)
@@ -246,7 +247,7 @@ def evaluate_network(network: CompressedNetwork, data: Dataset, spec: HardwareSp
     layers = network.layers()
     accuracy_float = float(np.mean(network.model.predict(data.test_inputs) == data.test_labels))
     accuracy_chip = chip_accuracy(layers, data.test_inputs, data.test_labels, spec)
-    table = _energy_table(spec)
+    table = energy_table_for(spec)
     first = simulate_network(layers, data.test_inputs[0], spec, energy_table=table)
     from eiesim.network import encode_network
 

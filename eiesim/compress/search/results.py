@@ -1,0 +1,144 @@
+"""The results of a search: the tidy table, its Pareto front, the chosen network, the files.
+
+Table: one row per evaluated network. The columns of the issue come first, in this order:
+``strategy``, ``accuracy_float``, ``accuracy_chip``, ``cycles``, ``energy_j``, ``density``,
+``density_{K}`` per layer, ``pareto``, ``chosen``; then ``label`` (what the strategy chose),
+``meets_bound``, ``accuracy_val``, ``cycles_mean``, ``nonzero_weights`` and ``cycles_{K}``. The
+``dense`` row is the uncompressed model on the chip (every weight kept, the same weight sharing).
+Accuracies are on the test set; ``cycles`` and ``energy_j`` are of the first test input (the
+network file's ``activations``).
+
+``pareto``: no other row has at least the chip accuracy, at most the cycles and at most the
+energy, and is strictly better in one of them. ``chosen``: among the rows meeting the bound
+(chip accuracy >= the uncompressed float model's accuracy - ``max_accuracy_drop``), the lowest
+objective; ties go to the higher chip accuracy, then the lower other cost, then the first row.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from eiesim.compress.model import ModelFileError, atomic_output
+from eiesim.compress.network import CompressedNetwork, save_compressed
+from eiesim.compress.search.tasks import SearchError, SearchSettings
+
+OBJECTIVE_COLUMN = {"cycles": "cycles", "energy": "energy_j"}
+
+
+def pareto_flags(table: Any) -> np.ndarray:
+    """True for rows no other row dominates in (max accuracy_chip, min cycles, min energy_j)."""
+    accuracy = table["accuracy_chip"].to_numpy(dtype=float)
+    cycles = table["cycles"].to_numpy(dtype=float)
+    energy = table["energy_j"].to_numpy(dtype=float)
+    flags = np.ones(len(table), dtype=bool)
+    for i in range(len(table)):
+        at_least = (accuracy >= accuracy[i]) & (cycles <= cycles[i]) & (energy <= energy[i])
+        better = (accuracy > accuracy[i]) | (cycles < cycles[i]) | (energy < energy[i])
+        flags[i] = not np.any(at_least & better)
+    return flags
+
+
+def choose(table: Any, settings: SearchSettings, reference_accuracy: float) -> int:
+    """Index (position) of the chosen row (module doc); SearchError when none meets the bound."""
+    floor = reference_accuracy - settings.max_accuracy_drop
+    meets = table["accuracy_chip"].to_numpy(dtype=float) >= floor - 1e-12
+    if not meets.any():
+        best = float(table["accuracy_chip"].max())
+        raise SearchError(f"no evaluated network reaches chip accuracy {floor:.4f} (the model's "
+                          f"{reference_accuracy:.4f} minus max_accuracy_drop "
+                          f"{settings.max_accuracy_drop:g}); the best reaches {best:.4f}: allow "
+                          f"a larger drop or more bits")
+    objective = OBJECTIVE_COLUMN[settings.objective]
+    other = "energy_j" if objective == "cycles" else "cycles"
+    positions = np.flatnonzero(meets)
+    return int(min(positions, key=lambda i: (float(table[objective].iloc[i]),
+                                             -float(table["accuracy_chip"].iloc[i]),
+                                             float(table[other].iloc[i]), i)))
+
+
+def tidy(rows: Sequence[dict[str, Any]], num_layers: int, settings: SearchSettings,
+         reference_accuracy: float) -> tuple[Any, int]:
+    """The results DataFrame (module doc) and the chosen row's position."""
+    import pandas as pd
+
+    table = pd.DataFrame(list(rows))
+    table["meets_bound"] = table["accuracy_chip"] >= \
+        reference_accuracy - settings.max_accuracy_drop - 1e-12
+    table["pareto"] = pareto_flags(table)
+    chosen = choose(table, settings, reference_accuracy)
+    table["chosen"] = np.arange(len(table)) == chosen
+    layers = [f"density_{k}" for k in range(num_layers)]
+    first = ["strategy", "accuracy_float", "accuracy_chip", "cycles", "energy_j", "density",
+             *layers, "pareto", "chosen"]
+    extra = ["label", "meets_bound", "accuracy_val", "cycles_mean", "nonzero_weights",
+             *[f"cycles_{k}" for k in range(num_layers)]]
+    return table[first + extra], chosen
+
+
+def plot_front(table: Any, objective: str, path: str | Path | None = None,
+               ax: Any = None) -> Any:
+    """Chip accuracy against the objective, one colour per strategy, Pareto front and chosen
+    network marked. Written to ``path`` when given (atomically by :func:`write_outputs`)."""
+    import matplotlib
+
+    if ax is None:
+        matplotlib.use("Agg") if path is not None else None
+        import matplotlib.pyplot as plt
+
+        figure, ax = plt.subplots(figsize=(7, 4.5))
+    else:
+        figure = ax.figure
+    column = OBJECTIVE_COLUMN[objective]
+    scale, unit = (1.0, "cycles") if column == "cycles" else (1e9, "energy (nJ)")
+    for strategy, part in table.groupby("strategy", sort=False):
+        marker = "*" if strategy == "dense" else "o"
+        ax.scatter(part[column] * scale, part["accuracy_chip"], label=strategy, marker=marker,
+                   s=80 if strategy == "dense" else 25, alpha=0.8)
+    front = table[table["pareto"]].sort_values(column)
+    ax.step(front[column] * scale, front["accuracy_chip"], where="post", color="black",
+            linewidth=0.8, label="Pareto front")
+    chosen = table[table["chosen"]]
+    ax.scatter(chosen[column] * scale, chosen["accuracy_chip"], s=200, facecolors="none",
+               edgecolors="red", linewidths=1.5, label="chosen")
+    ax.set_xlabel(f"{unit} per inference (first test input)")
+    ax.set_ylabel("test accuracy on the chip")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return figure
+
+
+def write_outputs(table: Any, network: CompressedNetwork, activations: np.ndarray, *,
+                  objective: str, network_path: str | Path | None = None,
+                  report_path: str | Path | None = None, plot_path: str | Path | None = None,
+                  inputs: Sequence[str | Path] = ()) -> None:
+    """Write the network file, the CSV and the plot: all or nothing.
+
+    Every file goes to a temporary file in its folder first; only when all are complete are
+    they moved into place, so a failure or Ctrl-C leaves none half-written. An output that is
+    also an input is refused before anything is written."""
+    paths = [Path(p) for p in (network_path, report_path, plot_path) if p is not None]
+    if len({p.resolve() for p in paths}) != len(paths):
+        raise ModelFileError("two outputs have the same path; give -o, --report and --plot "
+                             "different files")
+    if network_path is not None and Path(network_path).suffix.lower() != ".npz":
+        raise ModelFileError(f"network file {str(network_path)!r} must end in .npz")
+    with contextlib.ExitStack() as stack:
+        temporaries = {p: stack.enter_context(atomic_output(p, inputs=tuple(inputs)))
+                       for p in paths}
+        if network_path is not None:
+            save_compressed(temporaries[Path(network_path)], network, activations)
+        if report_path is not None:
+            table.to_csv(temporaries[Path(report_path)], index=False)
+        if plot_path is not None:
+            import matplotlib.pyplot as plt
+
+            figure = plot_front(table, objective, plot_path)
+            suffix = Path(plot_path).suffix.lstrip(".") or "png"
+            figure.savefig(temporaries[Path(plot_path)], format=suffix, dpi=120,
+                           bbox_inches="tight")
+            plt.close(figure)

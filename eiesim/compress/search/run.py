@@ -1,0 +1,176 @@
+"""One call from a trained model and its data to the compressed network for EIE.
+
+:func:`search` runs the strategies of :class:`~eiesim.compress.search.tasks.SearchSettings`
+and returns a :class:`SearchResult`; :meth:`SearchResult.write` writes the network file, the CSV
+and the plot atomically (:func:`~eiesim.compress.search.results.write_outputs`).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from eiesim.compress.model import Dataset
+from eiesim.compress.network import (CompressedNetwork, dense_network, evaluate_network,
+                                     layer_table)
+from eiesim.compress.search.allocation import minimise_allocation, threshold_allocation
+from eiesim.compress.search.amc import amc
+from eiesim.compress.search.baselines import global_candidates, uniform_candidates
+from eiesim.compress.search.netadapt import netadapt
+from eiesim.compress.search.parallel import Evaluator, single_threaded_blas
+from eiesim.compress.search.results import tidy, write_outputs
+from eiesim.compress.search.sensitivity import CostTable, sensitivity_curves
+from eiesim.compress.search.tasks import (Candidate, SearchContext, SearchError, SearchSettings,
+                                          evaluate_candidate, split_validation)
+from eiesim.compress.train import MLP
+from eiesim.spec import HardwareSpec
+
+Progress = Callable[[str, int, int], None]
+"""``progress(stage, done, total)``: called as work completes (total may grow)."""
+
+
+@dataclass(frozen=True, eq=False)
+class SearchResult:
+    """Everything a search found."""
+
+    table: Any
+    """The results DataFrame (eiesim.compress.search.results), one row per network."""
+    curves: Any
+    """The sensitivity curves (eiesim.compress.search.sensitivity), or None if not run."""
+    network: CompressedNetwork
+    """The chosen network."""
+    layers: Any
+    """Per-layer table of the chosen network (eiesim.compress.network.layer_table)."""
+    settings: SearchSettings
+    spec: HardwareSpec
+    reference_accuracy: float
+    """Test accuracy of the uncompressed float model (the bound is measured from it)."""
+    first_input: np.ndarray = field(repr=False)
+    seconds: float = 0.0
+
+    @property
+    def chosen(self) -> Any:
+        """The chosen row (a pandas Series)."""
+        return self.table[self.table["chosen"]].iloc[0]
+
+    def write(self, network_path: str | Path | None = None,
+              report_path: str | Path | None = None, plot_path: str | Path | None = None, *,
+              inputs: tuple[str | Path, ...] = ()) -> None:
+        write_outputs(self.table, self.network, self.first_input,
+                      objective=self.settings.objective, network_path=network_path,
+                      report_path=report_path, plot_path=plot_path, inputs=inputs)
+
+
+def search(model: MLP, data: Dataset, spec: HardwareSpec | None = None,
+           settings: SearchSettings | None = None, *, workers: int = 1,
+           scheduler: str | None = None, client: Any = None,
+           progress: Progress | None = None) -> SearchResult:
+    """Compress ``model`` for ``spec`` with every strategy; choose the network meeting the bound
+    at the lowest objective (eiesim.compress.search.results)."""
+    with single_threaded_blas():
+        return _search(model, data, spec, settings, workers=workers, scheduler=scheduler,
+                       client=client, progress=progress)
+
+
+def _search(model: MLP, data: Dataset, spec: HardwareSpec | None,
+            settings: SearchSettings | None, *, workers: int, scheduler: str | None,
+            client: Any, progress: Progress | None) -> SearchResult:
+    start_time = time.perf_counter()
+    spec = HardwareSpec() if spec is None else spec
+    settings = SearchSettings() if settings is None else settings
+    if not isinstance(model, MLP) or not isinstance(data, Dataset):
+        raise SearchError("search takes an MLP (eiesim.compress.model.load_model) and a Dataset "
+                          "(eiesim.compress.model.load_data)")
+    data.check_model(model)
+    fit, val_inputs, val_labels = split_validation(data, settings.validation_fraction,
+                                                   settings.seed)
+    context = SearchContext(model, fit, val_inputs, val_labels, spec, settings)
+    reference = float(np.mean(model.predict(data.test_inputs) == data.test_labels))
+    report = _Reporter(progress)
+    dense = dense_network(model, bits=settings.bits, seed=settings.seed)
+    dense_row = {"strategy": "dense", "label": "uncompressed"}
+    dense_row.update(evaluate_network(dense, fit, spec,
+                                      timing_inputs=settings.timing_inputs).metrics())
+    dense_row["accuracy_val"] = context.val_accuracy(dense)
+    wanted = set(settings.strategies)
+    with Evaluator(context, workers=workers, scheduler=scheduler, client=client) as evaluator:
+        candidates: list[Candidate] = []
+        if "uniform" in wanted:
+            candidates += uniform_candidates(context)
+        if "global" in wanted:
+            candidates += global_candidates(context)
+        curves = None
+        if wanted & {"threshold", "allocation", "netadapt", "amc"}:
+            count = (len(set(settings.densities) | {1.0})) * model.num_layers
+            curves = sensitivity_curves(context, evaluator, report.stage("sensitivity", count))
+            table = CostTable.from_curves(curves, settings.objective)
+            for tuned, curve in ((False, "untuned"), (True, "tuned")):
+                if "threshold" in wanted:
+                    candidates += [Candidate("threshold", f"T {t:g}, {curve} curves",
+                                             densities=threshold_allocation(curves, t,
+                                                                            tuned=tuned))
+                                   for t in settings.thresholds]
+                if "allocation" in wanted:
+                    for factor in settings.drop_budget_factors:
+                        budget = factor * settings.max_accuracy_drop
+                        densities = minimise_allocation(curves, table, budget, len(val_labels),
+                                                        tuned=tuned)
+                        candidates.append(Candidate(
+                            "allocation", f"drop budget {budget:g}, {curve} curves",
+                            densities=densities))
+            if "netadapt" in wanted:
+                upper = settings.netadapt_max_iterations * model.num_layers
+                candidates += netadapt(context, evaluator, table, dense_row["accuracy_val"],
+                                       report.stage("netadapt", upper))
+            if "amc" in wanted:
+                episodes = len(settings.amc_budgets) * settings.amc_generations * \
+                    settings.amc_population
+                candidates += amc(context, evaluator, table, report.stage("amc", episodes))
+        candidates = _distinct(candidates)
+        evaluated = evaluator.map(evaluate_candidate, candidates,
+                                  report.stage("fine-tune and simulate", len(candidates)))
+    rows = [dense_row] + [row for row, _ in evaluated]
+    networks = [dense] + [network for _, network in evaluated]
+    results, chosen = tidy(rows, model.num_layers, settings, reference)
+    network = networks[chosen]
+    evaluation = evaluate_network(network, fit, spec, timing_inputs=1)
+    return SearchResult(results, curves, network, layer_table(network, evaluation), settings,
+                        spec, reference, data.test_inputs[0].copy(),
+                        time.perf_counter() - start_time)
+
+
+def _distinct(candidates: list[Candidate]) -> list[Candidate]:
+    """Drop a per-layer-density candidate that repeats an earlier one of its strategy (the
+    threshold rule gives the same densities for neighbouring T): same network, same row."""
+    seen: set[tuple[str, tuple[float, ...]]] = set()
+    kept = []
+    for candidate in candidates:
+        if candidate.densities is not None:
+            key = (candidate.strategy, tuple(round(d, 12) for d in candidate.densities))
+            if key in seen:
+                continue
+            seen.add(key)
+        kept.append(candidate)
+    return kept
+
+
+class _Reporter:
+    def __init__(self, progress: Progress | None) -> None:
+        self.progress = progress
+
+    def stage(self, name: str, total: int) -> Callable[[int], None] | None:
+        if self.progress is None:
+            return None
+        done = [0]
+        self.progress(name, 0, total)
+
+        def advance(count: int) -> None:
+            done[0] += count
+            assert self.progress is not None
+            self.progress(name, done[0], max(total, done[0]))
+
+        return advance

@@ -1,0 +1,80 @@
+"""Sensitivity analysis (Han et al. 2015): each layer pruned alone, accuracy against density.
+
+For every layer and every density of the grid (and 1.0), the layer alone is pruned with the
+search's method; the curves hold the validation accuracy on the chip without and with a short
+fine-tune, beside the layer's own simulated cycles and energy on the first test input. The cost
+columns are the lookup table (:class:`CostTable`) the allocation, NetAdapt and AMC predict a
+network's cost from, as NetAdapt builds its tables from measurements on the device: a network's
+predicted cost is the sum of its layers' costs at their densities, interpolated linearly between
+measured densities. The prediction ignores that pruning one layer changes the next layer's input
+sparsity (rule T2), which is why every proposed network is then simulated exactly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from eiesim.compress.search.parallel import Evaluator
+from eiesim.compress.search.tasks import SearchContext, sensitivity_point
+
+
+def sensitivity_curves(context: SearchContext, evaluator: Evaluator,
+                       progress: Callable[[int], None] | None = None) -> Any:
+    """The curves as a DataFrame: one row per (layer, density), density 1.0 included."""
+    import pandas as pd
+
+    densities = sorted(set(context.settings.densities) | {1.0})
+    tasks = [(layer, d) for layer in range(context.model.num_layers) for d in densities]
+    return pd.DataFrame(evaluator.map(sensitivity_point, tasks, progress))
+
+
+@dataclass(frozen=True, eq=False)
+class CostTable:
+    """Per-layer cost against density, from the sensitivity sweep (module doc)."""
+
+    densities: tuple[np.ndarray, ...]  # ascending, per layer
+    costs: tuple[np.ndarray, ...]
+
+    @classmethod
+    def from_curves(cls, curves: Any, objective: str) -> "CostTable":
+        column = "layer_cycles" if objective == "cycles" else "layer_energy_j"
+        densities, costs = [], []
+        for layer in sorted(curves["layer"].unique()):
+            part = curves[curves["layer"] == layer].sort_values("density")
+            densities.append(part["density"].to_numpy(dtype=float))
+            costs.append(part[column].to_numpy(dtype=float))
+        return cls(tuple(densities), tuple(costs))
+
+    @property
+    def num_layers(self) -> int:
+        return len(self.costs)
+
+    def layer_cost(self, layer: int, density: float) -> float:
+        return float(np.interp(density, self.densities[layer], self.costs[layer]))
+
+    def predict(self, densities: Sequence[float]) -> float:
+        """Predicted cost of a network with these per-layer densities."""
+        return sum(self.layer_cost(k, d) for k, d in enumerate(densities))
+
+    @property
+    def dense_cost(self) -> float:
+        return self.predict([1.0] * self.num_layers)
+
+    @property
+    def min_density(self) -> float:
+        return float(min(d[0] for d in self.densities))
+
+
+def accuracy_drops(curves: Any, *, tuned: bool = False) -> dict[int, dict[float, float]]:
+    """Per layer, density -> validation accuracy lost against the layer kept dense."""
+    column = "accuracy_val_tuned" if tuned else "accuracy_val"
+    drops: dict[int, dict[float, float]] = {}
+    for layer in sorted(curves["layer"].unique()):
+        part = curves[curves["layer"] == layer]
+        reference = float(part.loc[part["density"] == 1.0, column].iloc[0])
+        drops[int(layer)] = {float(d): reference - float(a)
+                             for d, a in zip(part["density"], part[column])}
+    return drops

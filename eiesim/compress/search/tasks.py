@@ -1,0 +1,233 @@
+"""What every worker needs (:class:`SearchContext`) and the units of work the searches send.
+
+Each task function takes ``(context, task)`` and is deterministic given them, so a search
+gives the same front on one process, many processes or a Dask cluster.
+
+Data use: the strategies decide on a **validation** split carved from the training data
+(seeded, ``validation_fraction``) and fine-tune on the rest; the test set is only used to report
+every evaluated network's accuracy and to choose among them against the user's bound.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+
+from eiesim.compress.model import Dataset
+from eiesim.compress.network import (CompressedNetwork, chip_accuracy, compress_network,
+                                     energy_table_for, evaluate_network, global_masks,
+                                     prune_masks)
+from eiesim.compress.prune import METHODS
+from eiesim.compress.train import MLP
+from eiesim.errors import EiesimError
+from eiesim.network import simulate_network
+from eiesim.spec import HardwareSpec
+
+OBJECTIVES = ("cycles", "energy")
+STRATEGIES = ("uniform", "global", "threshold", "allocation", "netadapt", "amc")
+
+
+class SearchError(EiesimError):
+    """A bad search setting or input, or a search that found nothing meeting the bound."""
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """Every knob of a search; the defaults are what ``eiesim search`` runs."""
+
+    objective: str = "cycles"
+    """"cycles" or "energy" (of the first test input; eiesim.compress.network)."""
+    max_accuracy_drop: float = 0.01
+    """Absolute test-accuracy drop on the chip allowed against the uncompressed float model."""
+    method: str = "magnitude"
+    """Per-layer pruning method (eiesim.compress.prune.METHODS)."""
+    bits: int = 4
+    """Weight-sharing bits per layer (codebook of 2**bits entries, entry 0 = pruned)."""
+    seed: int = 0
+    strategies: tuple[str, ...] = STRATEGIES
+    densities: tuple[float, ...] = (0.02, 0.03, 0.05, 0.07, 0.1, 0.15, 0.2, 0.3, 0.5, 0.7)
+    """Density grid of the sensitivity curves and of the uniform and global baselines."""
+    short_epochs: int = 1
+    """Fine-tuning epochs inside the searches (sensitivity, NetAdapt candidates)."""
+    long_epochs: int = 4
+    """Fine-tuning epochs per pruning step of every network that becomes a row of the
+    results (NetAdapt's iterates, already pruned step by step, get them once)."""
+    prune_steps: int = 3
+    """Pruning steps (geometric schedule, fine-tuning after each) of the rows' networks."""
+    fine_tune_lr: float = 1e-3
+    validation_fraction: float = 0.15
+    thresholds: tuple[float, ...] = (0.005, 0.01, 0.02, 0.04)
+    """Accuracy-drop thresholds T of the classic per-layer rule (Deep Compression)."""
+    drop_budget_factors: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0)
+    """Summed predicted drops allowed by the allocation, as multiples of max_accuracy_drop."""
+    netadapt_step: float = 0.06
+    """Resource reduction per NetAdapt iteration, as a share of the dense network's cost."""
+    netadapt_max_iterations: int = 16
+    amc_budgets: tuple[float, ...] = (0.1, 0.25, 0.5)
+    """AMC resource budgets: shares of the way from the cheapest predicted network (every
+    layer at the grid's lowest density) to the dense one."""
+    amc_population: int = 8
+    amc_generations: int = 4
+    timing_inputs: int = 8
+    """Test inputs averaged into ``cycles_mean`` (a check; the objective is the first one)."""
+
+    def __post_init__(self) -> None:
+        if self.objective not in OBJECTIVES:
+            raise SearchError(f"objective = {self.objective!r} is unknown; use one of "
+                              f"{', '.join(OBJECTIVES)}")
+        drop = self.max_accuracy_drop
+        if isinstance(drop, bool) or not isinstance(drop, (int, float)) or not 0 <= drop < 1:
+            raise SearchError(f"max_accuracy_drop = {drop!r} must be an absolute accuracy "
+                              f"drop in [0, 1), e.g. 0.01 for one point")
+        if self.method not in METHODS:
+            raise SearchError(f"method = {self.method!r} is not a pruning method; use one of "
+                              f"{', '.join(METHODS)}")
+        unknown = [s for s in self.strategies if s not in STRATEGIES]
+        if unknown or not self.strategies:
+            raise SearchError(f"strategies {unknown or list(self.strategies)} : choose among "
+                              f"{', '.join(STRATEGIES)}")
+        if not self.densities or not all(0 < d < 1 for d in self.densities):
+            raise SearchError(f"densities = {self.densities} must be fractions in (0, 1)")
+        if not 0 < self.validation_fraction < 0.5:
+            raise SearchError(f"validation_fraction = {self.validation_fraction} must be in "
+                              f"(0, 0.5), e.g. 0.15")
+        for name in ("short_epochs", "long_epochs", "prune_steps", "netadapt_max_iterations",
+                     "amc_population", "amc_generations", "timing_inputs"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise SearchError(f"{name} = {value!r} must be a whole number >= 1")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise SearchError(f"seed = {self.seed!r} must be a whole number >= 0")
+
+    @property
+    def cost_key(self) -> str:
+        """The results column minimised: "cycles" or "energy_j"."""
+        return "cycles" if self.objective == "cycles" else "energy_j"
+
+
+@dataclass(frozen=True, eq=False)
+class SearchContext:
+    """The read-only state every worker needs: sent once per worker."""
+
+    model: MLP
+    """The trained, uncompressed float model."""
+    fit: Dataset
+    """Fine-tuning data (training minus validation) and the test set."""
+    val_inputs: np.ndarray
+    val_labels: np.ndarray
+    spec: HardwareSpec
+    settings: SearchSettings
+
+    def compress(self, masks: Sequence[np.ndarray], *, epochs: int, start: MLP | None = None
+                 ) -> CompressedNetwork:
+        return compress_network(self.model if start is None else start, masks, self.fit,
+                                bits=self.settings.bits, method=self.settings.method,
+                                fine_tune_epochs=epochs, lr=self.settings.fine_tune_lr,
+                                seed=self.settings.seed)
+
+    def masks(self, densities: Sequence[float], start: MLP | None = None) -> list[np.ndarray]:
+        return prune_masks(self.model if start is None else start, densities,
+                           self.settings.method, num_pes=self.spec.num_pes,
+                           seed=self.settings.seed, data=self.fit)
+
+    def val_accuracy(self, network: CompressedNetwork) -> float:
+        """Validation accuracy on the chip (the decisions of every strategy use it)."""
+        return chip_accuracy(network.layers(), self.val_inputs, self.val_labels, self.spec)
+
+
+def split_validation(data: Dataset, fraction: float, seed: int
+                     ) -> tuple[Dataset, np.ndarray, np.ndarray]:
+    """(training minus validation with the test set, validation inputs, validation labels)."""
+    n = data.train_inputs.shape[0]
+    order = np.random.default_rng(seed).permutation(n)
+    count = max(1, int(round(fraction * n)))
+    val, rest = order[:count], np.sort(order[count:])
+    fit = Dataset(data.train_inputs[rest], data.train_labels[rest], data.test_inputs,
+                  data.test_labels, source=data.source)
+    return fit, data.train_inputs[val], data.train_labels[val]
+
+
+@dataclass(frozen=True, eq=False)
+class Candidate:
+    """A network to build and evaluate as a row of the results."""
+
+    strategy: str
+    label: str
+    densities: tuple[float, ...] | None = None
+    """Per-layer densities pruned from the base model with the search's method, or None."""
+    global_density: float | None = None
+    """Overall density of global magnitude pruning, or None."""
+    masks: tuple[np.ndarray, ...] | None = field(default=None, repr=False)
+    """Given masks (NetAdapt's iterates): fine-tuned once, not pruned further."""
+    start: MLP | None = field(default=None, repr=False)
+    """Weights to start fine-tuning from (NetAdapt's iterate); None: the base model."""
+
+
+def evaluate_candidate(context: SearchContext, candidate: Candidate
+                       ) -> tuple[dict[str, Any], CompressedNetwork]:
+    """Prune, fine-tune, quantize, evaluate: a results row and the network.
+
+    Densities (per layer, or global) are reached in ``prune_steps`` geometric steps from the
+    base model, each pruning the current weights (masks only shrink) and fine-tuning
+    ``long_epochs`` (Han et al. 2015's iterative pruning); given masks are fine-tuned once."""
+    settings = context.settings
+    if candidate.masks is not None:
+        network = context.compress(list(candidate.masks), epochs=settings.long_epochs,
+                                   start=candidate.start)
+    elif candidate.densities is not None or candidate.global_density is not None:
+        model = context.model
+        masks = [np.ones(w.shape, dtype=bool) for w in model.weights]
+        for step in range(1, settings.prune_steps + 1):
+            power = step / settings.prune_steps
+            if candidate.densities is not None:
+                new = context.masks([d ** power for d in candidate.densities], start=model)
+            else:
+                new = global_masks(model, candidate.global_density ** power)
+            masks = [m & n for m, n in zip(masks, new)]
+            network = context.compress(masks, epochs=settings.long_epochs, start=model)
+            model = network.model
+    else:
+        raise SearchError(f"candidate {candidate.label!r} has no densities and no masks")
+    evaluation = evaluate_network(network, context.fit, context.spec,
+                                  timing_inputs=context.settings.timing_inputs)
+    row = {"strategy": candidate.strategy, "label": candidate.label}
+    row.update(evaluation.metrics())
+    row["accuracy_val"] = context.val_accuracy(network)
+    return row, network
+
+
+def sensitivity_point(context: SearchContext, task: tuple[int, float]) -> dict[str, Any]:
+    """Layer ``k`` alone pruned to ``density``: validation accuracy on the chip without and
+    with a short fine-tune, and the layer's and network's cycles and energy (first test
+    input, without fine-tune: the mask alone decides the layer's storage)."""
+    layer, density = task
+    densities = [1.0] * context.model.num_layers
+    densities[layer] = density
+    masks = context.masks(densities)
+    plain = context.compress(masks, epochs=0)
+    tuned = context.compress(masks, epochs=context.settings.short_epochs)
+    result = simulate_network(plain.layers(), context.fit.test_inputs[0], context.spec,
+                              energy_table=energy_table_for(context.spec))
+    return {"layer": layer, "density": float(density),
+            "accuracy_val": context.val_accuracy(plain),
+            "accuracy_val_tuned": context.val_accuracy(tuned),
+            "layer_cycles": int(result.layers[layer].cycles),
+            "layer_energy_j": float(result.layer_energy_j[layer]),
+            "layer_padding_entries": int(result.layers[layer].padding_entries),
+            "layer_nonzero_weights": int(np.count_nonzero(plain.quantized[layer].codes)),
+            "cycles": int(result.cycles), "energy_j": float(result.energy_j)}
+
+
+def short_fine_tune(context: SearchContext, task: tuple[MLP, tuple[np.ndarray, ...]]
+                    ) -> tuple[float, MLP]:
+    """NetAdapt's short fine-tune of a candidate: validation chip accuracy and the weights."""
+    start, masks = task
+    network = context.compress(list(masks), epochs=context.settings.short_epochs, start=start)
+    return context.val_accuracy(network), network.model
+
+
+def episode_accuracy(context: SearchContext, densities: tuple[float, ...]) -> float:
+    """AMC's reward signal: validation chip accuracy of the pruned model, no fine-tune."""
+    return context.val_accuracy(context.compress(context.masks(densities), epochs=0))
