@@ -6,6 +6,8 @@ notebooks/04_digits_end_to_end.ipynb.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -13,7 +15,8 @@ pytest.importorskip("sklearn")
 
 import eiesim  # noqa: E402
 from eiesim.compress import iterative_prune  # noqa: E402
-from eiesim.models import digits  # noqa: E402
+from eiesim.compress.train import accuracy, loss_and_gradients  # noqa: E402
+from examples import digits  # noqa: E402
 from eiesim.network import encode_network  # noqa: E402
 
 
@@ -38,7 +41,7 @@ def test_data_is_scaled_split_and_seeded(data):
 
 def test_trained_float_model_is_accurate_and_seeded(data, model):
     assert model.shapes == [(128, 64), (64, 128), (10, 64)]
-    assert model.accuracy(data.x_test, data.y_test) > 0.9
+    assert accuracy(model, data.x_test, data.y_test) > 0.9
     small = digits.train(data, epochs=2, seed=0)
     again = digits.train(data, epochs=2, seed=0)
     assert all(np.array_equal(a, b) for a, b in zip(small.weights, again.weights))
@@ -54,13 +57,13 @@ def test_fine_tune_callback_drives_iterative_prune(data, model):
     assert np.all(weights[~mask] == 0) and np.all(pruned.weights[1][~mask] == 0)
     assert masks[1] is not None and np.array_equal(masks[1], mask)
     assert not np.array_equal(pruned.weights[0], before)  # the whole network was fine-tuned
-    assert pruned.accuracy(data.x_test, data.y_test) > 0.9
+    assert accuracy(pruned, data.x_test, data.y_test) > 0.9
 
 
 def test_gradient_method_uses_the_training_loss(data, model):
     grads = digits.gradient_callback(model.copy(), data, 2)(model.weights[2],
                                                              np.ones((10, 64), bool))
-    _, expected, _ = model.loss_and_gradients(data.x_train, data.y_train)
+    _, expected, _ = loss_and_gradients(model, data.x_train, data.y_train)
     np.testing.assert_allclose(grads, expected[2])
     pruned = digits.prune_model(model, data, "gradient", 0.5, steps=1, epochs=1)
     assert pruned.density_achieved == pytest.approx(0.5, abs=0.01)
@@ -76,7 +79,7 @@ def test_quantized_hardware_accuracy_is_close_to_float(data, model):
     images = slice(0, 120)
     x, y = data.x_test[images], data.y_test[images]
     hardware = digits.evaluate_hardware(network, x, y)
-    float_accuracy = model.accuracy(x, y)
+    float_accuracy = accuracy(model, x, y)
     assert hardware.accuracy >= float_accuracy - 0.04
     agree = np.mean(hardware.predictions == digits.quantized_predictions(quantized, x))
     assert agree >= 0.97  # fixed16 rounding rarely changes a decision
@@ -105,3 +108,21 @@ def test_study_rejects_bad_arguments(data, model):
         digits.study(["magnitude"], [], data=data, model=model)
     with pytest.raises(digits.DigitsError, match="n_test"):
         digits.study(["magnitude"], [0.5], data=data, model=model, n_test=0)
+
+
+def test_shipped_example_files_are_what_the_script_writes(tmp_path):
+    """examples/*.npz come from ``python -m examples.make_models`` as committed."""
+    from eiesim.compress.model import load_data, load_model
+    from examples import make_models
+
+    assert make_models.main(["--out", str(tmp_path)]) == 0
+    shipped = Path(make_models.__file__).resolve().parent
+    for name in ("digits_mlp", "lenet_300_100"):
+        made, kept = load_model(tmp_path / f"{name}.npz"), load_model(shipped / f"{name}.npz")
+        assert made.shapes == kept.shapes
+        assert all(np.array_equal(a, b) for a, b in zip(made.weights, kept.weights))
+    made_data, kept_data = load_data(tmp_path / "digits_data.npz"), \
+        load_data(shipped / "digits_data.npz")
+    assert np.array_equal(made_data.test_inputs, kept_data.test_inputs)
+    assert np.array_equal(made_data.train_labels, kept_data.train_labels)
+    assert (shipped / "lenet_300_100.npz").stat().st_size < 1_000_000

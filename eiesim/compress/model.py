@@ -124,7 +124,10 @@ def atomic_output(path: str | Path, *, inputs: tuple[str | Path, ...] = ()) -> I
     handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".tmp{target.suffix}",
                                          dir=folder)
     os.close(handle)
+    umask = os.umask(0)
+    os.umask(umask)
     try:
+        os.chmod(temporary, 0o666 & ~umask)  # mkstemp's 0600 would outlive the rename
         yield Path(temporary)
         os.replace(temporary, target)
     except BaseException:

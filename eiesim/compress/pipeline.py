@@ -20,7 +20,7 @@ array              shape / dtype          meaning
 
 Pruning is one shot here (:func:`eiesim.compress.prune`); for pruning with retraining use
 :func:`eiesim.compress.iterative_prune` with a ``fine_tune`` callback, then
-:func:`eiesim.compress.quantize` (see :mod:`eiesim.models.digits` for a worked example).
+:func:`eiesim.compress.quantize` (see ``examples/digits.py`` for a worked example).
 
 Pure numpy: like the rest of :mod:`eiesim.compress`, this module never imports :mod:`eiesim.sim`.
 

@@ -4,8 +4,12 @@ The data is scikit-learn's bundled 8x8 digits (``sklearn.datasets.load_digits``:
 shipped with scikit-learn, nothing downloaded). Pixels 0..16 are divided by 16, so inputs are
 multiples of 1/16 in [0, 1]: exact in EIE's Q7.8 fixed point (rule A1).
 
-The model is a small ReLU MLP, 64 -> 128 -> 64 -> 10 by default, trained in numpy (softmax
-cross-entropy, Adam, seeded mini-batches; about a second). Its three fully connected layers are
+This is an example built on eiesim's public API, not part of the installed package; import it
+from the repository root as ``from examples import digits``.
+
+The model is a small ReLU MLP, 64 -> 128 -> 64 -> 10 by default, trained with
+:mod:`eiesim.compress.train` (softmax cross-entropy, Adam, seeded mini-batches; about a
+second). Its three fully connected layers are
 exactly what EIE runs: ``y = ReLU(W x + b)``, weights (out, in), the last layer's output read
 before ReLU as logits.
 
@@ -40,7 +44,9 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 
 from eiesim.compress import QuantizedLayer, iterative_prune, quantize
+from eiesim.compress import train as trainer
 from eiesim.compress.prune import METHODS
+from eiesim.compress.train import MLP, forward
 from eiesim.errors import EiesimError
 from eiesim.network import EncodedNetwork, NetworkLayer, encode_network, simulate_network
 from eiesim.spec import HardwareSpec
@@ -94,134 +100,26 @@ def load_data(*, test_size: float = 0.2, seed: int = 0) -> DigitsData:
     return DigitsData(x_train, y_train, x_test, y_test)
 
 
-# --- the model -------------------------------------------------------------------------------
-
-@dataclass(eq=False)
-class MLP:
-    """A ReLU multi-layer perceptron with EIE's conventions: ``weights[k]`` is (out, in)."""
-
-    weights: list[np.ndarray]
-    biases: list[np.ndarray]
-
-    @property
-    def num_layers(self) -> int:
-        return len(self.weights)
-
-    @property
-    def shapes(self) -> list[tuple[int, int]]:
-        return [w.shape for w in self.weights]
-
-    def copy(self) -> "MLP":
-        return MLP([w.copy() for w in self.weights], [b.copy() for b in self.biases])
-
-    def logits(self, x: np.ndarray) -> np.ndarray:
-        return _forward(self.weights, self.biases, x)[-1]
-
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        return np.argmax(self.logits(x), axis=1)
-
-    def accuracy(self, x: np.ndarray, y: np.ndarray) -> float:
-        return float(np.mean(self.predict(x) == y))
-
-    def loss_and_gradients(self, x: np.ndarray, y: np.ndarray
-                           ) -> tuple[float, list[np.ndarray], list[np.ndarray]]:
-        """Mean softmax cross-entropy over (x, y) and its gradients dL/dW, dL/db."""
-        activations = _forward(self.weights, self.biases, x)
-        logits = activations[-1]
-        shifted = logits - logits.max(axis=1, keepdims=True)
-        log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-        n = x.shape[0]
-        loss = -float(log_probs[np.arange(n), y].mean())
-        delta = np.exp(log_probs)
-        delta[np.arange(n), y] -= 1.0
-        delta /= n
-        grad_w: list[np.ndarray] = [np.empty(0)] * self.num_layers
-        grad_b: list[np.ndarray] = [np.empty(0)] * self.num_layers
-        for k in range(self.num_layers - 1, -1, -1):
-            inputs = activations[k]
-            grad_w[k] = delta.T @ inputs
-            grad_b[k] = delta.sum(axis=0)
-            if k:
-                delta = (delta @ self.weights[k]) * (inputs > 0)
-        return loss, grad_w, grad_b
-
-
-def _forward(weights: Sequence[np.ndarray], biases: Sequence[np.ndarray | None],
-             x: np.ndarray) -> list[np.ndarray]:
-    """Inputs of every layer and the logits: [x, h1, ..., logits] (ReLU between layers)."""
-    outputs = [np.asarray(x, dtype=np.float64)]
-    for k, (w, b) in enumerate(zip(weights, biases)):
-        z = outputs[-1] @ w.T
-        if b is not None:
-            z = z + b
-        outputs.append(z if k == len(weights) - 1 else np.maximum(z, 0.0))
-    return outputs
-
-
-class _Adam:
-    """Adam (Kingma and Ba, 2015) over a list of arrays, updated in place."""
-
-    def __init__(self, params: Sequence[np.ndarray], lr: float, betas=(0.9, 0.999),
-                 eps: float = 1e-8) -> None:
-        self.lr, self.betas, self.eps, self.step_count = lr, betas, eps, 0
-        self.m = [np.zeros_like(p) for p in params]
-        self.v = [np.zeros_like(p) for p in params]
-
-    def step(self, params: Sequence[np.ndarray], grads: Sequence[np.ndarray]) -> None:
-        self.step_count += 1
-        b1, b2 = self.betas
-        c1, c2 = 1 - b1 ** self.step_count, 1 - b2 ** self.step_count
-        for p, g, m, v in zip(params, grads, self.m, self.v):
-            m *= b1
-            m += (1 - b1) * g
-            v *= b2
-            v += (1 - b2) * g * g
-            p -= self.lr * (m / c1) / (np.sqrt(v / c2) + self.eps)
-
-
-def _run_epochs(model: MLP, data: DigitsData, *, epochs: int, lr: float, batch_size: int,
-                seed: int, masks: Sequence[np.ndarray | None] | None = None) -> MLP:
-    """Adam over shuffled mini-batches, in place; gradients and weights masked if given."""
-    rng = np.random.default_rng(seed)
-    params = model.weights + model.biases
-    optimizer = _Adam(params, lr)
-    masks = list(masks) if masks is not None else [None] * model.num_layers
-    n = data.x_train.shape[0]
-    for _ in range(epochs):
-        order = rng.permutation(n)
-        for start in range(0, n, batch_size):
-            batch = order[start: start + batch_size]
-            _, grad_w, grad_b = model.loss_and_gradients(data.x_train[batch],
-                                                         data.y_train[batch])
-            for k, mask in enumerate(masks):
-                if mask is not None:
-                    grad_w[k] *= mask
-            optimizer.step(params, grad_w + grad_b)
-            for k, mask in enumerate(masks):
-                if mask is not None:
-                    model.weights[k] *= mask  # a pruned weight stays exactly 0
-    return model
-
+# --- the model: eiesim.compress.train's MLP and masked trainer ---------------------------------
 
 def train(data: DigitsData, hidden: Sequence[int] = HIDDEN, *, epochs: int = 30,
           lr: float = 2e-3, batch_size: int = 32, seed: int = 0) -> MLP:
     """Train the float MLP 64 -> hidden... -> 10 (He initialisation, Adam), seeded."""
-    _check_positive_int(epochs, "epochs")
-    _check_positive_int(batch_size, "batch_size")
     sizes = [data.x_train.shape[1], *[int(h) for h in hidden], data.num_classes]
-    rng = np.random.default_rng(seed)
-    weights = [rng.normal(0.0, math.sqrt(2.0 / fan_in), size=(fan_out, fan_in))
-               for fan_in, fan_out in zip(sizes[:-1], sizes[1:])]
-    biases = [np.zeros(fan_out) for fan_out in sizes[1:]]
-    return _run_epochs(MLP(weights, biases), data, epochs=epochs, lr=lr, batch_size=batch_size,
-                       seed=seed + 1)
+    return trainer.train(trainer.init_mlp(sizes, seed=seed), data.x_train, data.y_train,
+                         epochs=epochs, lr=lr, batch_size=batch_size, seed=seed + 1)
 
 
 def fine_tune(model: MLP, data: DigitsData, masks: Sequence[np.ndarray | None], *,
               epochs: int = 2, lr: float = 5e-4, batch_size: int = 32, seed: int = 0) -> MLP:
     """Retrain ``model`` in place for a few epochs, pruned weights (mask False) held at 0."""
-    return _run_epochs(model, data, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
-                       masks=masks)
+    full = [np.ones(w.shape, dtype=bool) if m is None else m
+            for w, m in zip(model.weights, masks)]
+    tuned = trainer.fine_tune(model, data.x_train, data.y_train, full, epochs=epochs, lr=lr,
+                              batch_size=batch_size, seed=seed)
+    model.weights[:] = tuned.weights
+    model.biases[:] = tuned.biases
+    return model
 
 
 def fine_tune_callback(model: MLP, data: DigitsData, layer: int,
@@ -254,7 +152,7 @@ def gradient_callback(model: MLP, data: DigitsData,
 
     def callback(weights: np.ndarray, mask: np.ndarray) -> np.ndarray:
         model.weights[layer] = np.where(mask, weights, 0.0)
-        _, grad_w, _ = model.loss_and_gradients(data.x_train, data.y_train)
+        _, grad_w, _ = trainer.loss_and_gradients(model, data.x_train, data.y_train)
         return grad_w[layer]
 
     return callback
@@ -324,9 +222,7 @@ def network_layers(quantized: Sequence[QuantizedLayer]) -> list[NetworkLayer]:
 def accuracy(weights: Sequence[np.ndarray], biases: Sequence[np.ndarray | None], x: np.ndarray,
              y: np.ndarray) -> float:
     """Float64 accuracy of the ReLU MLP with these (out, in) weights and biases (None: none)."""
-    logits = _forward([np.asarray(w, dtype=np.float64) for w in weights],
-                      [None if b is None else np.asarray(b, dtype=np.float64) for b in biases],
-                      x)[-1]
+    logits = forward(MLP(list(weights), list(biases)), x)[-1]
     return float(np.mean(np.argmax(logits, axis=1) == y))
 
 
@@ -334,7 +230,7 @@ def quantized_predictions(quantized: Sequence[QuantizedLayer], x: np.ndarray) ->
     """Classes predicted in float64 with the codebook values (the chip's weights, unrounded)."""
     weights = [q.weights().astype(np.float64) for q in quantized]
     biases = [None if q.bias() is None else q.bias().astype(np.float64) for q in quantized]
-    return np.argmax(_forward(weights, biases, x)[-1], axis=1)
+    return np.argmax(forward(MLP(weights, biases), x)[-1], axis=1)
 
 
 def quantized_accuracy(quantized: Sequence[QuantizedLayer], x: np.ndarray,
@@ -460,7 +356,7 @@ def study(methods: Iterable[str] = METHODS, densities: Iterable[float] = (0.5, 0
     spec = HardwareSpec(num_pes=num_pes) if spec is None else spec
     data = load_data(seed=seed) if data is None else data
     model = train(data, seed=seed) if model is None else model
-    acc_dense = model.accuracy(data.x_test, data.y_test)
+    acc_dense = float(np.mean(model.predict(data.x_test) == data.y_test))
     x_hw, y_hw = data.x_test[:n_test], data.y_test[:n_test]
 
     rows = []
@@ -480,7 +376,7 @@ def study(methods: Iterable[str] = METHODS, densities: Iterable[float] = (0.5, 0
                 else float(last_layer_density),
                 "density_achieved": pruned.density_achieved, "num_pes": spec.num_pes,
                 "acc_dense": acc_dense,
-                "acc_pruned": pruned.model.accuracy(data.x_test, data.y_test),
+                "acc_pruned": float(np.mean(pruned.model.predict(data.x_test) == data.y_test)),
                 "acc_quantized": quantized_accuracy(quantized, data.x_test, data.y_test),
                 "acc_hardware": hardware.accuracy,
                 "hw_agrees": float(np.mean(hardware.predictions == float_predictions)),
