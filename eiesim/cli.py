@@ -192,6 +192,10 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--seed", type=int, default=0, help="quantization seed for float weights")
     sweep.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     sweep.set_defaults(handler=command_sweep)
+
+    from eiesim.cli_search import add_search_parser
+
+    add_search_parser(commands)
     return parser
 
 

@@ -81,9 +81,10 @@ def tidy(rows: Sequence[dict[str, Any]], num_layers: int, settings: SearchSettin
 
 
 def plot_front(table: Any, objective: str, path: str | Path | None = None,
-               ax: Any = None) -> Any:
-    """Chip accuracy against the objective, one colour per strategy, Pareto front and chosen
-    network marked. Written to ``path`` when given (atomically by :func:`write_outputs`)."""
+               ax: Any = None, bound: float | None = None) -> Any:
+    """Chip accuracy against the objective, one colour per strategy, the front in these two
+    coordinates (each network more accurate than every cheaper one), the chosen network and
+    the accuracy ``bound`` marked."""
     import matplotlib
 
     if ax is None:
@@ -99,9 +100,13 @@ def plot_front(table: Any, objective: str, path: str | Path | None = None,
         marker = "*" if strategy == "dense" else "o"
         ax.scatter(part[column] * scale, part["accuracy_chip"], label=strategy, marker=marker,
                    s=80 if strategy == "dense" else 25, alpha=0.8)
-    front = table[table["pareto"]].sort_values(column)
+    ordered = table.sort_values([column, "accuracy_chip"], ascending=[True, False])
+    best = ordered["accuracy_chip"].cummax()
+    front = ordered[ordered["accuracy_chip"] >= best.shift(fill_value=-1.0) + 1e-12]
     ax.step(front[column] * scale, front["accuracy_chip"], where="post", color="black",
-            linewidth=0.8, label="Pareto front")
+            linewidth=0.8, label="front (accuracy vs " + objective + ")")
+    if bound is not None:
+        ax.axhline(bound, color="red", linestyle="--", linewidth=0.8, label="accuracy bound")
     chosen = table[table["chosen"]]
     ax.scatter(chosen[column] * scale, chosen["accuracy_chip"], s=200, facecolors="none",
                edgecolors="red", linewidths=1.5, label="chosen")
@@ -113,7 +118,7 @@ def plot_front(table: Any, objective: str, path: str | Path | None = None,
 
 
 def write_outputs(table: Any, network: CompressedNetwork, activations: np.ndarray, *,
-                  objective: str, network_path: str | Path | None = None,
+                  objective: str, bound: float | None = None, network_path: str | Path | None = None,
                   report_path: str | Path | None = None, plot_path: str | Path | None = None,
                   inputs: Sequence[str | Path] = ()) -> None:
     """Write the network file, the CSV and the plot: all or nothing.
@@ -137,7 +142,7 @@ def write_outputs(table: Any, network: CompressedNetwork, activations: np.ndarra
         if plot_path is not None:
             import matplotlib.pyplot as plt
 
-            figure = plot_front(table, objective, plot_path)
+            figure = plot_front(table, objective, plot_path, bound=bound)
             suffix = Path(plot_path).suffix.lstrip(".") or "png"
             figure.savefig(temporaries[Path(plot_path)], format=suffix, dpi=120,
                            bbox_inches="tight")

@@ -7,6 +7,7 @@ and the plot atomically (:func:`~eiesim.compress.search.results.write_outputs`).
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,6 +63,7 @@ class SearchResult:
               inputs: tuple[str | Path, ...] = ()) -> None:
         write_outputs(self.table, self.network, self.first_input,
                       objective=self.settings.objective, network_path=network_path,
+                      bound=self.reference_accuracy - self.settings.max_accuracy_drop,
                       report_path=report_path, plot_path=plot_path, inputs=inputs)
 
 
@@ -82,6 +84,13 @@ def _search(model: MLP, data: Dataset, spec: HardwareSpec | None,
     start_time = time.perf_counter()
     spec = HardwareSpec() if spec is None else spec
     settings = SearchSettings() if settings is None else settings
+    if settings.bits is None:
+        settings = dataclasses.replace(settings, bits=spec.weight_index_bits)
+    elif settings.bits > spec.weight_index_bits:
+        raise SearchError(f"bits = {settings.bits}: a {1 << settings.bits}-entry codebook needs "
+                          f"{settings.bits}-bit weight indices but the spec has "
+                          f"weight_index_bits = {spec.weight_index_bits}; use at most "
+                          f"{spec.weight_index_bits} bits or raise weight_index_bits")
     if not isinstance(model, MLP) or not isinstance(data, Dataset):
         raise SearchError("search takes an MLP (eiesim.compress.model.load_model) and a Dataset "
                           "(eiesim.compress.model.load_data)")

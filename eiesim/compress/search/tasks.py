@@ -43,8 +43,9 @@ class SearchSettings:
     """Absolute test-accuracy drop on the chip allowed against the uncompressed float model."""
     method: str = "magnitude"
     """Per-layer pruning method (eiesim.compress.prune.METHODS)."""
-    bits: int = 4
-    """Weight-sharing bits per layer (codebook of 2**bits entries, entry 0 = pruned)."""
+    bits: int | None = None
+    """Weight-sharing bits per layer (codebook of 2**bits entries, entry 0 = pruned); None:
+    the spec's ``weight_index_bits``, the widest codebook the chip indexes."""
     seed: int = 0
     strategies: tuple[str, ...] = STRATEGIES
     densities: tuple[float, ...] = (0.02, 0.03, 0.05, 0.07, 0.1, 0.15, 0.2, 0.3, 0.5, 0.7)
@@ -98,6 +99,10 @@ class SearchSettings:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise SearchError(f"{name} = {value!r} must be a whole number >= 1")
+        if self.bits is not None and (isinstance(self.bits, bool) or
+                                      not isinstance(self.bits, int) or not 1 <= self.bits <= 8):
+            raise SearchError(f"bits = {self.bits!r} must be a whole number of weight-sharing "
+                              f"bits in 1..8 (at most the spec's weight_index_bits)")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise SearchError(f"seed = {self.seed!r} must be a whole number >= 0")
 
