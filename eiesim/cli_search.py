@@ -19,7 +19,7 @@ def add_search_parser(commands: Any) -> None:
     """Add the ``search`` sub-command to the ``eiesim`` parser's sub-parsers."""
     from eiesim.cli import add_spec_options
     from eiesim.compress.prune import METHODS
-    from eiesim.compress.search import OBJECTIVES
+    from eiesim.compress.search import OBJECTIVES, SearchSettings
 
     search = commands.add_parser(
         "search", help="compress a trained MLP for EIE: per-layer densities chosen on "
@@ -43,8 +43,10 @@ def add_search_parser(commands: Any) -> None:
     search.add_argument("--max-accuracy-drop", type=float, required=True, metavar="D",
                         help="absolute test-accuracy drop on the chip allowed against the "
                              "model's float accuracy (0.01 = one point)")
-    search.add_argument("--method", choices=METHODS, default="magnitude",
-                        help="per-layer pruning method (default magnitude)")
+    search.add_argument("--method", type=_methods, metavar="M[,M...]",
+                        help="per-layer pruning method(s), each strategy runs with each: "
+                             + ", ".join(METHODS) + " (default: "
+                             + ",".join(SearchSettings.methods) + ")")
     search.add_argument("--bits", type=int, metavar="B",
                         help="weight-sharing bits per layer (default: the spec's weight index "
                              "bits)")
@@ -65,14 +67,26 @@ def add_search_parser(commands: Any) -> None:
     search.set_defaults(handler=command_search)
 
 
+def _methods(text: str) -> tuple[str, ...]:
+    from eiesim.compress.prune import METHODS
+
+    methods = tuple(item.strip() for item in text.split(",") if item.strip())
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown or not methods:
+        raise argparse.ArgumentTypeError(f"{text!r}: give pruning methods among "
+                                         f"{', '.join(METHODS)}, separated by commas")
+    return methods
+
+
 def command_search(args: argparse.Namespace) -> int:
     from eiesim.cli import UsageError, _spec_from_args
     from eiesim.compress.model import load_data, load_model
     from eiesim.compress.search import SearchSettings, search
 
     spec = _spec_from_args(args)
+    chosen_methods = {} if args.method is None else {"methods": args.method}
     settings = SearchSettings(objective=args.objective, max_accuracy_drop=args.max_accuracy_drop,
-                              method=args.method, bits=args.bits, seed=args.seed)
+                              bits=args.bits, seed=args.seed, **chosen_methods)
     if args.workers < 1:
         raise UsageError(f"--workers {args.workers}: use at least 1 process")
     if args.output.suffix.lower() != ".npz":
@@ -105,11 +119,11 @@ def _summary(result: Any, args: argparse.Namespace) -> str:
     uniform = table[(table["strategy"] == "uniform") & (table["accuracy_chip"] >= floor - 1e-12)]
     lines = [
         f"eiesim search: {len(table)} networks evaluated in {result.seconds:.1f} s "
-        f"({result.spec.num_pes} PEs, {result.settings.bits}-bit weights, objective "
-        f"{result.settings.objective})",
+        f"({result.spec.num_pes} PEs, {result.settings.bits}-bit weights, pruning "
+        f"{'/'.join(result.settings.methods)}, objective {result.settings.objective})",
         f"model float accuracy {result.reference_accuracy:.4f}; bound: chip accuracy >= "
         f"{floor:.4f}",
-        f"chosen: {chosen['strategy']} ({chosen['label']}), chip accuracy "
+        f"chosen: {chosen['strategy']} ({chosen['method']}, {chosen['label']}), chip accuracy "
         f"{chosen['accuracy_chip']:.4f}, {int(chosen['cycles'])} cycles, "
         f"{chosen['energy_j'] * 1e9:.2f} nJ, density {chosen['density']:.3f}",
         f"dense on the chip: {int(dense['cycles'])} cycles, {dense['energy_j'] * 1e9:.2f} nJ "

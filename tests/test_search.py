@@ -168,7 +168,7 @@ def test_an_unreachable_bound_is_an_error(model, data):
 @pytest.mark.parametrize("changes, words", [
     ({"objective": "latency"}, "objective = 'latency'"),
     ({"max_accuracy_drop": 1.5}, "max_accuracy_drop = 1.5"),
-    ({"method": "best"}, "method = 'best'"),
+    ({"methods": ("magnitude", "best")}, "best"),
     ({"strategies": ("ddpg",)}, "ddpg")])
 def test_bad_settings_name_the_value(changes, words):
     with pytest.raises(SearchError, match=words):

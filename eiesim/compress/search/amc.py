@@ -61,9 +61,9 @@ def policy_actions(theta: np.ndarray, embeddings: np.ndarray, table: CostTable,
     return tuple(chosen)
 
 
-def amc(context: SearchContext, evaluator: Evaluator, table: CostTable,
+def amc(context: SearchContext, evaluator: Evaluator, table: CostTable, method: str,
         progress: Callable[[int], None] | None = None) -> list[Candidate]:
-    """One candidate per budget in ``amc_budgets`` (module doc)."""
+    """One candidate per budget in ``amc_budgets``, pruning with ``method`` (module doc)."""
     settings = context.settings
     embeddings = layer_embeddings(context, table)
     size = embeddings.shape[1] + 1
@@ -72,13 +72,13 @@ def amc(context: SearchContext, evaluator: Evaluator, table: CostTable,
     cheapest = table.predict([table.min_density] * table.num_layers)
     for index, share in enumerate(settings.amc_budgets):
         budget = cheapest + share * (table.dense_cost - cheapest)
-        rng = np.random.default_rng([settings.seed, index])
+        rng = np.random.default_rng([settings.seed, index, settings.methods.index(method)])
         mean, spread = np.zeros(size), np.full(size, 2.0)
         best: tuple[float, tuple[float, ...]] | None = None
         for _ in range(settings.amc_generations):
             thetas = mean + spread * rng.standard_normal((settings.amc_population, size))
             actions = [policy_actions(t, embeddings, table, budget) for t in thetas]
-            rewards = evaluator.map(episode_accuracy, actions, progress)
+            rewards = evaluator.map(episode_accuracy, [(method, a) for a in actions], progress)
             order = sorted(range(len(thetas)), key=lambda i: (-rewards[i], i))
             for i in order[:1]:
                 if best is None or rewards[i] > best[0]:
@@ -88,7 +88,7 @@ def amc(context: SearchContext, evaluator: Evaluator, table: CostTable,
         assert best is not None  # amc_generations >= 1 (SearchSettings)
         densities = best[1]
         candidates.append(Candidate("amc", f"budget {share:g}: " +
-                                    ", ".join(f"{d:.3g}" for d in densities),
+                                    ", ".join(f"{d:.3g}" for d in densities), method,
                                     densities=densities))
     return candidates
 

@@ -15,10 +15,11 @@ from eiesim.compress.search.tasks import Candidate, SearchContext
 
 def uniform_candidates(context: SearchContext) -> list[Candidate]:
     layers = context.model.num_layers
-    return [Candidate("uniform", f"density {d:g}", densities=(float(d),) * layers)
+    return [Candidate("uniform", f"density {d:g}", method, densities=(float(d),) * layers)
+            for method in context.settings.methods
             for d in sorted(context.settings.densities, reverse=True)]
 
 
 def global_candidates(context: SearchContext) -> list[Candidate]:
-    return [Candidate("global", f"density {d:g}", global_density=float(d))
+    return [Candidate("global", f"density {d:g}", "magnitude", global_density=float(d))
             for d in sorted(context.settings.densities, reverse=True)]

@@ -27,10 +27,11 @@ from eiesim.compress.search.tasks import Candidate, SearchContext, short_fine_tu
 _GRID_POINTS = 80  # densities tried per layer, geometric from the table's minimum up to 1
 
 
-def netadapt(context: SearchContext, evaluator: Evaluator, table: CostTable,
+def netadapt(context: SearchContext, evaluator: Evaluator, table: CostTable, method: str,
              reference_accuracy: float,
              progress: Callable[[int], None] | None = None) -> list[Candidate]:
-    """The iterates of NetAdapt, as candidates for the long fine-tune (module doc)."""
+    """The iterates of NetAdapt pruning with ``method`` (``table`` measured with it), as
+    candidates for the long fine-tune (module doc)."""
     settings = context.settings
     grid = np.geomspace(table.min_density, 1.0, _GRID_POINTS)
     model = context.model
@@ -50,7 +51,7 @@ def netadapt(context: SearchContext, evaluator: Evaluator, table: CostTable,
                 continue
             trial = list(densities)
             trial[layer] = density
-            new = prune_masks(model, trial, settings.method, num_pes=context.spec.num_pes,
+            new = prune_masks(model, trial, method, num_pes=context.spec.num_pes,
                               seed=settings.seed, data=context.fit)
             combined = tuple(m & n for m, n in zip(masks, new))  # never revive a weight
             proposals.append((layer, trial, combined))
@@ -62,7 +63,7 @@ def netadapt(context: SearchContext, evaluator: Evaluator, table: CostTable,
         accuracy, model = scored[best]
         layer, densities, masks = proposals[best]
         label = "iter {}: ".format(iteration) + ", ".join(f"{d:.3g}" for d in densities)
-        iterates.append(Candidate("netadapt", label, masks=masks, start=model))
+        iterates.append(Candidate("netadapt", label, method, masks=masks, start=model))
         if reference_accuracy - accuracy > stop_drop:
             break
     return iterates

@@ -3,6 +3,7 @@
 Table: one row per evaluated network. The columns of the issue come first, in this order:
 ``strategy``, ``accuracy_float``, ``accuracy_chip``, ``cycles``, ``energy_j``, ``density``,
 ``density_{K}`` per layer, ``pareto``, ``chosen``; then ``label`` (what the strategy chose),
+``method`` (the pruning method),
 ``meets_bound``, ``accuracy_val``, ``cycles_mean``, ``nonzero_weights`` and ``cycles_{K}``. The
 ``dense`` row is the uncompressed model on the chip (every weight kept, the same weight sharing).
 Accuracies are on the test set; ``cycles`` and ``energy_j`` are of the first test input (the
@@ -75,7 +76,7 @@ def tidy(rows: Sequence[dict[str, Any]], num_layers: int, settings: SearchSettin
     layers = [f"density_{k}" for k in range(num_layers)]
     first = ["strategy", "accuracy_float", "accuracy_chip", "cycles", "energy_j", "density",
              *layers, "pareto", "chosen"]
-    extra = ["label", "meets_bound", "accuracy_val", "cycles_mean", "nonzero_weights",
+    extra = ["label", "method", "meets_bound", "accuracy_val", "cycles_mean", "nonzero_weights",
              *[f"cycles_{k}" for k in range(num_layers)]]
     return table[first + extra], chosen
 

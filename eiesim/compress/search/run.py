@@ -101,7 +101,7 @@ def _search(model: MLP, data: Dataset, spec: HardwareSpec | None,
     reference = float(np.mean(model.predict(data.test_inputs) == data.test_labels))
     report = _Reporter(progress)
     dense = dense_network(model, bits=settings.bits, seed=settings.seed)
-    dense_row = {"strategy": "dense", "label": "uncompressed"}
+    dense_row = {"strategy": "dense", "label": "uncompressed", "method": "none"}
     dense_row.update(evaluate_network(dense, fit, spec,
                                       timing_inputs=settings.timing_inputs).metrics())
     dense_row["accuracy_val"] = context.val_accuracy(dense)
@@ -114,31 +114,12 @@ def _search(model: MLP, data: Dataset, spec: HardwareSpec | None,
             candidates += global_candidates(context)
         curves = None
         if wanted & {"threshold", "allocation", "netadapt", "amc"}:
-            count = (len(set(settings.densities) | {1.0})) * model.num_layers
+            count = len(set(settings.densities) | {1.0}) * model.num_layers * \
+                len(settings.methods)
             curves = sensitivity_curves(context, evaluator, report.stage("sensitivity", count))
-            table = CostTable.from_curves(curves, settings.objective)
-            for tuned, curve in ((False, "untuned"), (True, "tuned")):
-                if "threshold" in wanted:
-                    candidates += [Candidate("threshold", f"T {t:g}, {curve} curves",
-                                             densities=threshold_allocation(curves, t,
-                                                                            tuned=tuned))
-                                   for t in settings.thresholds]
-                if "allocation" in wanted:
-                    for factor in settings.drop_budget_factors:
-                        budget = factor * settings.max_accuracy_drop
-                        densities = minimise_allocation(curves, table, budget, len(val_labels),
-                                                        tuned=tuned)
-                        candidates.append(Candidate(
-                            "allocation", f"drop budget {budget:g}, {curve} curves",
-                            densities=densities))
-            if "netadapt" in wanted:
-                upper = settings.netadapt_max_iterations * model.num_layers
-                candidates += netadapt(context, evaluator, table, dense_row["accuracy_val"],
-                                       report.stage("netadapt", upper))
-            if "amc" in wanted:
-                episodes = len(settings.amc_budgets) * settings.amc_generations * \
-                    settings.amc_population
-                candidates += amc(context, evaluator, table, report.stage("amc", episodes))
+            for method in settings.methods:
+                candidates += _from_curves(context, evaluator, curves, method, wanted,
+                                           dense_row["accuracy_val"], report)
         candidates = _distinct(candidates)
         evaluated = evaluator.map(evaluate_candidate, candidates,
                                   report.stage("fine-tune and simulate", len(candidates)))
@@ -152,14 +133,46 @@ def _search(model: MLP, data: Dataset, spec: HardwareSpec | None,
                         time.perf_counter() - start_time)
 
 
+def _from_curves(context: SearchContext, evaluator: Evaluator, all_curves: Any, method: str,
+                 wanted: set[str], reference_val: float, report: "_Reporter") -> list[Candidate]:
+    """The candidates of the curve-based strategies for one pruning method."""
+    settings = context.settings
+    curves = all_curves[all_curves["method"] == method]
+    table = CostTable.from_curves(curves, settings.objective)
+    candidates: list[Candidate] = []
+    for tuned, curve in ((False, "untuned"), (True, "tuned")):
+        if "threshold" in wanted:
+            candidates += [Candidate("threshold", f"T {t:g}, {curve} curves", method,
+                                     densities=threshold_allocation(curves, t, tuned=tuned))
+                           for t in settings.thresholds]
+        if "allocation" in wanted:
+            for factor in settings.drop_budget_factors:
+                budget = factor * settings.max_accuracy_drop
+                densities = minimise_allocation(curves, table, budget,
+                                                len(context.val_labels), tuned=tuned)
+                candidates.append(Candidate("allocation", f"drop budget {budget:g}, {curve} "
+                                            f"curves", method, densities=densities))
+    if "netadapt" in wanted:
+        upper = settings.netadapt_max_iterations * context.model.num_layers
+        candidates += netadapt(context, evaluator, table, method, reference_val,
+                               report.stage(f"netadapt ({method})", upper))
+    if "amc" in wanted:
+        episodes = len(settings.amc_budgets) * settings.amc_generations * \
+            settings.amc_population
+        candidates += amc(context, evaluator, table, method,
+                          report.stage(f"amc ({method})", episodes))
+    return candidates
+
+
 def _distinct(candidates: list[Candidate]) -> list[Candidate]:
     """Drop a per-layer-density candidate that repeats an earlier one of its strategy (the
     threshold rule gives the same densities for neighbouring T): same network, same row."""
-    seen: set[tuple[str, tuple[float, ...]]] = set()
+    seen: set[tuple[str, str, tuple[float, ...]]] = set()
     kept = []
     for candidate in candidates:
         if candidate.densities is not None:
-            key = (candidate.strategy, tuple(round(d, 12) for d in candidate.densities))
+            key = (candidate.strategy, candidate.method,
+                   tuple(round(d, 12) for d in candidate.densities))
             if key in seen:
                 continue
             seen.add(key)

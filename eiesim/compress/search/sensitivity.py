@@ -1,7 +1,7 @@
 """Sensitivity analysis (Han et al. 2015): each layer pruned alone, accuracy against density.
 
-For every layer and every density of the grid (and 1.0), the layer alone is pruned with the
-search's method; the curves hold the validation accuracy on the chip without and with a short
+For every pruning method, every layer and every density of the grid (and 1.0), the layer alone
+is pruned; the curves hold the validation accuracy on the chip without and with a short
 fine-tune, beside the layer's own simulated cycles and energy on the first test input. The cost
 columns are the lookup table (:class:`CostTable`) the allocation, NetAdapt and AMC predict a
 network's cost from, as NetAdapt builds its tables from measurements on the device: a network's
@@ -23,11 +23,12 @@ from eiesim.compress.search.tasks import SearchContext, sensitivity_point
 
 def sensitivity_curves(context: SearchContext, evaluator: Evaluator,
                        progress: Callable[[int], None] | None = None) -> Any:
-    """The curves as a DataFrame: one row per (layer, density), density 1.0 included."""
+    """The curves as a DataFrame: one row per (method, layer, density), density 1.0 included."""
     import pandas as pd
 
     densities = sorted(set(context.settings.densities) | {1.0})
-    tasks = [(layer, d) for layer in range(context.model.num_layers) for d in densities]
+    tasks = [(method, layer, d) for method in context.settings.methods
+             for layer in range(context.model.num_layers) for d in densities]
     return pd.DataFrame(evaluator.map(sensitivity_point, tasks, progress))
 
 
@@ -40,6 +41,7 @@ class CostTable:
 
     @classmethod
     def from_curves(cls, curves: Any, objective: str) -> "CostTable":
+        """From the curves of one method (filter ``curves`` on its ``method`` first)."""
         column = "layer_cycles" if objective == "cycles" else "layer_energy_j"
         densities, costs = [], []
         for layer in sorted(curves["layer"].unique()):
@@ -69,7 +71,8 @@ class CostTable:
 
 
 def accuracy_drops(curves: Any, *, tuned: bool = False) -> dict[int, dict[float, float]]:
-    """Per layer, density -> validation accuracy lost against the layer kept dense."""
+    """Per layer, density -> validation accuracy lost against the layer kept dense (the
+    curves of one method)."""
     column = "accuracy_val_tuned" if tuned else "accuracy_val"
     drops: dict[int, dict[float, float]] = {}
     for layer in sorted(curves["layer"].unique()):

@@ -41,8 +41,11 @@ class SearchSettings:
     """"cycles" or "energy" (of the first test input; eiesim.compress.network)."""
     max_accuracy_drop: float = 0.01
     """Absolute test-accuracy drop on the chip allowed against the uncompressed float model."""
-    method: str = "magnitude"
-    """Per-layer pruning method (eiesim.compress.prune.METHODS)."""
+    methods: tuple[str, ...] = ("magnitude", "balanced")
+    """Per-layer pruning methods (eiesim.compress.prune.METHODS): every per-layer strategy
+    runs once with each. "balanced" (load-balance-aware, ESE) gives every PE the same work in
+    every column, which plain magnitude pruning does not; which wins on cycles depends on the
+    layer, so the search tries both by default. Global pruning is always by magnitude."""
     bits: int | None = None
     """Weight-sharing bits per layer (codebook of 2**bits entries, entry 0 = pruned); None:
     the spec's ``weight_index_bits``, the widest codebook the chip indexes."""
@@ -82,9 +85,12 @@ class SearchSettings:
         if isinstance(drop, bool) or not isinstance(drop, (int, float)) or not 0 <= drop < 1:
             raise SearchError(f"max_accuracy_drop = {drop!r} must be an absolute accuracy "
                               f"drop in [0, 1), e.g. 0.01 for one point")
-        if self.method not in METHODS:
-            raise SearchError(f"method = {self.method!r} is not a pruning method; use one of "
-                              f"{', '.join(METHODS)}")
+        methods = (self.methods,) if isinstance(self.methods, str) else tuple(self.methods)
+        unknown_methods = [m for m in methods if m not in METHODS]
+        if unknown_methods or not methods:
+            raise SearchError(f"methods {unknown_methods or list(methods)}: use pruning methods "
+                              f"among {', '.join(METHODS)}")
+        object.__setattr__(self, "methods", tuple(dict.fromkeys(methods)))
         unknown = [s for s in self.strategies if s not in STRATEGIES]
         if unknown or not self.strategies:
             raise SearchError(f"strategies {unknown or list(self.strategies)} : choose among "
@@ -125,16 +131,17 @@ class SearchContext:
     spec: HardwareSpec
     settings: SearchSettings
 
-    def compress(self, masks: Sequence[np.ndarray], *, epochs: int, start: MLP | None = None
-                 ) -> CompressedNetwork:
+    def compress(self, masks: Sequence[np.ndarray], *, epochs: int, start: MLP | None = None,
+                 method: str = "") -> CompressedNetwork:
         return compress_network(self.model if start is None else start, masks, self.fit,
-                                bits=self.settings.bits, method=self.settings.method,
+                                bits=self.settings.bits, method=method,
                                 fine_tune_epochs=epochs, lr=self.settings.fine_tune_lr,
                                 seed=self.settings.seed)
 
-    def masks(self, densities: Sequence[float], start: MLP | None = None) -> list[np.ndarray]:
+    def masks(self, densities: Sequence[float], method: str,
+              start: MLP | None = None) -> list[np.ndarray]:
         return prune_masks(self.model if start is None else start, densities,
-                           self.settings.method, num_pes=self.spec.num_pes,
+                           method, num_pes=self.spec.num_pes,
                            seed=self.settings.seed, data=self.fit)
 
     def val_accuracy(self, network: CompressedNetwork) -> float:
@@ -160,8 +167,10 @@ class Candidate:
 
     strategy: str
     label: str
+    method: str
+    """Pruning method ("magnitude" for global pruning and for NetAdapt's given masks too)."""
     densities: tuple[float, ...] | None = None
-    """Per-layer densities pruned from the base model with the search's method, or None."""
+    """Per-layer densities pruned from the base model with ``method``, or None."""
     global_density: float | None = None
     """Overall density of global magnitude pruning, or None."""
     masks: tuple[np.ndarray, ...] | None = field(default=None, repr=False)
@@ -180,42 +189,46 @@ def evaluate_candidate(context: SearchContext, candidate: Candidate
     settings = context.settings
     if candidate.masks is not None:
         network = context.compress(list(candidate.masks), epochs=settings.long_epochs,
-                                   start=candidate.start)
+                                   start=candidate.start, method=candidate.method)
     elif candidate.densities is not None or candidate.global_density is not None:
         model = context.model
         masks = [np.ones(w.shape, dtype=bool) for w in model.weights]
         for step in range(1, settings.prune_steps + 1):
             power = step / settings.prune_steps
             if candidate.densities is not None:
-                new = context.masks([d ** power for d in candidate.densities], start=model)
+                new = context.masks([d ** power for d in candidate.densities], candidate.method,
+                                    start=model)
             else:
                 new = global_masks(model, candidate.global_density ** power)
             masks = [m & n for m, n in zip(masks, new)]
-            network = context.compress(masks, epochs=settings.long_epochs, start=model)
+            network = context.compress(masks, epochs=settings.long_epochs, start=model,
+                                       method=candidate.method)
             model = network.model
     else:
         raise SearchError(f"candidate {candidate.label!r} has no densities and no masks")
     evaluation = evaluate_network(network, context.fit, context.spec,
                                   timing_inputs=context.settings.timing_inputs)
-    row = {"strategy": candidate.strategy, "label": candidate.label}
+    row = {"strategy": candidate.strategy, "label": candidate.label,
+           "method": candidate.method}
     row.update(evaluation.metrics())
     row["accuracy_val"] = context.val_accuracy(network)
     return row, network
 
 
-def sensitivity_point(context: SearchContext, task: tuple[int, float]) -> dict[str, Any]:
-    """Layer ``k`` alone pruned to ``density``: validation accuracy on the chip without and
+def sensitivity_point(context: SearchContext, task: tuple[str, int, float]) -> dict[str, Any]:
+    """Layer ``k`` alone pruned to ``density`` with ``method``: validation accuracy on the chip
+    without and
     with a short fine-tune, and the layer's and network's cycles and energy (first test
     input, without fine-tune: the mask alone decides the layer's storage)."""
-    layer, density = task
+    method, layer, density = task
     densities = [1.0] * context.model.num_layers
     densities[layer] = density
-    masks = context.masks(densities)
+    masks = context.masks(densities, method)
     plain = context.compress(masks, epochs=0)
     tuned = context.compress(masks, epochs=context.settings.short_epochs)
     result = simulate_network(plain.layers(), context.fit.test_inputs[0], context.spec,
                               energy_table=energy_table_for(context.spec))
-    return {"layer": layer, "density": float(density),
+    return {"method": method, "layer": layer, "density": float(density),
             "accuracy_val": context.val_accuracy(plain),
             "accuracy_val_tuned": context.val_accuracy(tuned),
             "layer_cycles": int(result.layers[layer].cycles),
@@ -233,6 +246,7 @@ def short_fine_tune(context: SearchContext, task: tuple[MLP, tuple[np.ndarray, .
     return context.val_accuracy(network), network.model
 
 
-def episode_accuracy(context: SearchContext, densities: tuple[float, ...]) -> float:
+def episode_accuracy(context: SearchContext, task: tuple[str, tuple[float, ...]]) -> float:
     """AMC's reward signal: validation chip accuracy of the pruned model, no fine-tune."""
-    return context.val_accuracy(context.compress(context.masks(densities), epochs=0))
+    method, densities = task
+    return context.val_accuracy(context.compress(context.masks(densities, method), epochs=0))
