@@ -52,6 +52,8 @@ class SearchResult:
     """Test accuracy of the uncompressed float model (the bound is measured from it)."""
     first_input: np.ndarray = field(repr=False)
     seconds: float = 0.0
+    networks: tuple[CompressedNetwork, ...] = field(default=(), repr=False)
+    """Every evaluated network, in the order of the table's rows (dense first)."""
 
     @property
     def chosen(self) -> Any:
@@ -130,7 +132,7 @@ def _search(model: MLP, data: Dataset, spec: HardwareSpec | None,
     evaluation = evaluate_network(network, fit, spec, timing_inputs=1)
     return SearchResult(results, curves, network, layer_table(network, evaluation), settings,
                         spec, reference, data.test_inputs[0].copy(),
-                        time.perf_counter() - start_time)
+                        time.perf_counter() - start_time, tuple(networks))
 
 
 def _from_curves(context: SearchContext, evaluator: Evaluator, all_curves: Any, method: str,
