@@ -18,7 +18,7 @@ import shlex
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{chosen['strategy']} ({chosen['label']})")
     payload = {
         "schema_version": 1, "target_s": TARGET_S,
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {"cores": os.cpu_count(), "load_average_before": load_before,
                     "load_average_after": os.getloadavg(), "python": platform.python_version(),
                     "platform": platform.platform()},

@@ -169,7 +169,7 @@ class _ProgressBar:
         self.bar.n = done
         self.bar.refresh()
 
-    def __enter__(self) -> "_ProgressBar":
+    def __enter__(self) -> _ProgressBar:
         return self
 
     def __exit__(self, *exc: Any) -> None:

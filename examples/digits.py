@@ -38,8 +38,9 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -333,7 +334,8 @@ def study(methods: Iterable[str] = METHODS, densities: Iterable[float] = (0.5, 0
 
     ``method, density`` (target), ``last_layer_density``, ``density_achieved`` (non-zero
     weights / all weights), ``num_pes``, ``acc_dense`` (the unpruned float model),
-    ``acc_pruned`` (float64, pruned and fine-tuned), ``acc_quantized`` (float64, 4-bit codebooks), ``acc_hardware`` (the chip, fixed16),
+    ``acc_pruned`` (float64, pruned and fine-tuned), ``acc_quantized`` (float64, 4-bit
+    codebooks), ``acc_hardware`` (the chip, fixed16),
     ``hw_agrees`` (share of images where the chip and the quantized float model predict the
     same class), ``cycles_per_image``, ``time_us_per_image``, ``load_efficiency`` (busy / all
     PE-cycles over all layers), ``broadcasts_per_image`` (non-zero activations broadcast, bias

@@ -16,8 +16,8 @@ pytest.importorskip("sklearn")
 import eiesim  # noqa: E402
 from eiesim.compress import iterative_prune  # noqa: E402
 from eiesim.compress.train import accuracy, loss_and_gradients  # noqa: E402
-from examples import digits  # noqa: E402
 from eiesim.network import encode_network  # noqa: E402
+from examples import digits  # noqa: E402
 
 
 @pytest.fixture(scope="module")

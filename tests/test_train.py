@@ -5,8 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from eiesim.compress.model import (Dataset, ModelFileError, atomic_output, load_data,
-                                   load_model, save_data, save_model)
+from eiesim.compress.model import (
+    Dataset,
+    ModelFileError,
+    atomic_output,
+    load_data,
+    load_model,
+    save_data,
+    save_model,
+)
 from eiesim.compress.train import MLP, TrainError, fine_tune, init_mlp, loss, train
 from eiesim.errors import EiesimError
 

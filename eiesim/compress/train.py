@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -85,11 +85,11 @@ class MLP:
     def num_classes(self) -> int:
         return int(self.weights[-1].shape[0])
 
-    def copy(self) -> "MLP":
+    def copy(self) -> MLP:
         return MLP([w.copy() for w in self.weights],
                    [None if b is None else b.copy() for b in self.biases])
 
-    def masked(self, masks: Sequence[np.ndarray]) -> "MLP":
+    def masked(self, masks: Sequence[np.ndarray]) -> MLP:
         """A copy with every weight outside its layer's mask set to 0."""
         masks = _check_masks(masks, self)
         return MLP([np.where(m, w, 0.0) for w, m in zip(self.weights, masks)],

@@ -26,7 +26,7 @@ module                  strategy
 
 from eiesim.compress.search.results import pareto_flags, plot_front
 from eiesim.compress.search.run import SearchResult, search
-from eiesim.compress.search.tasks import (OBJECTIVES, STRATEGIES, SearchError, SearchSettings)
+from eiesim.compress.search.tasks import OBJECTIVES, STRATEGIES, SearchError, SearchSettings
 
 __all__ = ["OBJECTIVES", "STRATEGIES", "SearchError", "SearchResult", "SearchSettings",
            "pareto_flags", "plot_front", "search"]

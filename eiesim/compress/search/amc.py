@@ -19,7 +19,7 @@ deterministic under a seed. The best episode of each budget becomes a candidate.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

@@ -15,7 +15,7 @@ row of the results, so the strategy contributes a whole trade-off curve, as in t
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -62,7 +62,7 @@ def netadapt(context: SearchContext, evaluator: Evaluator, table: CostTable, met
                    key=lambda i: (scored[i][0], -table.predict(proposals[i][1]), -i))
         accuracy, model = scored[best]
         layer, densities, masks = proposals[best]
-        label = "iter {}: ".format(iteration) + ", ".join(f"{d:.3g}" for d in densities)
+        label = f"iter {iteration}: " + ", ".join(f"{d:.3g}" for d in densities)
         iterates.append(Candidate("netadapt", label, method, masks=masks, start=model))
         if reference_accuracy - accuracy > stop_drop:
             break

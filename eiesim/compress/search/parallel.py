@@ -10,8 +10,9 @@ is sent once per worker (a process-pool initializer, or one Dask scatter), not w
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from eiesim.errors import EiesimError
 
@@ -116,7 +117,7 @@ class Evaluator:
             self._client.close()
             self._client = None
 
-    def __enter__(self) -> "Evaluator":
+    def __enter__(self) -> Evaluator:
         return self
 
     def __exit__(self, *exc: Any) -> None:

@@ -18,9 +18,9 @@ objective; ties go to the higher chip accuracy, then the lower other cost, then 
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -119,7 +119,8 @@ def plot_front(table: Any, objective: str, path: str | Path | None = None,
 
 
 def write_outputs(table: Any, network: CompressedNetwork, activations: np.ndarray, *,
-                  objective: str, bound: float | None = None, network_path: str | Path | None = None,
+                  objective: str, bound: float | None = None,
+                  network_path: str | Path | None = None,
                   report_path: str | Path | None = None, plot_path: str | Path | None = None,
                   inputs: Sequence[str | Path] = ()) -> None:
     """Write the network file, the CSV and the plot: all or nothing.

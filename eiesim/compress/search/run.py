@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from eiesim.compress.model import Dataset
-from eiesim.compress.network import (CompressedNetwork, dense_network, evaluate_network,
-                                     layer_table)
+from eiesim.compress.network import CompressedNetwork, dense_network, evaluate_network, layer_table
 from eiesim.compress.search.allocation import minimise_allocation, threshold_allocation
 from eiesim.compress.search.amc import amc
 from eiesim.compress.search.baselines import global_candidates, uniform_candidates
@@ -25,8 +25,14 @@ from eiesim.compress.search.netadapt import netadapt
 from eiesim.compress.search.parallel import Evaluator, single_threaded_blas
 from eiesim.compress.search.results import tidy, write_outputs
 from eiesim.compress.search.sensitivity import CostTable, sensitivity_curves
-from eiesim.compress.search.tasks import (Candidate, SearchContext, SearchError, SearchSettings,
-                                          evaluate_candidate, split_validation)
+from eiesim.compress.search.tasks import (
+    Candidate,
+    SearchContext,
+    SearchError,
+    SearchSettings,
+    evaluate_candidate,
+    split_validation,
+)
 from eiesim.compress.train import MLP
 from eiesim.spec import HardwareSpec
 
@@ -136,7 +142,7 @@ def _search(model: MLP, data: Dataset, spec: HardwareSpec | None,
 
 
 def _from_curves(context: SearchContext, evaluator: Evaluator, all_curves: Any, method: str,
-                 wanted: set[str], reference_val: float, report: "_Reporter") -> list[Candidate]:
+                 wanted: set[str], reference_val: float, report: _Reporter) -> list[Candidate]:
     """The candidates of the curve-based strategies for one pruning method."""
     settings = context.settings
     curves = all_curves[all_curves["method"] == method]

@@ -12,8 +12,9 @@ sparsity (rule T2), which is why every proposed network is then simulated exactl
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -40,7 +41,7 @@ class CostTable:
     costs: tuple[np.ndarray, ...]
 
     @classmethod
-    def from_curves(cls, curves: Any, objective: str) -> "CostTable":
+    def from_curves(cls, curves: Any, objective: str) -> CostTable:
         """From the curves of one method (filter ``curves`` on its ``method`` first)."""
         column = "layer_cycles" if objective == "cycles" else "layer_energy_j"
         densities, costs = [], []

@@ -10,15 +10,22 @@ every evaluated network's accuracy and to choose among them against the user's b
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
 from eiesim.compress.model import Dataset
-from eiesim.compress.network import (CompressedNetwork, chip_accuracy, compress_network,
-                                     energy_table_for, evaluate_network, global_masks,
-                                     prune_masks)
+from eiesim.compress.network import (
+    CompressedNetwork,
+    chip_accuracy,
+    compress_network,
+    energy_table_for,
+    evaluate_network,
+    global_masks,
+    prune_masks,
+)
 from eiesim.compress.prune import METHODS
 from eiesim.compress.train import MLP
 from eiesim.errors import EiesimError
