@@ -168,7 +168,10 @@ def test_an_unreachable_bound_is_an_error(model, data):
     ({"objective": "latency"}, "objective = 'latency'"),
     ({"max_accuracy_drop": 1.5}, "max_accuracy_drop = 1.5"),
     ({"methods": ("magnitude", "best")}, "best"),
-    ({"strategies": ("ddpg",)}, "ddpg")])
+    ({"strategies": ("ddpg",)}, "ddpg"),
+    ({"netadapt_step": 0.0}, "netadapt_step = 0.0"),
+    ({"amc_budgets": (0.5, 2.0)}, "amc_budgets"),
+    ({"bits": 9}, "bits = 9")])
 def test_bad_settings_name_the_value(changes, words):
     with pytest.raises(SearchError, match=words):
         SearchSettings(**changes)
@@ -193,3 +196,29 @@ def test_files_round_trip_into_the_search(model, data, tmp_path):
     loaded = load_model(tmp_path / "m.npz")
     assert all(np.array_equal(a, b) for a, b in zip(loaded.weights, model.weights))
     assert np.array_equal(load_data(tmp_path / "d.npz").test_labels, data.test_labels)
+
+
+def test_a_dask_cluster_gives_the_same_front(model, data, settings, result):
+    distributed = pytest.importorskip("dask.distributed")
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        on_dask = search(model, data, SPEC, settings, client=client)
+    pd.testing.assert_frame_equal(result.table, on_dask.table)
+
+
+def test_sensitivity_curves_cover_every_method_layer_and_density(result, settings):
+    curves = result.curves
+    assert len(curves) == 2 * 2 * (len(settings.densities) + 1)
+    dense = curves[curves["density"] == 1.0]
+    assert (dense["layer_cycles"].to_numpy()[:2] == dense["layer_cycles"].to_numpy()[2:]).all()
+    for (_, layer), part in curves.groupby(["method", "layer"]):
+        part = part.sort_values("density")
+        assert part["layer_nonzero_weights"].is_monotonic_increasing
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from eiesim.compress.search import plot_sensitivity
+
+    figure = plot_sensitivity(curves)
+    assert len(figure.axes) == 2 * 2 * 2  # a twin axis per panel

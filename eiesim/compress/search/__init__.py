@@ -26,7 +26,8 @@ module                  strategy
 
 from eiesim.compress.search.results import pareto_flags, plot_front
 from eiesim.compress.search.run import SearchResult, search
+from eiesim.compress.search.sensitivity import plot_sensitivity
 from eiesim.compress.search.tasks import OBJECTIVES, STRATEGIES, SearchError, SearchSettings
 
 __all__ = ["OBJECTIVES", "STRATEGIES", "SearchError", "SearchResult", "SearchSettings",
-           "pareto_flags", "plot_front", "search"]
+           "pareto_flags", "plot_front", "plot_sensitivity", "search"]

@@ -44,6 +44,12 @@ def _call_in_worker(function: Callable[[Any, Any], Any], task: Any) -> Any:
     return function(_WORKER_CONTEXT, task)
 
 
+def _call_single_threaded(function: Callable[[Any, Any], Any], context: Any, task: Any) -> Any:
+    """A Dask task: the worker's BLAS threads are not ours to keep limited, so limit per task."""
+    with single_threaded_blas():
+        return function(context, task)
+
+
 class Evaluator:
     """``map(function, tasks)`` -> ``[function(context, task) for task in tasks]``, in parallel.
 
@@ -86,7 +92,8 @@ class Evaluator:
         """Results of ``function(context, task)`` in task order; ``progress(1)`` per result."""
         tasks = list(tasks)
         if self._client is not None:
-            futures = [self._client.submit(function, self._context_future, task, pure=False)
+            futures = [self._client.submit(_call_single_threaded, function,
+                                           self._context_future, task, pure=False)
                        for task in tasks]
             results = []
             for future in futures:

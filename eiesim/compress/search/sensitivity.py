@@ -71,6 +71,40 @@ class CostTable:
         return float(min(d[0] for d in self.densities))
 
 
+def plot_sensitivity(curves: Any, objective: str = "cycles") -> Any:
+    """One panel per (method, layer): validation accuracy on the chip against the layer's
+    density, without and with the short fine-tune, and the layer's simulated cost (grey, right
+    axis). Returns the matplotlib figure."""
+    import matplotlib.pyplot as plt
+
+    column, unit = (("layer_cycles", "layer cycles") if objective == "cycles"
+                    else ("layer_energy_j", "layer energy (J)"))
+    methods = list(dict.fromkeys(curves["method"]))
+    layers = sorted(curves["layer"].unique())
+    figure, axes = plt.subplots(len(methods), len(layers), squeeze=False, sharey=True,
+                                figsize=(4 * len(layers), 3.2 * len(methods)))
+    for i, method in enumerate(methods):
+        for j, layer in enumerate(layers):
+            ax = axes[i][j]
+            part = curves[(curves["method"] == method) & (curves["layer"] == layer)]
+            part = part.sort_values("density")
+            ax.plot(part["density"], part["accuracy_val"], "o-", label="no fine-tune")
+            ax.plot(part["density"], part["accuracy_val_tuned"], "s--",
+                    label="short fine-tune")
+            ax.set_xscale("log")
+            ax.set_title(f"layer {layer}, {method}", fontsize=9)
+            ax.set_xlabel("density of this layer")
+            twin = ax.twinx()
+            twin.plot(part["density"], part[column], color="grey", marker=".")
+            twin.set_ylim(0, None)
+            if j == len(layers) - 1:
+                twin.set_ylabel(unit, color="grey")
+        axes[i][0].set_ylabel("validation accuracy (chip)")
+    axes[0][0].legend(fontsize=8)
+    figure.tight_layout()
+    return figure
+
+
 def accuracy_drops(curves: Any, *, tuned: bool = False) -> dict[int, dict[float, float]]:
     """Per layer, density -> validation accuracy lost against the layer kept dense (the
     curves of one method)."""

@@ -11,6 +11,7 @@ every evaluated network's accuracy and to choose among them against the user's b
 from __future__ import annotations
 
 from collections.abc import Sequence
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -104,6 +105,16 @@ class SearchSettings:
                               f"{', '.join(STRATEGIES)}")
         if not self.densities or not all(0 < d < 1 for d in self.densities):
             raise SearchError(f"densities = {self.densities} must be fractions in (0, 1)")
+        checks = [("netadapt_step", (self.netadapt_step,), 0.0, 1.0, "e.g. 0.06"),
+                  ("amc_budgets", self.amc_budgets, 0.0, 1.0, "shares in (0, 1]"),
+                  ("thresholds", self.thresholds, -1e-12, 1.0, "accuracy drops in [0, 1]"),
+                  ("drop_budget_factors", self.drop_budget_factors, 0.0, math.inf,
+                   "positive multiples of max_accuracy_drop"),
+                  ("fine_tune_lr", (self.fine_tune_lr,), 0.0, math.inf, "e.g. 1e-3")]
+        for name, values, low, high, hint in checks:
+            if not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                       and low < v <= high for v in values):
+                raise SearchError(f"{name} = {getattr(self, name)!r} out of range; use {hint}")
         if not 0 < self.validation_fraction < 0.5:
             raise SearchError(f"validation_fraction = {self.validation_fraction} must be in "
                               f"(0, 0.5), e.g. 0.15")
