@@ -186,7 +186,7 @@ class Candidate:
     strategy: str
     label: str
     method: str
-    """Pruning method ("magnitude" for global pruning and for NetAdapt's given masks too)."""
+    """Pruning method (global pruning: "magnitude"; NetAdapt: the method its masks came from)."""
     densities: tuple[float, ...] | None = None
     """Per-layer densities pruned from the base model with ``method``, or None."""
     global_density: float | None = None
@@ -235,9 +235,8 @@ def evaluate_candidate(context: SearchContext, candidate: Candidate
 
 def sensitivity_point(context: SearchContext, task: tuple[str, int, float]) -> dict[str, Any]:
     """Layer ``k`` alone pruned to ``density`` with ``method``: validation accuracy on the chip
-    without and
-    with a short fine-tune, and the layer's and network's cycles and energy (first test
-    input, without fine-tune: the mask alone decides the layer's storage)."""
+    without and with a short fine-tune, and the layer's and network's cycles and energy (first
+    test input, without fine-tune: the mask alone decides the layer's storage)."""
     method, layer, density = task
     densities = [1.0] * context.model.num_layers
     densities[layer] = density
