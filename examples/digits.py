@@ -50,7 +50,7 @@ from eiesim.compress.prune import METHODS
 from eiesim.compress.train import MLP, forward
 from eiesim.errors import EiesimError
 from eiesim.network import EncodedNetwork, NetworkLayer, encode_network, simulate_network
-from eiesim.spec import HardwareSpec
+from eiesim.spec import DEFAULT_SPEC, HardwareSpec
 
 __all__ = ["MLP", "DigitsData", "DigitsError", "HardwareEvaluation", "PrunedModel", "accuracy",
            "evaluate_hardware", "fine_tune", "fine_tune_callback", "gradient_callback",
@@ -178,19 +178,22 @@ class PrunedModel:
 
 
 def prune_model(model: MLP, data: DigitsData, method: str, density: float, *,
-                num_pes: int = 64, steps: int = 3, epochs: int = 2, lr: float = 5e-4,
-                seed: int = 0, last_layer_density: float | None = None) -> PrunedModel:
+                num_pes: int | None = None, steps: int = 3, epochs: int = 2,
+                lr: float = 5e-4, seed: int = 0,
+                last_layer_density: float | None = None) -> PrunedModel:
     """Prune a copy of ``model``: every layer to ``density`` with ``method``, iteratively.
 
     Layers are pruned one after the other, each in ``steps`` rounds (a geometric schedule); after
     each round the whole network is fine-tuned ``epochs`` epochs with masked gradients. Method
-    "balanced" balances the rows of ``num_pes`` PEs (row i on PE i mod num_pes); "gradient" uses
+    "balanced" balances the rows of ``num_pes`` PEs (row i on PE i mod num_pes; default: the
+    spec's default PE count); "gradient" uses
     the training loss's gradient before each round. ``last_layer_density`` prunes the output
     layer to another density (None: ``density``), as Deep Compression kept AlexNet's fc8 denser.
     """
     if method not in METHODS:
         raise DigitsError(f"method = {method!r} is not a pruning method; use one of "
                           f"{', '.join(METHODS)}")
+    num_pes = DEFAULT_SPEC.num_pes if num_pes is None else num_pes
     pruned = model.copy()
     masks: list[np.ndarray | None] = [None] * pruned.num_layers
     for layer in range(pruned.num_layers):
@@ -210,8 +213,11 @@ def prune_model(model: MLP, data: DigitsData, method: str, density: float, *,
                                 for w, m in zip(pruned.weights, masks)], method, float(density))
 
 
-def quantize_model(model: MLP, bits: int = 4, *, seed: int = 0) -> list[QuantizedLayer]:
-    """Weight sharing per layer: ``2**bits``-entry k-means codebooks, bias with the layer's."""
+def quantize_model(model: MLP, bits: int | None = None, *,
+                   seed: int = 0) -> list[QuantizedLayer]:
+    """Weight sharing per layer: ``2**bits``-entry k-means codebooks, bias with the layer's
+    (default: the spec's default weight index bits)."""
+    bits = DEFAULT_SPEC.weight_index_bits if bits is None else bits
     return [quantize(w, bits, seed=seed, bias=b) for w, b in zip(model.weights, model.biases)]
 
 
