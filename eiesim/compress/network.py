@@ -42,7 +42,7 @@ from eiesim.compress.quantize import QuantizedLayer, quantize
 from eiesim.compress.train import MLP, fine_tune, loss_and_gradients
 from eiesim.errors import EiesimError
 from eiesim.network import NetworkLayer, save_network, simulate_network
-from eiesim.sim.prepare import auto_weight_frac_bits, to_fixed
+from eiesim.sim import prepare_inputs
 from eiesim.spec import HardwareSpec
 
 __all__ = ["CompressedNetwork", "CompressionError", "NetworkEvaluation", "chip_accuracy",
@@ -157,14 +157,12 @@ def chip_logits(layers: Sequence[NetworkLayer], inputs: np.ndarray,
 
 def _fixed_layer(layer: NetworkLayer, inputs: np.ndarray, spec: HardwareSpec,
                  index: int) -> np.ndarray:
-    bits = spec.data_bits
-    act_frac = spec.act_frac_bits_effective
-    high, low = (1 << (bits - 1)) - 1, -(1 << (bits - 1))
-    codebook = layer.codebook.astype(np.float32)
-    weight_frac = spec.weight_frac_bits if spec.weight_frac_bits is not None \
-        else auto_weight_frac_bits(codebook.astype(np.float64), bits)
-    codebook_fixed = to_fixed(codebook, weight_frac).astype(np.int64)  # A2
-    acts = to_fixed(inputs, act_frac)  # A1
+    # The chip's own preparation gives the formats and the fixed-point codebook (A1, A2).
+    prepared = prepare_inputs(layer.encode(spec), np.zeros(layer.in_features), spec)
+    act_frac, weight_frac = prepared.act_frac_bits, prepared.weight_frac_bits
+    low, high = prepared.acc_min, prepared.acc_max
+    codebook_fixed = prepared.codebook_fixed
+    acts = np.floor(inputs * float(1 << act_frac) + 0.5)  # A1: round to nearest, ties up
     if acts.size and (acts.max() > high or acts.min() < low):
         raise CompressionError(f"layer {index}: an input activation exceeds the "
                                f"{spec.arithmetic} range with {act_frac} fractional bits; "
