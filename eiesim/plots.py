@@ -10,15 +10,17 @@ from eiesim.errors import MissingDependencyError
 DEFAULT_METRICS = ("cycles", "load_efficiency")
 
 
-def _pyplot() -> Any:
+def require_matplotlib(what: str = "plotting") -> Any:
+    """matplotlib's pyplot (non-interactive), or an error naming the extra to install; called
+    before any work when a command will plot, so that a long run is never lost to it."""
     try:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        raise MissingDependencyError("plotting needs matplotlib, which is not installed; "
-                                     "install it with pip install 'eiesim[plot]'") from None
+        raise MissingDependencyError(f"{what} needs matplotlib, which is not installed; "
+                                     f"install it with pip install 'eiesim[plot]'") from None
     return plt
 
 
@@ -49,7 +51,7 @@ def plot_sweep(table: Any, axes: Sequence[str], path: str | Path,
                metrics: Sequence[str] = DEFAULT_METRICS) -> Path:
     """One panel per metric against the first swept axis, one line per combination of the
     other axes; written to ``path`` (format from its suffix)."""
-    plt = _pyplot()
+    plt = require_matplotlib()
     x_axis, others = axes[0], list(axes[1:])
     ok = table[table["error"].isna()]
     figure, panels = plt.subplots(1, len(metrics), figsize=(5.5 * len(metrics), 4.2),
@@ -77,6 +79,7 @@ def plot_sweep(table: Any, axes: Sequence[str], path: str | Path,
     figure.suptitle("eiesim sweep")
     figure.tight_layout()
     path = Path(path)
-    figure.savefig(path, dpi=120, format=path.suffix.lstrip(".").lower() or "png")
+    suffix = path.suffix.lstrip(".").lower()
+    figure.savefig(path, dpi=120, format=suffix if suffix in ("png", "pdf", "svg") else "png")
     plt.close(figure)
     return path

@@ -63,14 +63,12 @@ class OutputFiles:
         """Check one destination before any work and register it; returns it as a Path.
 
         ``flag`` names the option in messages (``--out``); ``suffixes`` (``(".png", ".pdf")``)
-        are the file types the writer can produce, chosen by the name's suffix.
+        are the file types the writer can produce, chosen by the name's suffix (a device or FIFO
+        destination takes the first).
         """
         path = Path(path)
         if str(path) in ("", "."):
             raise OutputError(f"{flag} is empty; give a file name")
-        if suffixes and path.suffix.lower() not in suffixes:
-            raise OutputError(f"{flag} {_describe(path)}: the file name must end in "
-                              f"{' or '.join(suffixes)}, which decides the format written")
         for source in self._inputs:
             if _same_file(path, source):
                 raise OutputError(f"{flag} {_describe(path)} is the input file "
@@ -93,6 +91,9 @@ class OutputFiles:
                 raise OutputError(f"{flag} {_describe(path)} is a directory; give a file name "
                                   f"inside it, e.g. {_describe(path / 'results')}")
             special = not stat.S_ISREG(mode)
+        if suffixes and not special and path.suffix.lower() not in suffixes:
+            raise OutputError(f"{flag} {_describe(path)}: the file name must end in "
+                              f"{' or '.join(suffixes)}, which decides the format written")
             if not os.access(path, os.W_OK):
                 raise OutputError(f"{flag} {_describe(path)} exists and is not writable; "
                                   f"change its permissions or choose another name")

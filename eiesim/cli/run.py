@@ -62,9 +62,9 @@ def handle(args: argparse.Namespace) -> int:
     # Every destination is checked before any work, and written only once all of it succeeded.
     with OutputFiles(inputs=[path, args.energy_table]) as outputs:
         if args.output is not None:
-            outputs.add(args.output, "--output", suffixes=(".npy",))
+            outputs.add(args.output, "--output")
         if args.trace is not None:
-            outputs.add(args.trace, "--trace", suffixes=(".json",))
+            outputs.add(args.trace, "--trace")
         from eiesim import energy
 
         table = energy.load_energy_table(args.energy_table, spec) if args.energy_table else None

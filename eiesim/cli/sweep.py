@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import sys
 from pathlib import Path
 from typing import Any
 
 from eiesim.cli.options import (add_spec_options, announce, input_source, parse_setting,
                                 parse_variation, spec_from_args, sweep_axes)
-from eiesim.errors import MissingDependencyError, UsageError
+from eiesim.errors import UsageError
 from eiesim.safe_output import OutputFiles
 from eiesim.spec import PARAMETERS
 
@@ -78,12 +77,13 @@ def handle(args: argparse.Namespace) -> int:
         raise UsageError(f"--plot-metrics {args.plot_metrics!r}: unknown metric(s) "
                          f"{', '.join(unknown) or '(none given)'}; choose from "
                          f"{', '.join(METRICS)}")
-    if args.plot is not None and importlib.util.find_spec("matplotlib") is None:
-        raise MissingDependencyError("--plot needs matplotlib, which is not installed; install "
-                                     "it with pip install 'eiesim[plot]'")
+    if args.plot is not None:
+        from eiesim.plots import require_matplotlib
+
+        require_matplotlib("--plot")
     path = input_source(args)
     with OutputFiles(inputs=[path, args.energy_table]) as outputs:
-        outputs.add(args.out, "--out", suffixes=(".csv",))
+        outputs.add(args.out, "--out")
         if args.plot is not None:
             outputs.add(args.plot, "--plot", suffixes=PLOT_SUFFIXES)
         table_file = None
