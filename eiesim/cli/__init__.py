@@ -22,7 +22,11 @@ from eiesim.errors import EiesimError
 COMMANDS = (run, compress, sweep)
 
 
-def build_parser() -> ArgumentParser:
+def build_parser(argv: Sequence[str] | None = None) -> ArgumentParser:
+    """The parser; only the command named in ``argv`` gets its full set of options (each
+    command's options import what their choices come from, which ``eiesim --help`` need not)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    wanted = next((word for word in argv if not word.startswith("-")), None)
     parser = ArgumentParser(
         prog="eiesim",
         description="Cycle-level simulator of EIE, the Efficient Inference Engine for "
@@ -35,12 +39,15 @@ def build_parser() -> ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True,
                                      parser_class=ArgumentParser)
     for command in COMMANDS:
-        command.add_parser(commands)
+        if command.NAME == wanted:
+            command.add_parser(commands)
+        else:
+            commands.add_parser(command.NAME, help=command.HELP)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     try:
         return int(args.handler(args))
@@ -58,3 +65,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("eiesim: interrupted; no file was written", file=sys.stderr)
         return 130
+
+
+def console_main() -> None:
+    """The ``eiesim`` console script: :func:`main`, then exit without tearing the interpreter
+    down (a quarter of a second for numba's and numpy's modules) once every output is flushed;
+    every file was already committed or removed by then."""
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

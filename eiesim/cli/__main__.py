@@ -1,7 +1,5 @@
 """``python -m eiesim.cli``: the same as the ``eiesim`` command."""
 
-import sys
+from eiesim.cli import console_main
 
-from eiesim.cli import main
-
-sys.exit(main())
+console_main()

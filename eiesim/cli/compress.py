@@ -11,11 +11,15 @@ from eiesim.cli.options import add_spec_options, announce, spec_from_args
 from eiesim.safe_output import OutputFiles
 
 
+NAME = "compress"
+HELP = ("prune, quantize and write a layer file that 'eiesim run' reads")
+
+
 def add_parser(commands: Any) -> None:
     from eiesim.compress.prune import METHODS
 
     compress = commands.add_parser(
-        "compress", help="prune, quantize and write a layer file that 'eiesim run' reads",
+        NAME, help=HELP,
         description="Prune the float 'weights' of IN.npz to a density, quantize the kept "
                     "weights with a k-means codebook, and write a layer file. IN.npz must hold "
                     "'weights' (out, in) and 'activations' (in,) (a layer file needs an input "

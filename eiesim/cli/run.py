@@ -14,12 +14,16 @@ from eiesim.safe_output import OutputFiles
 ENGINES = ("fast", "reference")
 
 
+NAME = "run"
+HELP = ("simulate one layer (or a network) and report cycles, time, load balance, energy and "
+        "outputs")
+
+
 def add_parser(commands: Any) -> None:
     from eiesim.io import EXAMPLES
 
     run = commands.add_parser(
-        "run", help="simulate one layer (or a network) and report cycles, time, load balance, "
-                    "energy and outputs",
+        NAME, help=HELP,
         description="Simulate one fully connected layer b = ReLU(W a + bias) on EIE. The layer "
                     "file (.npz) holds 'weights' (float, quantized on load) or 'codes' with a "
                     "'codebook', the input 'activations', and optionally 'bias' or "

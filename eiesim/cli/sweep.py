@@ -16,12 +16,16 @@ from eiesim.spec import PARAMETERS
 PLOT_SUFFIXES = (".png", ".pdf", ".svg")
 
 
+NAME = "sweep"
+HELP = ("simulate a layer over a grid of design points into a CSV table")
+
+
 def add_parser(commands: Any) -> None:
     from eiesim.cli.run import ENGINES
     from eiesim.io import EXAMPLES
 
     sweep = commands.add_parser(
-        "sweep", help="simulate a layer over a grid of design points into a CSV table",
+        NAME, help=HELP,
         description="Simulate one layer at every combination of the given hardware values "
                     "(comma-separated lists, or --vary NAME=v1,v2 for any parameter) and write "
                     "one CSV row per point, with a column per parameter and per metric. Values "
