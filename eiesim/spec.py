@@ -65,7 +65,7 @@ class HardwareSpec:
     >>> HardwareSpec(num_pes=0)
     Traceback (most recent call last):
     ...
-    eiesim.errors.SpecError: num_pes = 0 is below the minimum 1; use between 1 and 65536 processing elements
+    eiesim.errors.SpecError: num_pes = 0 (--pes) is below the minimum 1 PEs; the paper's chip has 64
     """
 
     # --- array -----------------------------------------------------------------------------
