@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from eiesim.checks import check_array_kinds, real_array, unknown_names_hint
-from eiesim.compress.prune import METHODS, prune_weights
+from eiesim.compress.prune import METHODS, _check_num_pes, prune_weights
 from eiesim.compress.quantize import quantize_weights
 from eiesim.quantized import QuantizedLayer
 from eiesim.errors import LayerError
@@ -107,7 +107,8 @@ class CompressSummary:
 
 
 def compress_arrays(weights: np.ndarray, bias: np.ndarray | None = None, *, method: str,
-                    density: float, num_pes: int = 64, bits: int = 4, seed: int = 0,
+                    density: float, num_pes: int | None = None, bits: int | None = None,
+                    seed: int = 0,
                     gradients: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Prune ``weights`` (out, in) to ``density`` with ``method``, then share the kept weights
     through a ``2**bits``-entry codebook; return the layer-file arrays.
@@ -115,7 +116,9 @@ def compress_arrays(weights: np.ndarray, bias: np.ndarray | None = None, *, meth
     The result holds ``codes`` (uint8 (out, in), 0 = pruned), ``codebook`` (float32
     (2**bits,), entry 0 = 0) and, when ``bias`` is given, ``bias_codes`` (uint8 (out,)). Add
     ``activations`` and pass it to :func:`eiesim.io.save_layer` to get a runnable layer file.
-    ``num_pes`` matters to method "balanced" only (row i belongs to PE i mod num_pes);
+    ``num_pes`` and ``bits`` default to the default spec's ``num_pes`` and
+    ``weight_index_bits``. ``num_pes`` matters to method "balanced" only (row i belongs to PE
+    i mod num_pes);
     ``gradients`` (dL/dW) is needed by method "gradient" only; ``seed`` decides method
     "random".
     """
@@ -125,7 +128,7 @@ def compress_arrays(weights: np.ndarray, bias: np.ndarray | None = None, *, meth
 
 
 def compress_file(in_path: str | Path, out_path: str | Path, *, method: str, density: float,
-                  num_pes: int = 64, bits: int = 4, seed: int = 0,
+                  num_pes: int | None = None, bits: int | None = None, seed: int = 0,
                   activations: np.ndarray | None = None) -> CompressSummary:
     """Compress the float layer in ``in_path`` into the layer file ``out_path``.
 
@@ -193,7 +196,7 @@ def compress_file(in_path: str | Path, out_path: str | Path, *, method: str, den
         codebook_size=int(quantized.codebook.size), clusters_used=quantized.clusters_used,
         rms_error=quantized.rms_error, relative_error=quantized.relative_error,
         max_abs_error=quantized.max_abs_error, bias_max_abs_error=quantized.bias_max_abs_error,
-        has_bias=bias is not None, num_pes=int(num_pes), seed=int(seed))
+        has_bias=bias is not None, num_pes=_check_num_pes(num_pes), seed=int(seed))
 
 
 # --- internals -------------------------------------------------------------------------------

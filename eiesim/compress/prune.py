@@ -88,7 +88,7 @@ class IterativePruneResult(NamedTuple):
 
 
 def prune_mask(weights: np.ndarray, density: float, method: str = "magnitude", *, seed: int = 0,
-               gradients: np.ndarray | None = None, num_pes: int = 64,
+               gradients: np.ndarray | None = None, num_pes: int | None = None,
                block: tuple[int, int] = (4, 4)) -> np.ndarray:
     """Boolean mask of the positions :func:`prune_weights` keeps (True = kept).
 
@@ -106,7 +106,8 @@ def prune_mask(weights: np.ndarray, density: float, method: str = "magnitude", *
 
 
 def prune_weights(weights: np.ndarray, density: float, method: str = "magnitude", *,
-                  seed: int = 0, gradients: np.ndarray | None = None, num_pes: int = 64,
+                  seed: int = 0, gradients: np.ndarray | None = None,
+                  num_pes: int | None = None,
                   block: tuple[int, int] = (4, 4)) -> np.ndarray:
     """A copy of ``weights`` with all but a ``density`` fraction of the positions set to 0.
 
@@ -114,7 +115,8 @@ def prune_weights(weights: np.ndarray, density: float, method: str = "magnitude"
     least one, for the element methods). ``method``: "magnitude" (largest |w|), "random"
     (seeded by ``seed``), "gradient" (largest |w * dL/dw|, needs ``gradients`` of the weights'
     shape), "rows" / "columns" / "blocks" (whole structures by L2 norm; ``block`` = (rows,
-    columns)), "balanced" (equal work per PE of ``num_pes``, row i on PE i mod num_pes; warns
+    columns)), "balanced" (equal work per PE of ``num_pes``, default the default spec's, row i
+    on PE i mod num_pes; warns
     with :class:`PruningWarning` when the layer has fewer rows than PEs). The module doc
     (``help(eiesim.compress.prune)``) gives every rule.
 
@@ -205,7 +207,7 @@ def iterative_prune(weights: np.ndarray, final_density: float, steps: int,
                     fine_tune: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
                     method: str = "magnitude", *, schedule: str = "geometric", seed: int = 0,
                     gradients: np.ndarray | Callable[[np.ndarray, np.ndarray], np.ndarray]
-                    | None = None, num_pes: int = 64,
+                    | None = None, num_pes: int | None = None,
                     block: tuple[int, int] = (4, 4)) -> IterativePruneResult:
     """Prune in ``steps`` rounds down to ``final_density``, fine-tuning after each round.
 
@@ -454,6 +456,10 @@ def _check_seed(seed: object) -> None:
 
 
 def _check_num_pes(num_pes: object) -> int:
+    if num_pes is None:  # the default design point's (the paper's 64)
+        from eiesim.spec import DEFAULT_SPEC
+
+        return DEFAULT_SPEC.num_pes
     if isinstance(num_pes, bool) or not isinstance(num_pes, numbers.Integral) or num_pes < 1:
         raise LayerError(f"num_pes = {num_pes!r} must be a whole number >= 1; use the "
                          f"HardwareSpec's num_pes (the paper: 64)")

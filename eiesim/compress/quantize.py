@@ -55,19 +55,20 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from eiesim.errors import LayerError
-from eiesim.quantized import QuantizationStats, QuantizedLayer
+from eiesim.quantized import MAX_CODE_BITS, QuantizationStats, QuantizedLayer
 
 INITS = ("linear", "random", "density")
 """Centroid initialisations of Deep Compression §3.2; "linear" is the one that paper found best."""
 
 MIN_BITS = 1
-MAX_BITS = 8  # codes are uint8
+MAX_BITS = MAX_CODE_BITS  # codes are uint8
 
 
-def quantize_weights(weights: np.ndarray, bits: int = 4, *, init: str = "linear",
+def quantize_weights(weights: np.ndarray, bits: int | None = None, *, init: str = "linear",
                      seed: int = 0, max_iter: int = 1000,
                      bias: np.ndarray | None = None) -> QuantizedLayer:
-    """Share the weights of one layer through a ``2**bits``-entry codebook (entry 0 = 0).
+    """Share the weights of one layer through a ``2**bits``-entry codebook (entry 0 = 0);
+    ``bits`` defaults to the default spec's ``weight_index_bits`` (the paper's 4).
 
     ``weights`` is the (out, in) matrix, zeros meaning pruned. ``init`` chooses the initial
     centroids: "linear" (evenly spaced over the negative and, separately, the positive kept
@@ -286,6 +287,10 @@ def _nearest(values: np.ndarray, centroids: np.ndarray) -> np.ndarray:
 # --- validation ------------------------------------------------------------------------------------
 
 def _check_bits(bits: object) -> int:
+    if bits is None:
+        from eiesim.spec import DEFAULT_SPEC
+
+        return DEFAULT_SPEC.weight_index_bits
     if isinstance(bits, bool) or not isinstance(bits, numbers.Integral):
         raise LayerError(f"bits = {bits!r} must be a whole number of index bits in "
                          f"{MIN_BITS}..{MAX_BITS}; the paper uses bits=4")
