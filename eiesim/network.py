@@ -48,7 +48,6 @@ also reported before ReLU (:attr:`NetworkResult.pre_activations`), for classific
 
 from __future__ import annotations
 
-import hashlib
 import re
 import zipfile
 from dataclasses import dataclass
@@ -57,11 +56,11 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from eiesim.checks import real_array, unknown_names_hint
-from eiesim.compress.encode import check_codes, encode
+from eiesim.checks import check_array_kinds, real_array, unknown_names_hint
 from eiesim.errors import LayerError
-from eiesim.io import SCHEMA_VERSION
+from eiesim.io import SCHEMA_VERSION, checksum, read_npz, write_atomically
 from eiesim.layer import EncodedLayer
+from eiesim.quantized import QuantizedLayer
 from eiesim.sim import simulate
 from eiesim.sim.result import SimResult
 from eiesim.spec import DEFAULT_SPEC, HardwareSpec
@@ -71,59 +70,14 @@ __all__ = ["EncodedNetwork", "NetworkData", "NetworkLayer", "NetworkResult", "en
 
 _KEY = re.compile(r"^layer(0|[1-9][0-9]*)_(codes|codebook|bias_codes|relu)$")
 _PARTS = ("codes", "codebook", "bias_codes", "relu")
-_MAX_INDEX_BITS = 8  # codes are uint8; encode() checks the spec's weight_index_bits
+HOW_TO_MAKE_A_NETWORK_FILE = ("a network file is an .npz archive of named arrays "
+                              "(layer0_codes, layer0_codebook, ..., activations); write one with "
+                              "eiesim.network.save_network(path, layers, activations)")
 
 
-@dataclass(frozen=True, eq=False)
-class NetworkLayer:
-    """One layer of a network: codes, codebook, optional bias codes, and whether ReLU follows.
-
-    Validated on construction (integer codes inside the codebook, ``codebook[0] == 0``).
-    """
-
-    codes: np.ndarray
-    codebook: np.ndarray
-    bias_codes: np.ndarray | None = None
-    relu: bool = True
-
-    def __post_init__(self) -> None:
-        codebook = np.asarray(self.codebook)
-        if codebook.ndim == 1 and codebook.size > (1 << _MAX_INDEX_BITS):
-            raise LayerError(f"codebook has {codebook.size} entries; at most "
-                             f"{1 << _MAX_INDEX_BITS} fit 8-bit codes")
-        codes, _, bias_codes = check_codes(self.codes, codebook, self.bias_codes,
-                                           _MAX_INDEX_BITS)
-        if not isinstance(self.relu, (bool, np.bool_)):
-            raise LayerError(f"relu = {self.relu!r} must be True or False")
-        object.__setattr__(self, "codes", codes)
-        object.__setattr__(self, "codebook", codebook.astype(np.float32))
-        object.__setattr__(self, "bias_codes", bias_codes)
-        object.__setattr__(self, "relu", bool(self.relu))
-
-    @property
-    def out_features(self) -> int:
-        return int(self.codes.shape[0])
-
-    @property
-    def in_features(self) -> int:
-        return int(self.codes.shape[1])
-
-    def weights(self) -> np.ndarray:
-        """The dense (out, in) weights, float32, with the codebook's values."""
-        return self.codebook[self.codes]
-
-    def bias(self) -> np.ndarray | None:
-        return None if self.bias_codes is None else self.codebook[self.bias_codes]
-
-    def encode(self, spec: HardwareSpec = DEFAULT_SPEC) -> EncodedLayer:
-        return encode(self.codes, self.codebook, self.bias_codes, spec=spec)
-
-    @classmethod
-    def from_quantized(cls, quantized: Any, relu: bool = True) -> "NetworkLayer":
-        """From anything with ``codes``, ``codebook`` and ``bias_codes`` (a
-        :class:`~eiesim.compress.QuantizedLayer`, an :class:`~eiesim.io.LayerData`)."""
-        return cls(quantized.codes, quantized.codebook, getattr(quantized, "bias_codes", None),
-                   relu)
+NetworkLayer = QuantizedLayer
+"""Old name of :class:`eiesim.quantized.QuantizedLayer`, the type of a network's layers:
+``NetworkLayer(codes, codebook, bias_codes=None, relu=True)`` (checked on construction)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -352,45 +306,29 @@ def _energy_reports(results: Sequence[SimResult], spec: HardwareSpec,
 # --- files -----------------------------------------------------------------------------------
 
 def is_network_file(path: str | Path) -> bool:
-    """True when ``path`` is a readable .npz holding ``layer0_codes`` (a network file)."""
+    """True when ``path`` is a zip archive holding ``layer0_codes`` (a network file); False for
+    anything else, readable or not (it only looks at the archive's member names)."""
     try:
-        with np.load(Path(path), allow_pickle=False) as data:
-            return "layer0_codes" in getattr(data, "files", ())
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError, AttributeError, TypeError):
+        with zipfile.ZipFile(Path(path)) as archive:
+            return "layer0_codes.npy" in archive.namelist()
+    except Exception:  # not a zip, unreadable, damaged: not a network file
         return False
 
 
 def load_network(path: str | Path) -> NetworkData:
     """Read and check a network file (module doc)."""
-    path = Path(path)
     source = str(path)
-    if not path.exists():
-        raise LayerError(f"network file {source!r} does not exist; give the path of an .npz "
-                         f"written by eiesim.network.save_network")
-    try:
-        data = np.load(path, allow_pickle=False)
-        if not isinstance(data, np.lib.npyio.NpzFile):
-            raise LayerError(f"{source!r} holds a single array, not a network .npz archive")
-        with data:
-            arrays = {name: data[name] for name in data.files}
-    except LayerError:
-        raise
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as error:
-        raise LayerError(f"{source!r} is not a readable .npz network file ({error}); write one "
-                         f"with eiesim.network.save_network") from None
+    arrays = read_npz(path, what="network file", how=HOW_TO_MAKE_A_NETWORK_FILE)
     layers, activations = _layers_from_arrays(arrays, source)
-    digest = hashlib.sha256()
-    for name in sorted(arrays):
-        digest.update(name.encode())
-        digest.update(np.ascontiguousarray(arrays[name]).tobytes())
-    return NetworkData(tuple(layers), activations, source, digest.hexdigest()[:16])
+    return NetworkData(tuple(layers), activations, source, checksum(arrays))
 
 
 def save_network(path: str | Path, layers: Sequence[NetworkLayer | Any],
                  activations: np.ndarray) -> Path:
-    """Write a network file. ``layers`` are :class:`NetworkLayer` or anything with ``codes``,
-    ``codebook`` and ``bias_codes`` (e.g. :class:`~eiesim.compress.QuantizedLayer`; ReLU on).
-    Shapes and the input are checked before anything is written."""
+    """Write a network file. ``layers`` are :class:`~eiesim.quantized.QuantizedLayer` (alias
+    :data:`NetworkLayer`) or anything with ``codes``, ``codebook`` and ``bias_codes`` (ReLU on).
+    Shapes and the input are checked before anything is written, and the file is written
+    through a temporary file in the same folder (a failure leaves nothing behind)."""
     layers = _as_layer_list(layers)
     _check_chain([(layer.out_features, layer.in_features) for layer in layers])
     values = _check_input(activations, layers[0].in_features, "<activations>")
@@ -404,30 +342,28 @@ def save_network(path: str | Path, layers: Sequence[NetworkLayer | Any],
         if layer.bias_codes is not None:
             arrays[f"layer{index}_bias_codes"] = layer.bias_codes
         arrays[f"layer{index}_relu"] = np.array(layer.relu)
-    path = Path(path)
-    np.savez_compressed(path, **arrays)  # type: ignore[arg-type]
-    return path
+    return write_atomically(path, lambda handle: np.savez_compressed(handle, **arrays))
 
 
 # --- checks ----------------------------------------------------------------------------------
 
-def _as_layer_list(layers: Any) -> list[NetworkLayer]:
-    if isinstance(layers, (NetworkLayer, np.ndarray)) or not isinstance(layers, Sequence) \
+def _as_layer_list(layers: Any) -> list[QuantizedLayer]:
+    if isinstance(layers, (QuantizedLayer, np.ndarray)) or not isinstance(layers, Sequence) \
             or len(layers) == 0:
-        raise LayerError("a network needs a non-empty list of layers (NetworkLayer, or objects "
-                         "with codes, codebook and bias_codes such as QuantizedLayer)")
+        raise LayerError("a network needs a non-empty list of layers (QuantizedLayer, or "
+                         "objects with codes, codebook and bias_codes)")
     result = []
     for index, layer in enumerate(layers):
-        if isinstance(layer, NetworkLayer):
+        if isinstance(layer, QuantizedLayer):
             result.append(layer)
         elif hasattr(layer, "codes") and hasattr(layer, "codebook"):
             try:
-                result.append(NetworkLayer.from_quantized(layer))
+                result.append(QuantizedLayer.from_quantized(layer))
             except LayerError as error:
                 raise LayerError(f"layer {index}: {error}") from None
         else:
-            raise LayerError(f"layer {index} is a {type(layer).__name__}; give NetworkLayer "
-                             f"objects (or QuantizedLayer / LayerData)")
+            raise LayerError(f"layer {index} is a {type(layer).__name__}; give QuantizedLayer "
+                             f"(NetworkLayer) objects")
     return result
 
 
@@ -482,6 +418,8 @@ def _check_input(activations: Any, in_features: int, source: str) -> np.ndarray:
 
 def _layers_from_arrays(arrays: dict[str, np.ndarray],
                         source: str) -> tuple[list[NetworkLayer], np.ndarray]:
+    check_array_kinds(arrays, source=source,
+                      boolean=tuple(name for name in arrays if name.endswith("_relu")))
     parts: dict[int, dict[str, np.ndarray]] = {}
     unknown = []
     for name, array in arrays.items():
@@ -523,8 +461,8 @@ def _layers_from_arrays(arrays: dict[str, np.ndarray],
                                  f"scalar (True applies ReLU to layer {index}'s output)")
             relu = bool(flag)
         try:
-            layers.append(NetworkLayer(part["codes"], part["codebook"], part.get("bias_codes"),
-                                       relu))
+            layers.append(QuantizedLayer(part["codes"], part["codebook"],
+                                         part.get("bias_codes"), relu))
         except LayerError as error:
             raise LayerError(f"{source}: layer {index}: {error}") from None
     try:

@@ -153,7 +153,7 @@ def _layer_file(tmp_path, name="layer.npz", **arrays):
      "reserved for 0"),
     (lambda p: _layer_file(p, activations=np.ones(4)), "neither of 'weights' and 'codes'"),
     (lambda p: p / "missing.npz", "does not exist"),
-    (lambda p: _text_file(p / "bad.npz", "not a zip"), "not a readable"),
+    (lambda p: _text_file(p / "bad.npz", "not a zip"), "is a text file"),
     (lambda p: _layer_file(p, codes=np.ones((3, 4), np.uint8), codebook=np.array([0.0, 1.0]),
                            activations=np.full(4, 1000.0)),
      "exceeds the fixed16 range"),
