@@ -23,19 +23,18 @@ otherwise be silently ignored).
 from __future__ import annotations
 
 import hashlib
-import os
 import platform
-import tempfile
 import zipfile
 from importlib import resources
 from pathlib import Path
-from typing import IO, Any, Callable
+from typing import Any
 
 import numpy as np
 
 from eiesim.checks import check_array_kinds, real_array, unknown_names_hint
 from eiesim.errors import EiesimError, LayerError
 from eiesim.quantized import MAX_CODE_BITS, QuantizedLayer
+from eiesim.safe_output import write_file
 
 SCHEMA_VERSION = 1
 LAYER_ARRAYS = ("weights", "codes", "codebook", "activations", "bias", "bias_codes")
@@ -259,61 +258,13 @@ def save_layer(path: str | Path, codes: Any, codebook: np.ndarray | None = None,
               "activations": _smallest_exact_float(layer.activations)}
     if layer.bias_codes is not None:
         arrays["bias_codes"] = layer.bias_codes
-    return write_atomically(path, lambda handle: np.savez_compressed(handle, **arrays))
+    return write_file(path, lambda handle: np.savez_compressed(handle, **arrays))
 
 
 def _smallest_exact_float(values: np.ndarray) -> np.ndarray:
     """float32 when that keeps every value, else float64 (an input must stay exact)."""
     single = values.astype(np.float32)
     return single if np.array_equal(single, values) else values
-
-
-def write_atomically(path: str | Path, writer: Callable[[IO[bytes]], Any]) -> Path:
-    """Call ``writer(binary file)`` to write ``path``: through a temporary file in the same
-    folder, renamed over ``path`` only when ``writer`` succeeded, so a failure leaves no partial
-    file and an existing file untouched. A destination that exists and is not a regular file (a
-    device such as /dev/null, a FIFO) is written in place, never replaced.
-
-    (A shared helper for every output of eiesim is planned; this one serves the layer and
-    network files.)"""
-    path = Path(path)
-    if path.exists() and not path.is_file():
-        if path.is_dir():
-            raise LayerError(f"output {str(path)!r} is a directory; give a file name")
-        try:
-            with open(path, "wb") as handle:
-                writer(handle)
-        except OSError as error:
-            raise LayerError(f"cannot write {str(path)!r} ({error.strerror}); choose another "
-                             f"output") from None
-        return path
-    folder = path.parent
-    if not folder.is_dir():
-        raise LayerError(f"output folder {str(folder)!r} does not exist; create it or write "
-                         f"elsewhere")
-    try:
-        descriptor, temporary = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.",
-                                                 suffix=".tmp")
-    except OSError as error:
-        raise LayerError(f"cannot write into {str(folder)!r} ({error.strerror}); check its "
-                         f"permissions or write elsewhere") from None
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            writer(handle)
-        if path.exists():  # keep the permissions of the file being replaced
-            os.chmod(temporary, path.stat().st_mode & 0o7777)
-        else:
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(temporary, 0o666 & ~umask)
-        os.replace(temporary, path)
-    except BaseException as error:
-        Path(temporary).unlink(missing_ok=True)
-        if isinstance(error, OSError):
-            raise LayerError(f"cannot write {str(path)!r} ({error.strerror}); nothing was "
-                             f"written") from None
-        raise
-    return path
 
 
 def environment_metadata() -> dict[str, Any]:

@@ -58,9 +58,10 @@ import numpy as np
 
 from eiesim.checks import check_array_kinds, real_array, unknown_names_hint
 from eiesim.errors import LayerError
-from eiesim.io import SCHEMA_VERSION, checksum, read_npz, write_atomically
+from eiesim.io import SCHEMA_VERSION, checksum, read_npz
 from eiesim.layer import EncodedLayer
 from eiesim.quantized import QuantizedLayer
+from eiesim.safe_output import write_file
 from eiesim.sim import simulate
 from eiesim.sim.result import SimResult
 from eiesim.spec import DEFAULT_SPEC, HardwareSpec
@@ -342,7 +343,7 @@ def save_network(path: str | Path, layers: Sequence[NetworkLayer | Any],
         if layer.bias_codes is not None:
             arrays[f"layer{index}_bias_codes"] = layer.bias_codes
         arrays[f"layer{index}_relu"] = np.array(layer.relu)
-    return write_atomically(path, lambda handle: np.savez_compressed(handle, **arrays))
+    return write_file(path, lambda handle: np.savez_compressed(handle, **arrays))
 
 
 # --- checks ----------------------------------------------------------------------------------

@@ -32,7 +32,7 @@ import stat
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import IO, Any, Callable, Iterable, Iterator
 
 from eiesim.errors import OutputError
 
@@ -205,6 +205,20 @@ def _copy_permissions(temporary: Path, final: Path) -> None:
         os.umask(umask)
         mode = 0o666 & ~umask
     os.chmod(temporary, mode)
+
+
+def write_file(path: str | os.PathLike, writer: Callable[[IO[bytes]], Any], *,
+               flag: str = "output", inputs: Iterable[str | os.PathLike | None] = ()) -> Path:
+    """Call ``writer(binary file)`` to produce ``path`` all or nothing (see :func:`atomic_write`);
+    an operating-system error while writing becomes an :class:`~eiesim.errors.OutputError`."""
+    try:
+        with atomic_write(path, flag, inputs=inputs) as temporary:
+            with open(temporary, "wb") as handle:
+                writer(handle)
+    except OSError as error:
+        raise OutputError(f"{flag} {_describe(Path(path))}: writing failed "
+                          f"({error.strerror or error}); nothing was written") from None
+    return Path(path)
 
 
 def atomic_write(path: str | os.PathLike, flag: str = "output", *,

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from eiesim import io
-from eiesim.errors import EiesimError, LayerError
+from eiesim.errors import EiesimError, LayerError, OutputError
 from eiesim.network import NetworkLayer, load_network, save_network
 from eiesim.quantized import QuantizedLayer
 
@@ -124,9 +124,9 @@ def test_a_failed_save_leaves_the_existing_file_untouched(tmp_path, monkeypatch)
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(np, "savez_compressed", disk_full)
-    with pytest.raises(LayerError, match="No space left on device.*nothing was written"):
+    with pytest.raises(OutputError, match="No space left on device.*nothing was written"):
         io.save_layer(path, arrays["codes"], arrays["codebook"], np.zeros(3))
-    with pytest.raises(LayerError, match="No space left"):
+    with pytest.raises(OutputError, match="No space left"):
         save_network(tmp_path / "net.npz", [NetworkLayer(arrays["codes"], CODEBOOK)],
                      np.ones(3))
     assert files_in(tmp_path) == before  # no temporary file left, the old file unchanged
