@@ -31,15 +31,25 @@ from __future__ import annotations
 import math
 import statistics
 import time
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 
 import eiesim
 from benchmarks import processes
 from benchmarks.baselines import cpu_baselines, dense_accelerator_cycles
-from benchmarks.config import (MEMORY_LAYER, RATIO_COLUMNS, REAL_LAYER, SPEEDUP_COLUMNS, TARGETS,
-                               BenchConfig, BenchResult, geomean, timed_samples)
+from benchmarks.config import (
+    MEMORY_LAYER,
+    RATIO_COLUMNS,
+    REAL_LAYER,
+    SPEEDUP_COLUMNS,
+    TARGETS,
+    BenchConfig,
+    BenchResult,
+    geomean,
+    timed_samples,
+)
 from benchmarks.machine import load_average, machine_info
 from eiesim import io, workloads
 from eiesim.energy import energy_report

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any
 
 from eiesim.actions import UNITS
 from eiesim.energy.events import ENERGY_EVENTS, PE_UNITS, UNIT_OF, event_counts

@@ -54,9 +54,10 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any
 
 from eiesim.actions import UNITS
 from eiesim.energy.area import ccu_area_um2, column_index_bits, row_address_bits, unit_areas_um2
