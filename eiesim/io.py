@@ -23,7 +23,6 @@ otherwise be silently ignored).
 from __future__ import annotations
 
 import hashlib
-import json
 import platform
 import zipfile
 from dataclasses import dataclass
@@ -184,7 +183,3 @@ def environment_metadata() -> dict[str, Any]:
         "machine": platform.machine(),
         "platform": platform.platform(),
     }
-
-
-def write_json(path: str | Path, payload: dict[str, Any]) -> None:
-    Path(path).write_text(json.dumps(payload, indent=2) + "\n")

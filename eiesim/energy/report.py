@@ -149,10 +149,6 @@ class EnergyReport:
         return {unit: energy / self.energy_j for unit, energy in self.by_unit.items()}
 
     @property
-    def power_by_unit_w(self) -> dict[str, float]:
-        return {unit: energy / self.time_s for unit, energy in self.by_unit.items()}
-
-    @property
     def savings_vs_dense(self) -> float:
         """Dense-baseline energy (dense weights from DRAM, every input used) over this layer's:
         what compression and sparsity save."""

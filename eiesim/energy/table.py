@@ -322,10 +322,6 @@ class EnergyTable:
         return {"events": self.event_j, "clock": self.clock_j, "leakage": self.leakage_w}[
             section][name]
 
-    @staticmethod
-    def unit_of(event: str) -> str:
-        return UNIT_OF[event]
-
     def static_w(self, unit: str) -> float:
         """Clock plus leakage power of one instance of ``unit`` at the spec's clock."""
         return self.clock_j[unit] * self.spec.clock_hz + self.leakage_w[unit]
