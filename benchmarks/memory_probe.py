@@ -49,8 +49,9 @@ def probe(folder: Path) -> dict[str, float]:
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     after = resident_set_bytes()
-    layer_bytes = sum(array.nbytes for array in (layer.entry_v, layer.entry_z, layer.col_ptr,
-                                                 layer.pe_offsets))
+    # Every array the encoded layer holds (entries, pointers, offsets, codebook, ...).
+    layer_bytes = sum(value.nbytes for value in vars(layer).values()
+                      if isinstance(value, np.ndarray))
     return {"tracemalloc_peak_bytes": peak, "rss_before_bytes": before["VmRSS"],
             "peak_rss_bytes": after["VmHWM"], "input_codes_bytes": codes.nbytes,
             "encoded_layer_bytes": layer_bytes, "encode_s_under_tracemalloc": elapsed}
