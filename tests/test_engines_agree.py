@@ -69,6 +69,7 @@ def test_engines_agree_on_random_layers(case_and_spec):
     both_engines(case.encode(spec), case.activations, spec)
 
 
+@pytest.mark.slow  # the reference engine on the real layer: about 4 s per depth
 @pytest.mark.parametrize("depth", [1, 2, 8])
 def test_engines_agree_on_alexnet_fc8(depth):
     # The real AlexNet fc8 layer (EIE.md §6) on the paper's 64 PEs. The reference engine

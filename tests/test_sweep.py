@@ -72,6 +72,7 @@ def _worker_pids(client):
     return client.run(os.getpid)
 
 
+@pytest.mark.slow  # starts a local Dask cluster and kills a worker
 def test_dask_sweep_survives_a_killed_worker(small_layer):
     distributed = pytest.importorskip("dask.distributed")
     cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
