@@ -8,8 +8,8 @@ suffix             format                                      needs
 ``.npz``           numpy archive, one array per name           numpy
 ``.npy``           one array (named after the file), or a      numpy (a dict needs
                    pickled dict of arrays                      ``allow_pickle=True``)
-``.safetensors``   safetensors                                 ``pip install eiesim[formats]``
-``.onnx``          the initializers of an ONNX model           ``pip install eiesim[formats]``
+``.safetensors``   safetensors                                 ``pip install eiesim[import]``
+``.onnx``          the initializers of an ONNX model           ``pip install eiesim[import]``
 ``.pt .pth .bin``  a PyTorch state dict (or a checkpoint       ``pip install torch``
                    holding one under "state_dict"/"model")
 =================  ==========================================  ===============================
@@ -51,7 +51,7 @@ FORMATS = {
 }
 """File suffix -> format name accepted by ``load_tensors(format=...)``."""
 
-_FORMATS_EXTRA = "pip install 'eiesim[formats]'"
+_FORMATS_EXTRA = "pip install 'eiesim[import]'"
 
 
 @dataclass(frozen=True, eq=False)
