@@ -151,7 +151,7 @@ def test_missing_optional_package_says_how_to_install(tmp_path: Path, module: st
     path.write_bytes(b"not read")
     monkeypatch.setitem(sys.modules, module, None)  # makes `import module` raise ImportError
     with pytest.raises(EiesimError, match=rf"optional package '{module}'.*pip install "
-                                          r"'eiesim\[formats\]'"):
+                                          r"'eiesim\[import\]'"):
         load_tensors(path)
 
 
