@@ -144,7 +144,7 @@ def _run_network(args: argparse.Namespace, path: Path, spec: Any,
             changes.update(layer_changes)
     with activity(f"eiesim: simulating {len(network.layers)} layers", enabled=not args.json):
         result = simulate_network(network.layers, network.activations, spec, engine=args.engine,
-                                  energy_table=table)
+                                  energy_table=table, layer_inputs=network.layer_inputs)
     payload = result.to_dict()
     payload["metadata"] = io.environment_metadata() | {"network": network.source,
                                                        "input_checksum": network.checksum}
