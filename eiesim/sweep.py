@@ -28,7 +28,13 @@ from typing import Any, Iterable, Mapping, Sequence
 from eiesim.errors import EiesimError, SpecError
 from eiesim.spec import DEFAULT_SPEC, PARAMETERS, HardwareSpec, field_for
 
-ENERGY_METRICS = ("energy_j", "power_w", "pj_per_mac", "spmat_read_energy_j", "area_mm2")
+ENERGY_METRICS = ("energy_j", "power_w", "pj_per_mac", "spmat_read_energy_j", "area_mm2",
+                  "edp_js", "edap_jsm2")
+NETWORK_METRICS = ("cycles", "time_s", "energy_j", "power_w", "area_mm2", "edp_js", "edap_jsm2",
+                   "load_efficiency", "macs")
+"""Whole-network columns of a network sweep; each layer K adds ``layer{K}_cycles``,
+``layer{K}_time_s``, ``layer{K}_energy_j`` and ``layer{K}_load_efficiency``."""
+LAYER_METRICS = ("cycles", "time_s", "energy_j", "load_efficiency")
 
 
 def _metric_names() -> tuple[str, ...]:
@@ -89,10 +95,25 @@ class _Point:
 class _SweepContext:
     """What every point shares, shipped to each worker once."""
 
-    layer: Any  # a quantized layer: .codes, .codebook, .bias_codes, .activations
+    layer: Any  # a quantized layer (.codes, .codebook, .bias_codes, .activations) or a network
     engine: str
     energy_table: Path | None
     fit_memories: bool
+
+
+def _fit(codes: Any, spec: HardwareSpec, fit_memories: bool,
+         changes: dict[str, Any]) -> HardwareSpec:
+    if not fit_memories:
+        return spec
+    from eiesim.layer import fit_memories as fit
+
+    spec, more = fit(codes, spec)
+    changes.update(more)
+    return spec
+
+
+def _changes_text(changes: dict[str, Any]) -> str:
+    return ", ".join(f"{name}={value}" for name, value in changes.items())
 
 
 def evaluate_point(layer: Any, spec: HardwareSpec, engine: str = "fast", *,
@@ -109,11 +130,10 @@ def evaluate_point(layer: Any, spec: HardwareSpec, engine: str = "fast", *,
     from eiesim.sim import simulate
 
     row: dict[str, Any] = {}
+    changes: dict[str, Any] = {}
+    spec = _fit(layer.codes, spec, fit_memories, changes)
     if fit_memories:
-        from eiesim.layer import fit_memories as fit
-
-        spec, changes = fit(layer.codes, spec)
-        row["spec_changes"] = ", ".join(f"{name}={value}" for name, value in changes.items())
+        row["spec_changes"] = _changes_text(changes)
     try:
         encoded = encode(layer.codes, layer.codebook, layer.bias_codes, spec=spec)
         result = simulate(encoded, layer.activations, spec, engine=engine)
@@ -131,15 +151,60 @@ def _energy_metrics(result: Any, energy_table: str | Path | None) -> dict[str, A
 
     table = None if energy_table is None else load_energy_table(energy_table, result.spec)
     energy = energy_report(result, table)
+    area_mm2 = area_report(result.spec).chip_mm2
+    edp_js = energy.energy_j * result.time_s
     return {"energy_j": energy.energy_j, "power_w": energy.average_power_w,
             "pj_per_mac": energy.pj_per_mac, "spmat_read_energy_j": energy.by_unit["spmat_read"],
-            "area_mm2": area_report(result.spec).chip_mm2}
+            "area_mm2": area_mm2, "edp_js": edp_js, "edap_jsm2": edp_js * area_mm2 * 1e-6}
+
+
+def evaluate_network_point(network: Any, spec: HardwareSpec, engine: str = "fast", *,
+                           energy_table: str | Path | None = None,
+                           fit_memories: bool = False) -> dict[str, Any]:
+    """Simulate a whole network at one design point: per-layer and total cycles, time and
+    energy, the chip's area, and the energy-delay (``edp_js``) and energy-delay-area
+    (``edap_jsm2``) products of one inference through the network.
+
+    ``network`` is a :class:`~eiesim.network.NetworkData` (chained, or one input per layer). A
+    layer that does not fit the point's memories gives ``{"error": reason}``.
+    """
+    from eiesim.energy import load_energy_table
+    from eiesim.errors import CapacityError
+    from eiesim.network import simulate_network
+
+    row: dict[str, Any] = {}
+    changes: dict[str, Any] = {}
+    for layer in network.layers:
+        spec = _fit(layer.codes, spec, fit_memories, changes)
+    if fit_memories:
+        row["spec_changes"] = _changes_text(changes)
+    table = None if energy_table is None else load_energy_table(energy_table, spec)
+    try:
+        result = simulate_network(network.layers, network.activations, spec, engine=engine,
+                                  energy_table=table, layer_inputs=network.layer_inputs)
+    except CapacityError as error:
+        row["error"] = str(error)
+        return row
+    for name in NETWORK_METRICS:
+        row[name] = getattr(result, name)
+    energies = result.layer_energy_j
+    for index, layer_result in enumerate(result.layers):
+        row[f"layer{index}_cycles"] = layer_result.cycles
+        row[f"layer{index}_time_s"] = layer_result.time_s
+        row[f"layer{index}_energy_j"] = energies[index] if energies else None
+        row[f"layer{index}_load_efficiency"] = layer_result.load_efficiency
+    return row
+
+
+def _is_network(workload: Any) -> bool:
+    return hasattr(workload, "layers") and not hasattr(workload, "codes")
 
 
 def _evaluate(context: _SweepContext, point: _Point) -> dict[str, Any]:
-    return point.row | evaluate_point(context.layer, point.spec, context.engine,
-                                      energy_table=context.energy_table,
-                                      fit_memories=context.fit_memories)
+    evaluate = evaluate_network_point if _is_network(context.layer) else evaluate_point
+    return point.row | evaluate(context.layer, point.spec, context.engine,
+                                energy_table=context.energy_table,
+                                fit_memories=context.fit_memories)
 
 
 def sweep(layer: Any, base_spec: HardwareSpec | None = None, *,
@@ -148,6 +213,11 @@ def sweep(layer: Any, base_spec: HardwareSpec | None = None, *,
           energy_table: str | Path | None = None, fit_memories: bool = False,
           progress: bool = True, retries: int = 3, **axes: Sequence[Any]) -> Any:
     """Run every design point on ``layer`` and return a pandas DataFrame, one row a point.
+
+    ``layer`` is a quantized layer with its input (:func:`eiesim.io.load_layer`,
+    :func:`eiesim.workloads.synthetic_layer`) or a network (:class:`~eiesim.network.NetworkData`,
+    :func:`eiesim.network.load_network`, :func:`eiesim.catalog.load_example`): a network's row
+    holds per-layer and total cycles, time and energy, the area, ``edp_js`` and ``edap_jsm2``.
 
     Axes are keyword lists: ``pes``, ``fifo``, ``index_bits``, ``weight_bits``, ``sram_width``,
     ``pointer_bits``, ``clock``, ``arith``, or any HardwareSpec field name. Columns: one per
@@ -178,7 +248,10 @@ def sweep(layer: Any, base_spec: HardwareSpec | None = None, *,
             raise SpecError(f"sweep point {_describe(changes)}: {error}") from None
         row = {_column(name, names): value for name, value in changes.items()}
         tasks.append(_Point(spec=spec, row=row))
-    _check_input_range(layer, [task.spec for task in tasks])
+    inputs = (([layer.activations] if layer.activations is not None else [])
+              + list(layer.layer_inputs or [])) if _is_network(layer) else [layer.activations]
+    for values in inputs:
+        _check_input_range(values, [task.spec for task in tasks])
     context = _SweepContext(layer=layer, engine=engine,
                             energy_table=None if energy_table is None else Path(energy_table),
                             fit_memories=fit_memories)
@@ -188,7 +261,13 @@ def sweep(layer: Any, base_spec: HardwareSpec | None = None, *,
     table = pd.DataFrame(rows)
     parameters = list(dict.fromkeys(column for task in tasks for column in task.row))
     extra = ["spec_changes"] if fit_memories else []
-    table = table.reindex(columns=parameters + list(METRICS) + extra + ["error"])
+    if _is_network(layer):
+        per_layer = [f"layer{index}_{name}" for index in range(len(layer.layers))
+                     for name in LAYER_METRICS]
+        metrics = list(NETWORK_METRICS) + per_layer
+    else:
+        metrics = list(METRICS)
+    table = table.reindex(columns=parameters + metrics + extra + ["error"])
     table["error"] = table["error"].astype("object").where(table["error"].notna(), None)
     return table
 
@@ -205,7 +284,7 @@ def _describe(changes: Mapping[str, Any]) -> str:
     return ", ".join(f"{name}={value!r}" for name, value in changes.items())
 
 
-def _check_input_range(layer: Any, specs: Sequence[HardwareSpec]) -> None:
+def _check_input_range(activations: Any, specs: Sequence[HardwareSpec]) -> None:
     """An input activation outside a point's arithmetic range is an error of the input, not of
     the point: raise it before any point runs (once per distinct arithmetic format)."""
     from eiesim.sim.prepare import check_activation_range
@@ -217,6 +296,6 @@ def _check_input_range(layer: Any, specs: Sequence[HardwareSpec]) -> None:
             continue
         seen.add(key)
         try:
-            check_activation_range(layer.activations, spec)
+            check_activation_range(activations, spec)
         except EiesimError as error:
             raise type(error)(f"sweep point arithmetic={spec.arithmetic!r}: {error}") from None

@@ -162,13 +162,50 @@ def sweep_axes(args: argparse.Namespace) -> dict[str, list[Any]]:
     return axes
 
 
-def input_source(args: argparse.Namespace) -> Path:
-    """The input file of ``run`` or ``sweep``: a path, or a shipped example's path."""
-    from eiesim import io
+def add_source_options(parser: argparse.ArgumentParser, what: str) -> None:
+    """The workload of ``run`` and ``sweep``: a file, a shipped example, or the list of them."""
+    from eiesim.catalog import EXAMPLES
 
-    if getattr(args, "example", None):
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("layer", nargs="?", type=Path, help=what)
+    source.add_argument("--example", metavar="NAME",
+                        help="a workload shipped with eiesim: " + ", ".join(EXAMPLES)
+                             + " (see --list-examples)")
+    source.add_argument("--list-examples", action="store_true",
+                        help="list the shipped workloads with their shapes and densities")
+
+
+def input_path(args: argparse.Namespace) -> Path | None:
+    """The file the workload is read from (None for a generated example): an input that no
+    output may overwrite."""
+    from eiesim.catalog import example
+
+    if args.example:
+        entry = example(args.example)
+        if entry.is_network or entry.paper_name is not None:
+            return None
+        from eiesim import io
+
         return io.example_path(args.example)
     return args.layer
+
+
+def load_workload(args: argparse.Namespace, *, weight_index_bits: int) -> Any:
+    """The layer (a QuantizedLayer with its input) or network (NetworkData) to simulate."""
+    from eiesim.catalog import load_example
+
+    if args.example:
+        return load_example(args.example)
+    from eiesim import io
+    from eiesim.network import is_network_file, load_network
+
+    if is_network_file(args.layer):
+        return load_network(args.layer)
+    return io.load_layer(args.layer, weight_index_bits=weight_index_bits, seed=args.seed)
+
+
+def is_network(workload: Any) -> bool:
+    return hasattr(workload, "layers") and not hasattr(workload, "codes")
 
 
 def announce(paths: list[Path]) -> None:

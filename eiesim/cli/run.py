@@ -7,7 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from eiesim.cli.options import add_spec_options, announce, input_source, spec_from_args
+from eiesim.cli.options import (add_source_options, add_spec_options, announce, input_path,
+                                is_network, load_workload, spec_from_args)
 from eiesim.errors import UsageError
 from eiesim.safe_output import OutputFiles
 
@@ -20,8 +21,6 @@ HELP = ("simulate one layer (or a network) and report cycles, time, load balance
 
 
 def add_parser(commands: Any) -> None:
-    from eiesim.io import EXAMPLES
-
     run = commands.add_parser(
         NAME, help=HELP,
         description="Simulate one fully connected layer b = ReLU(W a + bias) on EIE. The layer "
@@ -30,10 +29,7 @@ def add_parser(commands: Any) -> None:
                     "'bias_codes' (see docs/file-formats.md). A network file (layer0_codes, "
                     "layer0_codebook, ..., activations) runs layer after layer and reports each "
                     "layer and the total.")
-    source = run.add_mutually_exclusive_group(required=True)
-    source.add_argument("layer", nargs="?", type=Path, help="layer or network file (.npz)")
-    source.add_argument("--example", metavar="NAME",
-                        help="a workload shipped with eiesim: " + ", ".join(EXAMPLES))
+    add_source_options(run, "layer or network file (.npz)")
     add_spec_options(run)
     run.add_argument("--engine", choices=ENGINES, default="fast",
                      help="fast: numba (default); reference: the SimPy model, slow, traceable")
@@ -53,18 +49,17 @@ def add_parser(commands: Any) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from eiesim.network import is_network_file
+    if args.list_examples:
+        from eiesim.catalog import describe
 
+        print(describe())
+        return 0
     spec = spec_from_args(args)
-    path = input_source(args)
-    network = is_network_file(path)
     if args.trace is not None and args.engine != "reference":
         raise UsageError("--trace needs the reference engine; add --engine reference")
-    if args.trace is not None and network:
-        raise UsageError("--trace records one layer; run the layers of a network one at a time")
 
     # Every destination is checked before any work, and written only once all of it succeeded.
-    with OutputFiles(inputs=[path, args.energy_table]) as outputs:
+    with OutputFiles(inputs=[input_path(args), args.energy_table]) as outputs:
         if args.output is not None:
             outputs.add(args.output, "--output")
         if args.trace is not None:
@@ -72,10 +67,14 @@ def handle(args: argparse.Namespace) -> int:
         from eiesim import energy
 
         table = energy.load_energy_table(args.energy_table, spec) if args.energy_table else None
-        if network:
-            payload, text, result_outputs, recorder = _run_network(args, path, spec, table)
+        workload = load_workload(args, weight_index_bits=spec.weight_index_bits)
+        if is_network(workload):
+            if args.trace is not None:
+                raise UsageError("--trace records one layer; run the layers of a network one at "
+                                 "a time")
+            payload, text, result_outputs, recorder = _run_network(args, workload, spec, table)
         else:
-            payload, text, result_outputs, recorder = _run_layer(args, path, spec, table)
+            payload, text, result_outputs, recorder = _run_layer(args, workload, spec, table)
         if args.output is not None:
             import numpy as np
 
@@ -100,13 +99,12 @@ def _fit(spec: Any, codes: Any, fit: bool) -> tuple[Any, dict[str, Any]]:
     return fit_memories(codes, spec)
 
 
-def _run_layer(args: argparse.Namespace, path: Path, spec: Any,
+def _run_layer(args: argparse.Namespace, data: Any, spec: Any,
                table: Any) -> tuple[dict[str, Any], str, Any, Any]:
     from eiesim import encode, energy, io, report
     from eiesim.progress import activity
     from eiesim.sim import simulate
 
-    data = io.load_layer(path, weight_index_bits=spec.weight_index_bits, seed=args.seed)
     spec, changes = _fit(spec, data.codes, args.fit_memories)
     layer = encode(data.codes, data.codebook, data.bias_codes, spec=spec)
     recorder = None
@@ -130,13 +128,12 @@ def _run_layer(args: argparse.Namespace, path: Path, spec: Any,
     return payload, text, result.outputs, recorder
 
 
-def _run_network(args: argparse.Namespace, path: Path, spec: Any,
+def _run_network(args: argparse.Namespace, network: Any, spec: Any,
                  table: Any) -> tuple[dict[str, Any], str, Any, None]:
     from eiesim import io
-    from eiesim.network import load_network, simulate_network
+    from eiesim.network import simulate_network
     from eiesim.progress import activity
 
-    network = load_network(path)
     changes: dict[str, Any] = {}
     if args.fit_memories:
         for layer in network.layers:

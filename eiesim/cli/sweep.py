@@ -7,8 +7,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from eiesim.cli.options import (add_spec_options, announce, input_source, parse_setting,
-                                parse_variation, spec_from_args, sweep_axes)
+from eiesim.cli.options import (add_source_options, add_spec_options, announce, input_path,
+                                load_workload, parse_setting, parse_variation, spec_from_args,
+                                sweep_axes)
 from eiesim.errors import UsageError
 from eiesim.safe_output import OutputFiles
 from eiesim.spec import PARAMETERS
@@ -22,7 +23,6 @@ HELP = ("simulate a layer over a grid of design points into a CSV table")
 
 def add_parser(commands: Any) -> None:
     from eiesim.cli.run import ENGINES
-    from eiesim.io import EXAMPLES
 
     sweep = commands.add_parser(
         NAME, help=HELP,
@@ -33,10 +33,8 @@ def add_parser(commands: Any) -> None:
                     "point whose layer does not fit its memories becomes a row with the reason "
                     "in the 'error' column (or, with --fit-memories, runs on enlarged "
                     "memories). Exit code 0 when at least one point ran, 2 when none did.")
-    source = sweep.add_mutually_exclusive_group(required=True)
-    source.add_argument("layer", nargs="?", type=Path, help="layer file (.npz)")
-    source.add_argument("--example", metavar="NAME",
-                        help="a workload shipped with eiesim: " + ", ".join(EXAMPLES))
+    add_source_options(sweep, "layer or network file (.npz); a network's rows hold per-layer "
+                              "and total cycles, time, energy, edp_js and edap_jsm2")
     add_spec_options(sweep, lists=True)
     sweep.add_argument("--vary", action="append", type=parse_variation, dest="variations",
                        metavar="NAME=V1,V2,...", default=[],
@@ -63,9 +61,13 @@ def add_parser(commands: Any) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from eiesim import io
-    from eiesim.sweep import METRICS, sweep
+    from eiesim.sweep import METRICS, NETWORK_METRICS, sweep
 
+    if args.list_examples:
+        from eiesim.catalog import describe
+
+        print(describe())
+        return 0
     # Everything that can be checked is checked before the first point runs.
     base = spec_from_args(args)
     axes = sweep_axes(args)
@@ -76,17 +78,18 @@ def handle(args: argparse.Namespace) -> int:
         raise UsageError(f"--workers {args.workers} is below the minimum 1; give at least one "
                          f"worker process")
     plot_metrics = [name.strip() for name in args.plot_metrics.split(",") if name.strip()]
-    unknown = [name for name in plot_metrics if name not in METRICS]
+    unknown = [name for name in plot_metrics if name not in METRICS
+               and name not in NETWORK_METRICS and not name.startswith("layer")]
     if args.plot is not None and (unknown or not plot_metrics):
         raise UsageError(f"--plot-metrics {args.plot_metrics!r}: unknown metric(s) "
                          f"{', '.join(unknown) or '(none given)'}; choose from "
-                         f"{', '.join(METRICS)}")
+                         f"{', '.join(METRICS)} (networks: {', '.join(NETWORK_METRICS)}, "
+                         f"layer{{K}}_cycles, ...)")
     if args.plot is not None:
         from eiesim.plots import require_matplotlib
 
         require_matplotlib("--plot")
-    path = input_source(args)
-    with OutputFiles(inputs=[path, args.energy_table]) as outputs:
+    with OutputFiles(inputs=[input_path(args), args.energy_table]) as outputs:
         outputs.add(args.out, "--out")
         if args.plot is not None:
             outputs.add(args.plot, "--plot", suffixes=PLOT_SUFFIXES)
@@ -100,7 +103,7 @@ def handle(args: argparse.Namespace) -> int:
         # Float weights are quantized once, to the smallest swept codebook, so that every
         # point's codebook fits its index width.
         weight_bits = min(axes.get("weight_index_bits", [base.weight_index_bits]))
-        data = io.load_layer(path, weight_index_bits=weight_bits, seed=args.seed)
+        data = load_workload(args, weight_index_bits=weight_bits)
         # Columns carry the short axis names (pes, fifo, ...) where a field has one.
         named_axes = {PARAMETERS[name].axis or name: values for name, values in axes.items()}
         table = sweep(data, base, workers=args.workers, scheduler=args.scheduler,
