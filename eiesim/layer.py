@@ -17,6 +17,7 @@ For the engines, the per-PE entry arrays are concatenated: PE p's entries are
 from __future__ import annotations
 
 import functools
+import hashlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,6 +65,65 @@ class StorageStats:
             "max_entries_per_pe": self.max_entries_per_pe,
             "mean_entries_per_pe": self.mean_entries_per_pe,
         }
+
+
+@dataclass(frozen=True)
+class ColumnView:
+    """Per (column, PE) summaries of a layer, arrays of shape (num_columns, num_pes) so that one
+    broadcast's PEs are adjacent in memory, and its real entries in column-major order.
+
+    ``start``: the column's first PE-local address; ``length``: its entries, padding included;
+    ``padding``: its padding entries; ``first_row``: the local row of its first entry if that
+    entry is real, else -1; ``last_real_offset``: position of its last real entry within the
+    column, -1 without one; ``last_real_row``: that entry's local row. Real entries of column j
+    are ``entry_row[col_start[j]:col_start[j + 1]]`` (global rows) and ``entry_code[...]``.
+    """
+
+    start: np.ndarray
+    length: np.ndarray
+    padding: np.ndarray
+    first_row: np.ndarray
+    last_real_offset: np.ndarray
+    last_real_row: np.ndarray
+    col_start: np.ndarray
+    entry_row: np.ndarray
+    entry_code: np.ndarray
+
+
+def _column_view(layer: "EncodedLayer") -> ColumnView:
+    n, columns = layer.num_pes, layer.num_columns
+    starts = (layer.col_ptr[:, :-1] + layer.pe_offsets[:-1, None]).ravel()  # (PE, column)
+    stops = (layer.col_ptr[:, 1:] + layer.pe_offsets[:-1, None]).ravel()
+    length = stops - starts
+    is_padding = layer.entry_v == 0
+    padding_before = np.concatenate(([0], np.cumsum(is_padding, dtype=np.int64)))
+    padding = padding_before[stops] - padding_before[starts]
+    local_rows = layer._entry_rows()
+    has_entries = length > 0
+    safe_first = np.where(has_entries, starts, 0)
+    first_real = has_entries & ~is_padding[safe_first] if layer.entry_v.size else has_entries
+    first_row = np.where(first_real, local_rows[safe_first] if local_rows.size else 0, -1)
+    real_index = np.flatnonzero(~is_padding)
+    last = np.searchsorted(real_index, stops) - 1
+    safe_last = np.maximum(last, 0)
+    has_real = (last >= 0) & (real_index[safe_last] >= starts if real_index.size else False)
+    last_entry = real_index[safe_last] if real_index.size else np.zeros_like(starts)
+    last_real_offset = np.where(has_real, last_entry - starts, -1)
+    last_real_row = np.where(has_real, local_rows[last_entry] if local_rows.size else 0, 0)
+
+    def by_column(values: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(values.reshape(n, columns).T, dtype=np.int64)
+
+    global_rows, entry_columns, codes = layer.real_entry_coordinates()
+    order = np.argsort(entry_columns, kind="stable")
+    col_start = np.zeros(columns + 1, dtype=np.int64)
+    np.cumsum(np.bincount(entry_columns, minlength=columns), out=col_start[1:])
+    return ColumnView(
+        start=by_column(layer.col_ptr[:, :-1].ravel()), length=by_column(length),
+        padding=by_column(padding), first_row=by_column(first_row),
+        last_real_offset=by_column(last_real_offset), last_real_row=by_column(last_real_row),
+        col_start=col_start, entry_row=np.ascontiguousarray(global_rows[order], dtype=np.int64),
+        entry_code=np.ascontiguousarray(codes[order], dtype=np.uint8))
 
 
 @dataclass(frozen=True, eq=False)
@@ -179,6 +239,104 @@ class EncodedLayer:
         counts = np.diff(self.col_ptr, axis=1).ravel()
         column_start = np.repeat(starts, counts)
         return prefix[1:] - prefix[column_start] - 1
+
+    # --- construction from real entries ---------------------------------------------------------
+    @classmethod
+    def from_entries(cls, *, num_pes: int, weight_index_bits: int, rel_index_bits: int,
+                     out_features: int, in_features: int, has_bias: bool, codebook: np.ndarray,
+                     pes: np.ndarray, columns: np.ndarray, local_rows: np.ndarray,
+                     codes: np.ndarray) -> "EncodedLayer":
+        """The layer holding the given real entries, sorted by (PE, column, local row) as EIE
+        stores them; gaps of 2**rel_index_bits zeros or more get their padding entries here."""
+        num_columns = -(-in_features // num_pes) * num_pes + (1 if has_bias else 0)
+        column_key = np.asarray(pes, dtype=np.int64) * num_columns + columns
+        local_rows = np.asarray(local_rows, dtype=np.int64)
+        # Gap before each entry within its PE's slice of its column (the first counts from -1).
+        gaps = local_rows.copy()
+        same_column = column_key[1:] == column_key[:-1]
+        gaps[1:] -= np.where(same_column, local_rows[:-1] + 1, 0)
+        run = 1 << rel_index_bits
+        slots = gaps // run + 1  # padding entries, then the real entry
+        real_positions = np.cumsum(slots) - 1
+        total = int(real_positions[-1]) + 1 if real_positions.size else 0
+        entry_v = np.zeros(total, dtype=np.uint8)
+        entry_z = np.full(total, run - 1, dtype=np.uint8)
+        entry_v[real_positions] = codes
+        entry_z[real_positions] = gaps % run
+        per_column = np.bincount(column_key, weights=slots, minlength=num_pes * num_columns)
+        col_ptr = np.zeros((num_pes, num_columns + 1), dtype=np.int64)
+        np.cumsum(per_column.astype(np.int64).reshape(num_pes, num_columns), axis=1,
+                  out=col_ptr[:, 1:])
+        pe_offsets = np.zeros(num_pes + 1, dtype=np.int64)
+        np.cumsum(col_ptr[:, -1], out=pe_offsets[1:])
+        return cls(num_pes=num_pes, weight_index_bits=weight_index_bits,
+                   rel_index_bits=rel_index_bits, out_features=out_features,
+                   in_features=in_features, has_bias=has_bias, codebook=codebook,
+                   entry_v=entry_v, entry_z=entry_z, pe_offsets=pe_offsets, col_ptr=col_ptr)
+
+    def output_batches(self, rows_per_pe: int) -> tuple["EncodedLayer", ...]:
+        """Rule T13: the layer split into output batches of ``rows_per_pe`` local rows per PE
+        (batch b holds global rows [b R N, (b + 1) R N)), each an interleaved CSC of its own,
+        cut from this layer's entries without re-encoding. A layer whose PEs own at most
+        ``rows_per_pe`` rows is its own single batch. Computed once per layer and batch size."""
+        if int(self.rows_per_pe.max()) <= rows_per_pe:
+            return (self,)
+        cached = self._derived.get(("output_batches", rows_per_pe))
+        if cached is not None:
+            return cached
+        n = self.num_pes
+        _, global_rows, columns, codes = self._real_entry_coordinates
+        local_rows = global_rows // n
+        pes = global_rows - local_rows * n
+        batches = []
+        for first_row in range(0, self.out_features, rows_per_pe * n):
+            first_local = first_row // n
+            inside = (local_rows >= first_local) & (local_rows < first_local + rows_per_pe)
+            batches.append(EncodedLayer.from_entries(
+                num_pes=n, weight_index_bits=self.weight_index_bits,
+                rel_index_bits=self.rel_index_bits,
+                out_features=min(rows_per_pe * n, self.out_features - first_row),
+                in_features=self.in_features, has_bias=self.has_bias, codebook=self.codebook,
+                pes=pes[inside], columns=columns[inside],
+                local_rows=local_rows[inside] - first_local, codes=codes[inside]))
+        self._derived[("output_batches", rows_per_pe)] = result = tuple(batches)
+        return result
+
+    @functools.cached_property
+    def _derived(self) -> dict:
+        """Views derived from the entries, computed on first use (the layer is immutable)."""
+        return {}
+
+    def float_outputs(self, activations: np.ndarray) -> np.ndarray:
+        """relu(W a + bias) in float64 with the exact codebook values, from the real entries.
+        The last few inputs' results are kept, so repeated runs of one input pay once."""
+        activations = np.ascontiguousarray(activations, dtype=np.float64)
+        key = ("float_outputs", hashlib.blake2b(activations.tobytes(), digest_size=16).digest())
+        cached = self._derived.get(key)
+        if cached is not None:
+            return cached
+        rows, cols, values = self.real_entry_coordinates()
+        extended = np.zeros(self.num_columns, dtype=np.float64)
+        extended[: self.in_features] = activations
+        if self.has_bias:
+            extended[self.bias_column] = 1.0
+        weights = self.codebook.astype(np.float64)[values]
+        out = np.bincount(rows, weights=weights * extended[cols], minlength=self.out_features)
+        result = np.maximum(out, 0.0)
+        result.flags.writeable = False
+        kept = [k for k in self._derived if k[0] == "float_outputs"]
+        for old in kept[: max(0, len(kept) - 7)]:
+            del self._derived[old]
+        self._derived[key] = result
+        return result
+
+    def column_view(self) -> "ColumnView":
+        """The entries arranged for a simulator that works broadcast by broadcast: per (column,
+        PE) summaries and the real entries in column-major order (computed once per layer)."""
+        view = self._derived.get("column_view")
+        if view is None:
+            view = self._derived["column_view"] = _column_view(self)
+        return view
 
     # --- decoding ----------------------------------------------------------------------------
     def entry_columns(self) -> np.ndarray:

@@ -80,8 +80,10 @@ class HardwareSpec:
     arith_pipeline_stages: int = 4
     """Stages of the arithmetic unit after the sparse-matrix read: decode ‖ address accumulate,
     read destination ‖ multiply, shift and add, write (paper's RTL: 4; the RTL model uses 3)."""
-    relu_outputs_per_cycle: int = 1
-    """Outputs per PE per cycle through ReLU and write-back at the end of the layer."""
+    relu_outputs_per_cycle: int = 0
+    """0 (default, as EIE does it): ReLU costs no cycle of its own, it is applied as outputs
+    leave the destination register file (rule T10). A positive value models a separate ReLU
+    and write-back pass at the end of the layer, this many outputs per PE per cycle."""
 
     # --- arithmetic --------------------------------------------------------------------------
     arithmetic: str = "fixed16"
@@ -124,7 +126,9 @@ class HardwareSpec:
             raise SpecError(f"clock_hz = {self.clock_hz!r} must be a positive finite number of "
                             f"hertz; the paper's clock is 800e6")
         _check_int(self, "arith_pipeline_stages", 1, 64, "the paper's RTL has 4 stages")
-        _check_int(self, "relu_outputs_per_cycle", 1, 1 << 16, "use 1 output per cycle")
+        _check_int(self, "relu_outputs_per_cycle", 0, 1 << 16,
+                   "use 0 for ReLU on the way out of the register file (EIE), or the outputs "
+                   "per cycle of a separate ReLU pass")
         if not isinstance(self.arithmetic, str) or not (
                 self.arithmetic == "float32" or _FIXED_RE.match(self.arithmetic)):
             raise SpecError(f"arithmetic = {self.arithmetic!r} is not supported; use 'fixed16' "
