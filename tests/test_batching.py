@@ -69,7 +69,10 @@ def test_output_batches_rerun_the_input_and_write_back(engine):
 
 def test_pointer_sram_must_hold_every_output_batch():
     spec = eiesim.HardwareSpec(num_pes=1, act_regs_per_file=2, ptr_sram_bytes=8)
-    layer = eiesim.encode(np.ones((5, 1), np.uint8), np.array([0.0, 1.0]), spec=spec)
+    codes = np.ones((5, 1), np.uint8)
+    with pytest.raises(eiesim.CapacityError, match=r"6 column pointers.*3 output batches"):
+        eiesim.encode(codes, np.array([0.0, 1.0]), spec=spec)  # checked before encoding
+    layer = eiesim.encode(codes, np.array([0.0, 1.0]), spec=spec, check_capacity=False)
     with pytest.raises(eiesim.CapacityError, match=r"6 column pointers.*3 output batches"):
         eiesim.simulate(layer, np.ones(1), spec)
 
