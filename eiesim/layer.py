@@ -511,11 +511,11 @@ def fit_memories(requirements_or_codes: Any, spec: HardwareSpec, *,
     code matrix (with ``bias_codes``), or any object with ``.codes`` and ``.bias_codes`` (a
     quantized layer); the last two are counted for ``spec``'s encoding without encoding them.
 
-    >>> import numpy as np
-    >>> from eiesim.spec import HardwareSpec
     A dense 256 x 1024 layer on one PE has 262 144 entries of 8 bits: the 128 KB sparse-matrix
     SRAM and 16-bit pointers are too small, everything else fits.
 
+    >>> import numpy as np
+    >>> from eiesim.spec import HardwareSpec
     >>> spec, changes = fit_memories(np.ones((256, 1024), np.uint8), HardwareSpec(num_pes=1))
     >>> changes
     {'spmat_sram_bytes': 262144, 'pointer_bits': 19}
