@@ -19,7 +19,7 @@ from __future__ import annotations
 import functools
 import hashlib
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable, Hashable
 
 import numpy as np
 
@@ -65,65 +65,6 @@ class StorageStats:
             "max_entries_per_pe": self.max_entries_per_pe,
             "mean_entries_per_pe": self.mean_entries_per_pe,
         }
-
-
-@dataclass(frozen=True)
-class ColumnView:
-    """Per (column, PE) summaries of a layer, arrays of shape (num_columns, num_pes) so that one
-    broadcast's PEs are adjacent in memory, and its real entries in column-major order.
-
-    ``start``: the column's first PE-local address; ``length``: its entries, padding included;
-    ``padding``: its padding entries; ``first_row``: the local row of its first entry if that
-    entry is real, else -1; ``last_real_offset``: position of its last real entry within the
-    column, -1 without one; ``last_real_row``: that entry's local row. Real entries of column j
-    are ``entry_row[col_start[j]:col_start[j + 1]]`` (global rows) and ``entry_code[...]``.
-    """
-
-    start: np.ndarray
-    length: np.ndarray
-    padding: np.ndarray
-    first_row: np.ndarray
-    last_real_offset: np.ndarray
-    last_real_row: np.ndarray
-    col_start: np.ndarray
-    entry_row: np.ndarray
-    entry_code: np.ndarray
-
-
-def _column_view(layer: "EncodedLayer") -> ColumnView:
-    n, columns = layer.num_pes, layer.num_columns
-    starts = (layer.col_ptr[:, :-1] + layer.pe_offsets[:-1, None]).ravel()  # (PE, column)
-    stops = (layer.col_ptr[:, 1:] + layer.pe_offsets[:-1, None]).ravel()
-    length = stops - starts
-    is_padding = layer.entry_v == 0
-    padding_before = np.concatenate(([0], np.cumsum(is_padding, dtype=np.int64)))
-    padding = padding_before[stops] - padding_before[starts]
-    local_rows = layer._entry_rows()
-    has_entries = length > 0
-    safe_first = np.where(has_entries, starts, 0)
-    first_real = has_entries & ~is_padding[safe_first] if layer.entry_v.size else has_entries
-    first_row = np.where(first_real, local_rows[safe_first] if local_rows.size else 0, -1)
-    real_index = np.flatnonzero(~is_padding)
-    last = np.searchsorted(real_index, stops) - 1
-    safe_last = np.maximum(last, 0)
-    has_real = (last >= 0) & (real_index[safe_last] >= starts if real_index.size else False)
-    last_entry = real_index[safe_last] if real_index.size else np.zeros_like(starts)
-    last_real_offset = np.where(has_real, last_entry - starts, -1)
-    last_real_row = np.where(has_real, local_rows[last_entry] if local_rows.size else 0, 0)
-
-    def by_column(values: np.ndarray) -> np.ndarray:
-        return np.ascontiguousarray(values.reshape(n, columns).T, dtype=np.int64)
-
-    global_rows, entry_columns, codes = layer.real_entry_coordinates()
-    order = np.argsort(entry_columns, kind="stable")
-    col_start = np.zeros(columns + 1, dtype=np.int64)
-    np.cumsum(np.bincount(entry_columns, minlength=columns), out=col_start[1:])
-    return ColumnView(
-        start=by_column(layer.col_ptr[:, :-1].ravel()), length=by_column(length),
-        padding=by_column(padding), first_row=by_column(first_row),
-        last_real_offset=by_column(last_real_offset), last_real_row=by_column(last_real_row),
-        col_start=col_start, entry_row=np.ascontiguousarray(global_rows[order], dtype=np.int64),
-        entry_code=np.ascontiguousarray(codes[order], dtype=np.uint8))
 
 
 @dataclass(frozen=True, eq=False)
@@ -286,9 +227,9 @@ class EncodedLayer:
         ``rows_per_pe`` rows is its own single batch. Computed once per layer and batch size."""
         if int(self.rows_per_pe.max()) <= rows_per_pe:
             return (self,)
-        cached = self._derived.get(("output_batches", rows_per_pe))
-        if cached is not None:
-            return cached
+        return self.memo(("output_batches", rows_per_pe), lambda: self._cut_batches(rows_per_pe))
+
+    def _cut_batches(self, rows_per_pe: int) -> tuple["EncodedLayer", ...]:
         n = self.num_pes
         _, global_rows, columns, codes = self._real_entry_coordinates
         local_rows = global_rows // n
@@ -304,20 +245,28 @@ class EncodedLayer:
                 in_features=self.in_features, has_bias=self.has_bias, codebook=self.codebook,
                 pes=pes[inside], columns=columns[inside],
                 local_rows=local_rows[inside] - first_local, codes=codes[inside]))
-        self._derived[("output_batches", rows_per_pe)] = result = tuple(batches)
-        return result
+        return tuple(batches)
 
     @functools.cached_property
-    def _derived(self) -> dict:
-        """Views derived from the entries, computed on first use (the layer is immutable)."""
+    def _memo(self) -> dict:
         return {}
+
+    def memo(self, key: Hashable, build: Callable[[], Any]) -> Any:
+        """``build()``, computed once per layer and ``key`` and kept with the layer: for views
+        derived from its entries (output batches, an engine's layout of the entries), which
+        cannot go stale because the layer is immutable."""
+        try:
+            return self._memo[key]
+        except KeyError:
+            value = self._memo[key] = build()
+            return value
 
     def float_outputs(self, activations: np.ndarray) -> np.ndarray:
         """relu(W a + bias) in float64 with the exact codebook values, from the real entries.
         The last few inputs' results are kept, so repeated runs of one input pay once."""
         activations = np.ascontiguousarray(activations, dtype=np.float64)
         key = ("float_outputs", hashlib.blake2b(activations.tobytes(), digest_size=16).digest())
-        cached = self._derived.get(key)
+        cached = self._memo.get(key)
         if cached is not None:
             return cached
         rows, cols, values = self.real_entry_coordinates()
@@ -329,19 +278,11 @@ class EncodedLayer:
         out = np.bincount(rows, weights=weights * extended[cols], minlength=self.out_features)
         result = np.maximum(out, 0.0)
         result.flags.writeable = False
-        kept = [k for k in self._derived if k[0] == "float_outputs"]
+        kept = [k for k in self._memo if k[0] == "float_outputs"]
         for old in kept[: max(0, len(kept) - 7)]:
-            del self._derived[old]
-        self._derived[key] = result
+            del self._memo[old]
+        self._memo[key] = result
         return result
-
-    def column_view(self) -> "ColumnView":
-        """The entries arranged for a simulator that works broadcast by broadcast: per (column,
-        PE) summaries and the real entries in column-major order (computed once per layer)."""
-        view = self._derived.get("column_view")
-        if view is None:
-            view = self._derived["column_view"] = _column_view(self)
-        return view
 
     # --- decoding ----------------------------------------------------------------------------
     def entry_columns(self) -> np.ndarray:

@@ -49,6 +49,15 @@ def _array(value: object, name: str, dtype: type, shape: tuple[int, ...]) -> np.
     return np.ascontiguousarray(array, dtype=dtype)
 
 
+def _storage(layer) -> "kernel.Storage":
+    n = layer.num_pes
+    return kernel.Storage(
+        entry_v=_array(layer.entry_v, "entry_v", np.uint8, layer.entry_v.shape),
+        entry_z=_array(layer.entry_z, "entry_z", np.uint8, layer.entry_v.shape),
+        pe_offsets=_array(layer.pe_offsets, "pe_offsets", np.int64, (n + 1,)),
+        col_ptr=_array(layer.col_ptr, "col_ptr", np.int64, (n, layer.num_columns + 1)))
+
+
 def _program_with_loads(nonzero: np.ndarray, spec, input_groups: int) -> tuple[np.ndarray, int]:
     """The CCU's program (T2) with T12's load cycles before every input batch.
 
@@ -132,16 +141,12 @@ def run(prepared: PreparedInputs, *, cycle_by_cycle: bool = False) -> EngineOutp
     codebook = kernel.Codebook(fixed=codebook_fixed, float=codebook_float)
     acts = kernel.Activations(fixed=act_fixed, float=act_float)
     if cycle_by_cycle:
-        storage = kernel.Storage(
-            entry_v=_array(layer.entry_v, "entry_v", np.uint8, layer.entry_v.shape),
-            entry_z=_array(layer.entry_z, "entry_z", np.uint8, layer.entry_v.shape),
-            pe_offsets=_array(layer.pe_offsets, "pe_offsets", np.int64, (n + 1,)),
-            col_ptr=_array(layer.col_ptr, "col_ptr", np.int64, (n, layer.num_columns + 1)))
-        frontend_cycles = kernel.frontend_cycles(program, acts, timing, storage, arith, codebook,
-                                                 out)
+        frontend_cycles = kernel.frontend_cycles(program, acts, timing, _storage(layer), arith,
+                                                 codebook, out)
     else:
-        view = layer.column_view()
-        columns = kernel.Columns(*(getattr(view, name) for name in kernel.Columns._fields))
+        # Built once per layer and kept with it: sweeps and repeated inputs reuse it.
+        columns = layer.memo(("fast engine", "columns"),
+                             lambda: kernel.Columns(*kernel.build_columns(_storage(layer))))
         frontend_cycles = kernel.frontend_events(program, acts, timing, columns, arith, codebook,
                                                  out)
     raw_pe, raw_ccu = out.pe_counts, out.ccu_counts

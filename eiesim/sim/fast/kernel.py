@@ -85,7 +85,15 @@ Storage = namedtuple("Storage", "entry_v entry_z pe_offsets col_ptr")
 """The interleaved CSC as stored, PE by PE (eiesim.layer.EncodedLayer)."""
 Columns = namedtuple("Columns", "start length padding first_row last_real_offset last_real_row "
                                 "col_start entry_row entry_code")
-"""eiesim.layer.ColumnView as a tuple of arrays."""
+"""The layer arranged for working broadcast by broadcast (built by :func:`build_columns`).
+
+Per (column, PE), arrays of shape (num_columns, num_pes) so that one broadcast's PEs are adjacent
+in memory: ``start``, the column's first PE-local address; ``length``, its entries, padding
+included; ``padding``, its padding entries; ``first_row``, the local row of its first entry if
+that entry is real, else -1; ``last_real_offset``, the position of its last real entry within
+the column (-1 without one); ``last_real_row``, that entry's local row. And the real entries in
+column-major order: column j's are ``entry_row[col_start[j]:col_start[j + 1]]`` (global rows)
+with codebook indices ``entry_code[...]``."""
 Outputs = namedtuple("Outputs", "acc_fixed acc_float pe_counts ccu_counts")
 """Accumulators (int64 in fixed point, float32 in float32; the other one empty) and the kernel's
 counter arrays, all updated in place."""
@@ -145,6 +153,68 @@ def _broadcasts(program):
             scans = 0
             b += 1
     return columns, scans_before, scans
+
+
+# --- the column view -------------------------------------------------------------------------
+@njit(**NUMBA_OPTIONS)
+def build_columns(storage):
+    """The fields of :data:`Columns`, in order, from the per-PE storage (two passes over the
+    entries; rows as rule T7 computes them: restart at -1 per column, advance by z + 1)."""
+    entry_v, entry_z = storage.entry_v, storage.entry_z
+    pe_offsets, col_ptr = storage.pe_offsets, storage.col_ptr
+    n = col_ptr.shape[0]
+    num_columns = col_ptr.shape[1] - 1
+    start = np.empty((num_columns, n), dtype=np.int64)
+    length = np.empty((num_columns, n), dtype=np.int64)
+    padding = np.empty((num_columns, n), dtype=np.int64)
+    first_row = np.empty((num_columns, n), dtype=np.int64)
+    last_offset = np.empty((num_columns, n), dtype=np.int64)
+    last_row = np.empty((num_columns, n), dtype=np.int64)
+    col_start = np.zeros(num_columns + 1, dtype=np.int64)
+    for p in range(n):
+        base = pe_offsets[p]
+        for j in range(num_columns):
+            first = base + col_ptr[p, j]
+            stop = base + col_ptr[p, j + 1]
+            start[j, p] = col_ptr[p, j]
+            length[j, p] = stop - first
+            r = -1
+            pads = 0
+            row_of_first = -1
+            offset = -1
+            row_of_last = 0
+            for e in range(first, stop):
+                r += np.int64(entry_z[e]) + 1
+                if entry_v[e] == 0:
+                    pads += 1
+                else:
+                    if e == first:
+                        row_of_first = r
+                    offset = e - first
+                    row_of_last = r
+                    col_start[j + 1] += 1
+            padding[j, p] = pads
+            first_row[j, p] = row_of_first
+            last_offset[j, p] = offset
+            last_row[j, p] = row_of_last
+    for j in range(num_columns):
+        col_start[j + 1] += col_start[j]
+    entry_row = np.empty(col_start[num_columns], dtype=np.int64)
+    entry_code = np.empty(col_start[num_columns], dtype=np.uint8)
+    fill = col_start[:num_columns].copy()
+    for p in range(n):
+        base = pe_offsets[p]
+        for j in range(num_columns):
+            r = -1
+            for e in range(base + col_ptr[p, j], base + col_ptr[p, j + 1]):
+                r += np.int64(entry_z[e]) + 1
+                if entry_v[e] != 0:
+                    k = fill[j]
+                    entry_row[k] = r * n + p
+                    entry_code[k] = entry_v[e]
+                    fill[j] = k + 1
+    return (start, length, padding, first_row, last_offset, last_row, col_start, entry_row,
+            entry_code)
 
 
 # --- arithmetic (A3, A5) --------------------------------------------------------------------
@@ -354,7 +424,7 @@ def _schedule(bcast_col, scans_before, timing, columns, pe_counts):
 
     The column of broadcast b issues its entries in cycles pop_p(b) + 1, + 2, ... (T6). An issued
     entry never feeds back into timing (T7: the pipeline never stalls), so each column's work
-    follows from its summary in ``columns`` (eiesim.layer.ColumnView):
+    follows from its summary in ``columns`` (:data:`Columns`):
 
     * T6: a column's addresses are consecutive, so it reads each line from floor(first / L) to
       floor((last) / L) once, except the first if the line register already holds it; the
