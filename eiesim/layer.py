@@ -263,8 +263,12 @@ class EncodedLayer:
 
     def float_outputs(self, activations: np.ndarray) -> np.ndarray:
         """relu(W a + bias) in float64 with the exact codebook values, from the real entries.
-        The last few inputs' results are kept, so repeated runs of one input pay once."""
+        The last few inputs' results are kept (read-only), so repeated runs of one input pay
+        once."""
         activations = np.ascontiguousarray(activations, dtype=np.float64)
+        if activations.shape != (self.in_features,):
+            raise LayerError(f"activations have shape {activations.shape}; the layer takes "
+                             f"({self.in_features},), one value per input")
         key = ("float_outputs", hashlib.blake2b(activations.tobytes(), digest_size=16).digest())
         cached = self._memo.get(key)
         if cached is not None:

@@ -72,7 +72,8 @@ T12 Input batches. Let G = ceil(in_features / N) be the number of input groups (
     meanwhile, and a PE without work in a load cycle is idle (T11).
 T13 Output batches. If some PE owns more than R rows, the rows are processed in output batches:
     batch b holds the rows whose local index (row // N) lies in [b R, (b + 1) R), i.e. global
-    rows [b R N, (b + 1) R N), stored as an interleaved CSC of their own (own pointers). The layer
+    rows [b R N, (b + 1) R N), stored as an interleaved CSC of their own (own pointers; see
+    ``EncodedLayer.output_batches``, which cuts them from the layer's entries). The layer
     runs once per output batch, each run following T1-T12 with the whole input scanned and
     broadcast again; after its ReLU (T10) every PE writes the batch's outputs to its activation
     SRAM in ceil(max_p rows_(p,b) / K) cycles (one access per PE per cycle). The layer takes the

@@ -137,7 +137,8 @@ class _FloatReference:
         self.activations = activations
 
     def __call__(self) -> np.ndarray:
-        return self.layer.float_outputs(self.activations)
+        # A copy: the layer keeps its array for the next run of this input.
+        return self.layer.float_outputs(self.activations).copy()
 
 
 def output_batches(layer: EncodedLayer, spec: HardwareSpec) -> tuple[EncodedLayer, ...]:

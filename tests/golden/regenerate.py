@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -89,7 +90,11 @@ def main() -> None:
         "eiesim_version": eiesim.__version__,
         "configs": configs,
     }
-    GOLDEN_PATH.write_text(json.dumps(payload, indent=1) + "\n")
+    text = json.dumps(payload, indent=1)
+    # One line per list of numbers (per-PE counters), so the file reads as a table.
+    text = re.sub(r"\[\s+([-0-9.e, \n]+?)\s+\]",
+                  lambda match: "[" + " ".join(match.group(1).split()) + "]", text)
+    GOLDEN_PATH.write_text(text + "\n")
     print(f"wrote {GOLDEN_PATH}")
 
 
