@@ -19,7 +19,7 @@ from eiesim.sim.fast import kernel
 from eiesim.sim.prepare import PreparedInputs
 from eiesim.sim.result import EngineOutput
 
-__all__ = ["run", "warm_up"]
+__all__ = ["columns_of", "run", "warm_up"]
 
 # Events this wrapper counts itself: the input-batch loads of T12 are CCU cycles the kernel
 # treats as scan cycles (same timing), and the output write-back of T13 happens after the front
@@ -56,6 +56,13 @@ def _storage(layer) -> "kernel.Storage":
         entry_z=_array(layer.entry_z, "entry_z", np.uint8, layer.entry_v.shape),
         pe_offsets=_array(layer.pe_offsets, "pe_offsets", np.int64, (n + 1,)),
         col_ptr=_array(layer.col_ptr, "col_ptr", np.int64, (n, layer.num_columns + 1)))
+
+
+def columns_of(layer) -> "kernel.Columns":
+    """The layer's entries arranged for the event-skipping kernel (:data:`kernel.Columns`),
+    built on first use and kept with the layer, so sweeps and repeated inputs reuse it."""
+    return layer.memo(("fast engine", "columns"),
+                      lambda: kernel.Columns(*kernel.build_columns(_storage(layer))))
 
 
 def _program_with_loads(nonzero: np.ndarray, spec, input_groups: int) -> tuple[np.ndarray, int]:
@@ -144,10 +151,8 @@ def run(prepared: PreparedInputs, *, cycle_by_cycle: bool = False) -> EngineOutp
         frontend_cycles = kernel.frontend_cycles(program, acts, timing, _storage(layer), arith,
                                                  codebook, out)
     else:
-        # Built once per layer and kept with it: sweeps and repeated inputs reuse it.
-        columns = layer.memo(("fast engine", "columns"),
-                             lambda: kernel.Columns(*kernel.build_columns(_storage(layer))))
-        frontend_cycles = kernel.frontend_events(program, acts, timing, columns, arith, codebook,
+        frontend_cycles = kernel.frontend_events(program, acts, timing, columns_of(layer), arith,
+                                                 codebook,
                                                  out)
     raw_pe, raw_ccu = out.pe_counts, out.ccu_counts
     acc_fixed, acc_float = out.acc_fixed, out.acc_float
