@@ -24,7 +24,7 @@ from typing import Any, Callable, Hashable
 import numpy as np
 
 from eiesim.errors import CapacityError, LayerError
-from eiesim.spec import HardwareSpec
+from eiesim.spec import DEFAULT_SPEC, HardwareSpec
 
 
 @dataclass(frozen=True)
@@ -312,7 +312,11 @@ class EncodedLayer:
         return self.codebook[codes], bias
 
     # --- statistics and capacity -------------------------------------------------------------
-    def storage_stats(self, pointer_bits: int = 16) -> StorageStats:
+    def storage_stats(self, pointer_bits: int | None = None) -> StorageStats:
+        """Storage of the layer with ``pointer_bits``-bit column pointers (None: the default
+        spec's width)."""
+        if pointer_bits is None:
+            pointer_bits = DEFAULT_SPEC.pointer_bits
         padding = int(np.count_nonzero(self.entry_v == 0))
         entries = int(self.entry_v.size)
         per_pe = self.entries_per_pe
@@ -460,7 +464,7 @@ def fit_memories(requirements_or_codes: Any, spec: HardwareSpec, *,
     SRAM and 16-bit pointers are too small, everything else fits.
 
     >>> import numpy as np
-    >>> from eiesim.spec import HardwareSpec
+    >>> from eiesim.spec import DEFAULT_SPEC, HardwareSpec
     >>> spec, changes = fit_memories(np.ones((256, 1024), np.uint8), HardwareSpec(num_pes=1))
     >>> changes
     {'spmat_sram_bytes': 262144, 'pointer_bits': 19}
