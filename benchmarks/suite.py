@@ -97,7 +97,8 @@ def _simulate_row(name: str, data: Any, paper: Any, kind: str, config: BenchConf
                   max_repeats=config.max_repeats)
 
     def encode(spec: Any) -> Any:
-        return eiesim.encode(data.codes, data.codebook, data.bias_codes, spec=spec)
+        return eiesim.encode(data.codes, data.codebook, data.bias_codes, spec=spec,
+                             check_capacity=False)  # fitted to the spec below
 
     layer = encode(base)
     spec, changes = fitting_spec(layer, base)  # encoding does not depend on the pointer fields

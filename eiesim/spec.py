@@ -134,9 +134,12 @@ class HardwareSpec:
         unit="stages", low=1, high=64, flag="--pipeline-stages", metavar="P",
         hint="the paper's RTL has 4 stages")
     relu_outputs_per_cycle: int = _param(
-        1, "outputs per PE per cycle through ReLU and write-back at the end of the layer",
-        unit="outputs/cycle", low=1, high=1 << 16, flag="--relu-per-cycle", metavar="K",
-        hint="use 1 output per cycle")
+        0, "0: ReLU costs no cycle of its own, it is applied as outputs leave the destination "
+        "register file, as EIE does it (rule T10); a positive value models a separate ReLU and "
+        "write-back pass at the end of the layer, this many outputs per PE per cycle",
+        unit="outputs/cycle", low=0, high=1 << 16, flag="--relu-per-cycle", metavar="K",
+        hint="use 0 for ReLU on the way out of the register file (EIE), or the outputs per "
+             "cycle of a separate ReLU pass")
 
     # --- arithmetic --------------------------------------------------------------------------
     arithmetic: str = _param(

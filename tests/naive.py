@@ -186,7 +186,8 @@ def schedule(layer: EncodedLayer, activations: np.ndarray, spec: HardwareSpec) -
         entries=per_column[:, columns],
         rows_per_pe=rows,
         drain_cycles=spec.arith_pipeline_stages,
-        relu_cycles=-(-int(rows.max()) // spec.relu_outputs_per_cycle),
+        relu_cycles=(-(-int(rows.max()) // spec.relu_outputs_per_cycle)
+                     if spec.relu_outputs_per_cycle else 0),  # T10: 0 = ReLU on the way out
     )
 
 

@@ -211,7 +211,8 @@ def test_dense_accelerator_cycles():
 
 def _encoded(out_features, in_features):
     codes = np.ones((out_features, in_features), dtype=np.uint8)
-    return eiesim.encode(codes, np.array([0.0, 1.0], dtype=np.float32))
+    # Encoded for the default design point, whose memories it may exceed (fitted below).
+    return eiesim.encode(codes, np.array([0.0, 1.0], dtype=np.float32), check_capacity=False)
 
 
 def test_fitting_spec_leaves_a_fitting_layer_alone():

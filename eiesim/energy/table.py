@@ -348,7 +348,7 @@ def default_energy_table(spec: HardwareSpec = DEFAULT_SPEC) -> EnergyTable:
 
     >>> table = default_energy_table()
     >>> round(table.event_j["spmat_line_reads"] * 1e12, 1)
-    24.8
+    24.7
     """
     cal = calibration()
     bits = _event_bits(spec)
