@@ -351,8 +351,10 @@ class Shortfall:
     reason: str
 
     def __str__(self) -> str:
+        from eiesim.spec import PARAMETERS
+
         return f"{self.reason}: {self.field} needs >= {self.needed} " \
-               f"(--set {self.field}={self.needed})"
+               f"({PARAMETERS[self.field].flag} {self.needed})"
 
 
 @dataclass(frozen=True)
@@ -439,7 +441,8 @@ class LayerRequirements:
         shape = f"{self.out_features}x{self.in_features}"
         pes = f"{spec.num_pes} PE{'s' if spec.num_pes > 1 else ''}"
         error = CapacityError(f"the {shape} layer does not fit {pes}: "
-                              + "; ".join(str(item) for item in found))
+                              + "; ".join(str(item) for item in found)
+                              + "; or use more PEs, or --fit-memories to enlarge just these")
         error.fixes = {item.field: item.needed for item in found}
         raise error
 

@@ -101,13 +101,13 @@ class _SweepContext:
     fit_memories: bool
 
 
-def _fit(codes: Any, spec: HardwareSpec, fit_memories: bool,
+def _fit(layer: Any, spec: HardwareSpec, fit_memories: bool,
          changes: dict[str, Any]) -> HardwareSpec:
     if not fit_memories:
         return spec
     from eiesim.layer import fit_memories as fit
 
-    spec, more = fit(codes, spec)
+    spec, more = fit(layer, spec)
     changes.update(more)
     return spec
 
@@ -131,7 +131,7 @@ def evaluate_point(layer: Any, spec: HardwareSpec, engine: str = "fast", *,
 
     row: dict[str, Any] = {}
     changes: dict[str, Any] = {}
-    spec = _fit(layer.codes, spec, fit_memories, changes)
+    spec = _fit(layer, spec, fit_memories, changes)
     if fit_memories:
         row["spec_changes"] = _changes_text(changes)
     try:
@@ -175,7 +175,7 @@ def evaluate_network_point(network: Any, spec: HardwareSpec, engine: str = "fast
     row: dict[str, Any] = {}
     changes: dict[str, Any] = {}
     for layer in network.layers:
-        spec = _fit(layer.codes, spec, fit_memories, changes)
+        spec = _fit(layer, spec, fit_memories, changes)
     if fit_memories:
         row["spec_changes"] = _changes_text(changes)
     table = None if energy_table is None else load_energy_table(energy_table, spec)

@@ -90,13 +90,13 @@ def handle(args: argparse.Namespace) -> int:
     return 0
 
 
-def _fit(spec: Any, codes: Any, fit: bool) -> tuple[Any, dict[str, Any]]:
+def _fit(spec: Any, layer: Any, fit: bool) -> tuple[Any, dict[str, Any]]:
     """The spec to run: as given, or with the memories the layer does not fit enlarged."""
     if not fit:
         return spec, {}
     from eiesim.layer import fit_memories
 
-    return fit_memories(codes, spec)
+    return fit_memories(layer, spec)
 
 
 def _run_layer(args: argparse.Namespace, data: Any, spec: Any,
@@ -105,7 +105,7 @@ def _run_layer(args: argparse.Namespace, data: Any, spec: Any,
     from eiesim.progress import activity
     from eiesim.sim import simulate
 
-    spec, changes = _fit(spec, data.codes, args.fit_memories)
+    spec, changes = _fit(spec, data, args.fit_memories)
     layer = encode(data.codes, data.codebook, data.bias_codes, spec=spec)
     recorder = None
     if args.trace is not None:
@@ -137,7 +137,7 @@ def _run_network(args: argparse.Namespace, network: Any, spec: Any,
     changes: dict[str, Any] = {}
     if args.fit_memories:
         for layer in network.layers:
-            spec, layer_changes = _fit(spec, layer.codes, True)
+            spec, layer_changes = _fit(spec, layer, True)
             changes.update(layer_changes)
     with activity(f"eiesim: simulating {len(network.layers)} layers", enabled=not args.json):
         result = simulate_network(network.layers, network.activations, spec, engine=args.engine,
