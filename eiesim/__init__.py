@@ -1,14 +1,42 @@
-"""eiesim: a cycle-level simulator of EIE, the Efficient Inference Engine (Han et al., ISCA 2016)."""
+"""eiesim: a cycle-level simulator of EIE, the Efficient Inference Engine (Han et al., ISCA 2016).
 
-from eiesim.compress import encode
-from eiesim.errors import CapacityError, EiesimError, LayerError, SpecError
-from eiesim.layer import EncodedLayer, StorageStats
-from eiesim.sim import SimResult, simulate
-from eiesim.spec import DEFAULT_SPEC, HardwareSpec
+The public names below are imported on first use (PEP 562), so that ``import eiesim`` and the
+command line's ``--help`` do not pay for numpy and numba until a simulation needs them.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "DEFAULT_SPEC", "CapacityError", "EiesimError", "EncodedLayer", "HardwareSpec", "LayerError",
-    "SimResult", "SpecError", "StorageStats", "__version__", "encode", "simulate",
-]
+_PUBLIC = {
+    "DEFAULT_SPEC": "eiesim.spec", "HardwareSpec": "eiesim.spec",
+    "CapacityError": "eiesim.errors", "EiesimError": "eiesim.errors",
+    "LayerError": "eiesim.errors", "SpecError": "eiesim.errors",
+    "EncodedLayer": "eiesim.layer", "StorageStats": "eiesim.layer",
+    "SimResult": "eiesim.sim", "simulate": "eiesim.sim",
+    "encode": "eiesim.compress",
+}
+
+__all__ = [*sorted(_PUBLIC), "__version__"]
+
+if TYPE_CHECKING:
+    from eiesim.compress import encode
+    from eiesim.errors import CapacityError, EiesimError, LayerError, SpecError
+    from eiesim.layer import EncodedLayer, StorageStats
+    from eiesim.sim import SimResult, simulate
+    from eiesim.spec import DEFAULT_SPEC, HardwareSpec
+
+
+def __getattr__(name: str) -> Any:
+    if name in _PUBLIC:
+        value = getattr(importlib.import_module(_PUBLIC[name]), name)
+        globals()[name] = value  # later look-ups skip this function
+        return value
+    raise AttributeError(f"module 'eiesim' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_PUBLIC])

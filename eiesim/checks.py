@@ -52,3 +52,29 @@ def unknown_names_hint(unknown: list[str] | set[str], known: list[str] | tuple[s
         close = difflib.get_close_matches(name, list(known), n=1)
         hints.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
     return ", ".join(hints)
+
+
+def check_array_kinds(arrays: dict[str, np.ndarray], *, source: str = "",
+                      boolean: tuple[str, ...] = (),
+                      error: type[EiesimError] = LayerError) -> None:
+    """Refuse arrays that are not real numbers: complex (the imaginary part would be dropped),
+    boolean (except the names in ``boolean``), object, string or structured dtypes; the message
+    names the array.
+
+    >>> check_array_kinds({"codebook": np.array([0, 1j])}, source="x.npz")
+    Traceback (most recent call last):
+    ...
+    eiesim.errors.LayerError: x.npz: array 'codebook' has dtype complex128; it must hold real numbers (integers or floats); store the real values only
+    """
+    prefix = f"{source}: " if source else ""
+    for name, array in arrays.items():
+        kind = np.asarray(array).dtype.kind
+        if kind in "iuf" or (kind == "b" and name in boolean):
+            continue
+        dtype = np.asarray(array).dtype
+        fix = {"c": "store the real values only",
+               "b": "store integers (0/1) or floats instead of booleans",
+               "O": "store a numeric array (eiesim never unpickles Python objects)"}.get(
+            kind, "store a numeric array")
+        raise error(f"{prefix}array {name!r} has dtype {dtype}; it must hold real numbers "
+                    f"(integers or floats); {fix}")

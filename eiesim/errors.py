@@ -18,3 +18,16 @@ class LayerError(EiesimError):
 
 class CapacityError(EiesimError):
     """A layer does not fit the memories or pointer width of the chosen hardware."""
+
+
+class OutputError(EiesimError):
+    """An output destination that cannot or must not be written (an input, a directory, a
+    folder that does not exist, a device that refuses the data)."""
+
+
+class UsageError(EiesimError):
+    """A command-line value or combination of options that cannot be used."""
+
+
+class MissingDependencyError(EiesimError):
+    """An optional library that a requested feature needs is not installed."""

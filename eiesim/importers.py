@@ -8,8 +8,8 @@ suffix             format                                      needs
 ``.npz``           numpy archive, one array per name           numpy
 ``.npy``           one array (named after the file), or a      numpy (a dict needs
                    pickled dict of arrays                      ``allow_pickle=True``)
-``.safetensors``   safetensors                                 ``pip install eiesim[formats]``
-``.onnx``          the initializers of an ONNX model           ``pip install eiesim[formats]``
+``.safetensors``   safetensors                                 ``pip install eiesim[import]``
+``.onnx``          the initializers of an ONNX model           ``pip install eiesim[import]``
 ``.pt .pth .bin``  a PyTorch state dict (or a checkpoint       ``pip install torch``
                    holding one under "state_dict"/"model")
 =================  ==========================================  ===============================
@@ -51,7 +51,7 @@ FORMATS = {
 }
 """File suffix -> format name accepted by ``load_tensors(format=...)``."""
 
-_FORMATS_EXTRA = "pip install 'eiesim[formats]'"
+_FORMATS_EXTRA = "pip install 'eiesim[import]'"
 
 
 @dataclass(frozen=True, eq=False)
@@ -134,11 +134,18 @@ def fully_connected_layers(tensors: Mapping[str, Any]) -> list[FullyConnectedLay
 # --- readers -------------------------------------------------------------------------------------
 
 def _load_npz(path: Path) -> dict[str, Any]:
-    with np.load(path, allow_pickle=False) as archive:
-        return {name: archive[name] for name in archive.files}
+    from eiesim.io import read_npz
+
+    return read_npz(path, what="weights file",
+                    how="save the weights with numpy.savez(path, name=array, ...)")
 
 
 def _load_npy(path: Path, allow_pickle: bool) -> dict[str, Any]:
+    with open(path, "rb") as handle:
+        if not handle.read(6) == b"\x93NUMPY":
+            raise EiesimError(f"{str(path)!r} is not a .npy file (it does not start with numpy's "
+                              f"header); save one array with numpy.save(path, array), or several "
+                              f"with numpy.savez")
     try:
         array = np.load(path, allow_pickle=allow_pickle)
     except ValueError as error:

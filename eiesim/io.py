@@ -23,39 +23,30 @@ otherwise be silently ignored).
 from __future__ import annotations
 
 import hashlib
-import json
 import platform
 import zipfile
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from eiesim.checks import real_array, unknown_names_hint
+from eiesim.checks import check_array_kinds, real_array, unknown_names_hint
 from eiesim.errors import EiesimError, LayerError
+from eiesim.quantized import MAX_CODE_BITS, QuantizedLayer
+from eiesim.safe_output import write_file
 
 SCHEMA_VERSION = 1
 LAYER_ARRAYS = ("weights", "codes", "codebook", "activations", "bias", "bias_codes")
 EXAMPLES = {"alexnet-fc8": "alexnet_fc8.npz"}
 
+LayerData = QuantizedLayer
+"""Old name of :class:`eiesim.quantized.QuantizedLayer`, which :func:`load_layer` returns (with
+``activations``, ``source``, ``checksum`` and ``quantized_on_load`` set)."""
 
-@dataclass(frozen=True, eq=False)
-class LayerData:
-    """A layer as stored in a file: codes and codebook (quantized if needed), input, bias."""
-
-    codes: np.ndarray  # uint8 (out, in)
-    codebook: np.ndarray  # float32 (K,)
-    activations: np.ndarray  # float64 (in,)
-    bias_codes: np.ndarray | None  # uint8 (out,) or None
-    source: str  # file name or example name
-    quantized_on_load: bool = False
-    checksum: str = ""
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        return self.codes.shape  # type: ignore[return-value]
+HOW_TO_MAKE_A_LAYER_FILE = ("a layer file is an .npz archive of named arrays: write one with "
+                            "eiesim.io.save_layer(path, codes, codebook, activations) or "
+                            "numpy.savez(path, weights=W, activations=a)")
 
 
 def example_path(name: str) -> Path:
@@ -67,7 +58,9 @@ def example_path(name: str) -> Path:
     return Path(str(resources.files("eiesim") / "data" / EXAMPLES[name]))
 
 
-def _checksum(arrays: dict[str, np.ndarray]) -> str:
+def checksum(arrays: dict[str, np.ndarray]) -> str:
+    """Short SHA-256 over the arrays' names and bytes (sorted by name): the input checksum of
+    results."""
     digest = hashlib.sha256()
     for name in sorted(arrays):
         digest.update(name.encode())
@@ -75,34 +68,106 @@ def _checksum(arrays: dict[str, np.ndarray]) -> str:
     return digest.hexdigest()[:16]
 
 
-def _read_npz(path: Path) -> dict[str, np.ndarray]:
+_NPY_MAGIC = b"\x93NUMPY"
+_ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")
+
+
+def read_npz(path: str | Path, *, what: str = "layer file",
+             how: str = HOW_TO_MAKE_A_LAYER_FILE) -> dict[str, np.ndarray]:
+    """Every array of the .npz archive ``path``, or a :class:`LayerError` saying what the file
+    is instead (missing, a directory, empty, a single .npy array, text or other bytes, a zip
+    that is not an .npz, a damaged archive, Python objects) and ``how`` to make a ``what``.
+
+    Never unpickles: arrays of Python objects are refused."""
+    path = Path(path)
+    name = str(path)
     if not path.exists():
-        raise LayerError(f"layer file {str(path)!r} does not exist; give the path of an .npz "
-                         f"file, or use --example alexnet-fc8")
+        raise LayerError(f"{what} {name!r} does not exist; give the path of an .npz file "
+                         f"({how})")
+    if not path.is_file():
+        raise LayerError(f"{what} {name!r} is a directory or special file, not an .npz file; "
+                         f"{how}")
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(8)
+    except OSError as error:
+        raise LayerError(f"{what} {name!r} cannot be read ({error.strerror}); check its "
+                         f"permissions") from None
+    if not head:
+        raise LayerError(f"{what} {name!r} is empty (0 bytes); {how}")
+    if head.startswith(_NPY_MAGIC):
+        raise LayerError(f"{what} {name!r} holds a single numpy array (a .npy file, as "
+                         f"numpy.save writes), not an archive of named arrays; {how}")
+    if not head.startswith(_ZIP_MAGICS):
+        kind = "a text file" if _looks_like_text(path) else "not a numpy file"
+        raise LayerError(f"{what} {name!r} is {kind} (it starts with {head[:8]!r}), not an .npz "
+                         f"archive; {how}")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.namelist()
+    except Exception as error:  # a damaged archive fails in many ways; say so once
+        raise LayerError(f"{what} {name!r} looks like a zip archive but is damaged "
+                         f"({type(error).__name__}: {error}); {how}") from None
+    foreign = [member for member in members if not member.endswith(".npy")]
+    if foreign:
+        raise LayerError(f"{what} {name!r} is a zip archive but not an .npz: member "
+                         f"{foreign[0]!r} is not a numpy array; {how}")
+    arrays: dict[str, np.ndarray] = {}
     try:
         with np.load(path, allow_pickle=False) as data:
-            return {name: data[name] for name in data.files}
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as error:
-        raise LayerError(f"{str(path)!r} is not a readable .npz layer file ({error}); save one "
-                         f"with numpy.savez or eiesim.io.save_layer") from None
+            for array_name in data.files:
+                current = array_name
+                arrays[array_name] = data[array_name]
+    except ValueError as error:
+        if "allow_pickle" in str(error) or "Object arrays" in str(error):
+            raise LayerError(f"{what} {name!r}: array {current!r} holds Python objects (dtype "
+                             f"object); eiesim reads numeric arrays only and never unpickles; "
+                             f"save plain numeric arrays ({how})") from None
+        raise LayerError(f"{what} {name!r}: array {current!r} is damaged or not a numpy array "
+                         f"({error}); {how}") from None
+    except Exception as error:  # damaged member, truncated data, absurd header shapes
+        raise LayerError(f"{what} {name!r} is a damaged .npz archive ({type(error).__name__}: "
+                         f"{error}); {how}") from None
+    return arrays
 
 
-def load_layer(path: str | Path, *, weight_index_bits: int = 4, seed: int = 0) -> LayerData:
-    """Read and check a layer file; quantize float ``weights`` to ``weight_index_bits``."""
+def _looks_like_text(path: Path) -> bool:
+    with open(path, "rb") as handle:
+        sample = handle.read(512)
+    try:
+        sample.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return all(ch >= 32 or ch in (9, 10, 13) for ch in sample)
+
+
+def load_layer(path: str | Path, *, weight_index_bits: int | None = None,
+               seed: int = 0) -> QuantizedLayer:
+    """Read and check a layer file (module doc); quantize float ``weights`` to
+    ``weight_index_bits`` (default: the default spec's). Returns a
+    :class:`~eiesim.quantized.QuantizedLayer` with ``activations``, ``source`` and
+    ``checksum`` set (and ``quantized_on_load`` plus the float ``reference_weights`` when the
+    file held float weights)."""
     path = Path(path)
-    arrays = _read_npz(path)
+    arrays = read_npz(path)
     return layer_from_arrays(arrays, source=str(path), weight_index_bits=weight_index_bits,
                              seed=seed)
 
 
 def layer_from_arrays(arrays: dict[str, np.ndarray], *, source: str = "<arrays>",
-                      weight_index_bits: int = 4, seed: int = 0) -> LayerData:
-    """Check the arrays of a layer (see the module docstring) and return LayerData."""
+                      weight_index_bits: int | None = None, seed: int = 0) -> QuantizedLayer:
+    """Check the arrays of a layer (see the module docstring) and return the layer."""
+    if weight_index_bits is None:
+        from eiesim.spec import DEFAULT_SPEC
+
+        weight_index_bits = DEFAULT_SPEC.weight_index_bits
     unknown = sorted(set(arrays) - set(LAYER_ARRAYS))
     if unknown:
         raise LayerError(f"{source}: unknown array(s) "
                          f"{unknown_names_hint(unknown, LAYER_ARRAYS)}; a layer file holds "
                          f"{', '.join(LAYER_ARRAYS)}")
+    arrays = {name: np.asarray(value) for name, value in arrays.items()}
+    check_array_kinds(arrays, source=source)
     has_weights, has_codes = "weights" in arrays, "codes" in arrays
     if has_weights == has_codes:
         what = "both" if has_weights else "neither"
@@ -133,39 +198,73 @@ def layer_from_arrays(arrays: dict[str, np.ndarray], *, source: str = "<arrays>"
 
     from eiesim.compress.encode import check_codes  # validation shared with the encoder
 
+    reference_weights = None
     if has_weights:
         weights = real_array(main, "weights", main.shape, source=source)
-        from eiesim.compress.quantize import quantize
+        from eiesim.compress.quantize import quantize_weights
 
-        quantized = quantize(weights, bits=weight_index_bits, seed=seed, bias=bias)
+        try:
+            quantized = quantize_weights(weights, bits=weight_index_bits, seed=seed, bias=bias)
+        except LayerError as error:
+            raise LayerError(f"{source}: {error}") from None
         codes, codebook, bias_codes = quantized.codes, quantized.codebook, quantized.bias_codes
+        reference_weights = weights
+        stats = quantized.quantization
     else:
-        codebook = np.asarray(arrays["codebook"])
-        if codebook.ndim != 1 or not np.issubdtype(codebook.dtype, np.number):
-            raise LayerError(f"{source}: codebook has shape {codebook.shape} and dtype "
-                             f"{codebook.dtype}; it must be a 1-D float vector")
-        codes, bias_codes = main, arrays.get("bias_codes")
+        codebook = arrays["codebook"]
+        if codebook.ndim != 1:
+            raise LayerError(f"{source}: codebook has shape {codebook.shape}; it must be a 1-D "
+                             f"float vector")
+        codes, bias_codes, stats = main, arrays.get("bias_codes"), None
     try:
         codes, codebook, bias_codes = check_codes(codes, codebook, bias_codes,
                                                   weight_index_bits)
+        return QuantizedLayer(codes, codebook, bias_codes, activations=activations,
+                              source=source, checksum=checksum(arrays),
+                              quantized_on_load=has_weights,
+                              reference_weights=reference_weights, reference_bias=bias,
+                              quantization=stats)
     except LayerError as error:
         raise LayerError(f"{source}: {error}") from None
-    return LayerData(codes=codes, codebook=codebook, activations=activations,
-                     bias_codes=bias_codes, source=source, quantized_on_load=has_weights,
-                     checksum=_checksum(arrays))
 
 
-def save_layer(path: str | Path, codes: np.ndarray, codebook: np.ndarray,
-               activations: np.ndarray, bias_codes: np.ndarray | None = None) -> Path:
-    """Write a layer file with codes and codebook (the format :func:`load_layer` reads)."""
-    arrays = {"codes": np.asarray(codes, dtype=np.uint8),
-              "codebook": np.asarray(codebook, dtype=np.float32),
-              "activations": np.asarray(activations, dtype=np.float32)}
+def save_layer(path: str | Path, codes: Any, codebook: np.ndarray | None = None,
+               activations: np.ndarray | None = None, bias_codes: np.ndarray | None = None, *,
+               weight_index_bits: int = MAX_CODE_BITS) -> Path:
+    """Write a layer file with codes and codebook (the format :func:`load_layer` reads).
+
+    ``codes`` is the (out, in) code matrix, or a :class:`~eiesim.quantized.QuantizedLayer`
+    (then its codebook, bias codes and, unless given, activations are written). Everything is
+    checked exactly as :func:`load_layer` checks it (with up to ``weight_index_bits``-bit
+    codes; load such a file with the same ``weight_index_bits``) before anything is written;
+    the file is written to a temporary file in the same folder and renamed, so a failure
+    leaves no partial file and an existing file untouched. The path is used as given (no
+    suffix is added)."""
+    if isinstance(codes, QuantizedLayer):
+        layer = codes
+        codes, codebook, bias_codes = layer.codes, layer.codebook, layer.bias_codes
+        activations = layer.activations if activations is None else activations
+    if codebook is None or activations is None:
+        missing = "codebook" if codebook is None else "activations"
+        raise LayerError(f"save_layer needs {missing}; pass it (a layer file holds codes, a "
+                         f"codebook and the input vector 'activations')")
+    given = {"codes": codes, "codebook": codebook, "activations": activations}
     if bias_codes is not None:
-        arrays["bias_codes"] = np.asarray(bias_codes, dtype=np.uint8)
-    path = Path(path)
-    np.savez_compressed(path, **arrays)  # type: ignore[arg-type]
-    return path
+        given["bias_codes"] = bias_codes
+    layer = layer_from_arrays(given, source=f"save_layer({str(path)!r})",
+                              weight_index_bits=weight_index_bits)
+    arrays = {"codes": layer.codes,
+              "codebook": layer.codebook[: np.asarray(codebook).size],
+              "activations": _smallest_exact_float(layer.activations)}
+    if layer.bias_codes is not None:
+        arrays["bias_codes"] = layer.bias_codes
+    return write_file(path, lambda handle: np.savez_compressed(handle, **arrays))
+
+
+def _smallest_exact_float(values: np.ndarray) -> np.ndarray:
+    """float32 when that keeps every value, else float64 (an input must stay exact)."""
+    single = values.astype(np.float32)
+    return single if np.array_equal(single, values) else values
 
 
 def environment_metadata() -> dict[str, Any]:
@@ -184,7 +283,3 @@ def environment_metadata() -> dict[str, Any]:
         "machine": platform.machine(),
         "platform": platform.platform(),
     }
-
-
-def write_json(path: str | Path, payload: dict[str, Any]) -> None:
-    Path(path).write_text(json.dumps(payload, indent=2) + "\n")

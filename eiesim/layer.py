@@ -17,13 +17,14 @@ For the engines, the per-PE entry arrays are concatenated: PE p's entries are
 from __future__ import annotations
 
 import functools
+import hashlib
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable, Hashable
 
 import numpy as np
 
 from eiesim.errors import CapacityError, LayerError
-from eiesim.spec import HardwareSpec
+from eiesim.spec import DEFAULT_SPEC, HardwareSpec
 
 
 @dataclass(frozen=True)
@@ -146,12 +147,17 @@ class EncodedLayer:
             if int(self.entry_z.max()) >= self.padding_run:
                 raise LayerError(f"an entry has relative index {int(self.entry_z.max())}, "
                                  f"{self.rel_index_bits} bits hold at most {self.padding_run - 1}")
-            padding = self.entry_v == 0
-            if np.any(self.entry_z[padding] != self.padding_run - 1):
+            if np.any((self.entry_v == 0) & (self.entry_z != self.padding_run - 1)):
                 raise LayerError("a padding entry (v = 0) must have z = 2**rel_index_bits - 1")
-        # Each column's entries must address rows inside the PE's slice.
-        rows = self._entry_rows()
-        if rows.size and np.any(rows >= np.repeat(self.rows_per_pe, self.entries_per_pe)):
+        # Each column's entries must address rows inside the PE's slice. Rows rise within a
+        # column, so checking the last entry of every (PE, column) slice suffices; its row is
+        # the sum of z + 1 over the slice, minus 1 (EIE.md §3.4).
+        z_before = np.zeros(self.entry_z.size + 1, dtype=np.int64)
+        np.cumsum(self.entry_z, dtype=np.int64, out=z_before[1:])
+        starts = self.col_ptr[:, :-1] + self.pe_offsets[:-1, None]
+        stops = self.col_ptr[:, 1:] + self.pe_offsets[:-1, None]
+        last_rows = z_before[stops] - z_before[starts] + (stops - starts) - 1
+        if np.any(last_rows >= self.rows_per_pe[:, None]):
             raise LayerError("an entry addresses a row beyond its PE's slice of the output")
 
     def _entry_rows(self) -> np.ndarray:
@@ -180,6 +186,108 @@ class EncodedLayer:
         column_start = np.repeat(starts, counts)
         return prefix[1:] - prefix[column_start] - 1
 
+    # --- construction from real entries ---------------------------------------------------------
+    @classmethod
+    def from_entries(cls, *, num_pes: int, weight_index_bits: int, rel_index_bits: int,
+                     out_features: int, in_features: int, has_bias: bool, codebook: np.ndarray,
+                     pes: np.ndarray, columns: np.ndarray, local_rows: np.ndarray,
+                     codes: np.ndarray) -> "EncodedLayer":
+        """The layer holding the given real entries, sorted by (PE, column, local row) as EIE
+        stores them; gaps of 2**rel_index_bits zeros or more get their padding entries here."""
+        num_columns = -(-in_features // num_pes) * num_pes + (1 if has_bias else 0)
+        column_key = np.asarray(pes, dtype=np.int64) * num_columns + columns
+        local_rows = np.asarray(local_rows, dtype=np.int64)
+        # Gap before each entry within its PE's slice of its column (the first counts from -1).
+        gaps = local_rows.copy()
+        same_column = column_key[1:] == column_key[:-1]
+        gaps[1:] -= np.where(same_column, local_rows[:-1] + 1, 0)
+        run = 1 << rel_index_bits
+        slots = gaps // run + 1  # padding entries, then the real entry
+        real_positions = np.cumsum(slots) - 1
+        total = int(real_positions[-1]) + 1 if real_positions.size else 0
+        entry_v = np.zeros(total, dtype=np.uint8)
+        entry_z = np.full(total, run - 1, dtype=np.uint8)
+        entry_v[real_positions] = codes
+        entry_z[real_positions] = gaps % run
+        per_column = np.bincount(column_key, weights=slots, minlength=num_pes * num_columns)
+        col_ptr = np.zeros((num_pes, num_columns + 1), dtype=np.int64)
+        np.cumsum(per_column.astype(np.int64).reshape(num_pes, num_columns), axis=1,
+                  out=col_ptr[:, 1:])
+        pe_offsets = np.zeros(num_pes + 1, dtype=np.int64)
+        np.cumsum(col_ptr[:, -1], out=pe_offsets[1:])
+        return cls(num_pes=num_pes, weight_index_bits=weight_index_bits,
+                   rel_index_bits=rel_index_bits, out_features=out_features,
+                   in_features=in_features, has_bias=has_bias, codebook=codebook,
+                   entry_v=entry_v, entry_z=entry_z, pe_offsets=pe_offsets, col_ptr=col_ptr)
+
+    def output_batches(self, rows_per_pe: int) -> tuple["EncodedLayer", ...]:
+        """Rule T13: the layer split into output batches of ``rows_per_pe`` local rows per PE
+        (batch b holds global rows [b R N, (b + 1) R N)), each an interleaved CSC of its own,
+        cut from this layer's entries without re-encoding. A layer whose PEs own at most
+        ``rows_per_pe`` rows is its own single batch. Computed once per layer and batch size."""
+        if int(self.rows_per_pe.max()) <= rows_per_pe:
+            return (self,)
+        return self.memo(("output_batches", rows_per_pe), lambda: self._cut_batches(rows_per_pe))
+
+    def _cut_batches(self, rows_per_pe: int) -> tuple["EncodedLayer", ...]:
+        n = self.num_pes
+        _, global_rows, columns, codes = self._real_entry_coordinates
+        local_rows = global_rows // n
+        pes = global_rows - local_rows * n
+        batches = []
+        for first_row in range(0, self.out_features, rows_per_pe * n):
+            first_local = first_row // n
+            inside = (local_rows >= first_local) & (local_rows < first_local + rows_per_pe)
+            batches.append(EncodedLayer.from_entries(
+                num_pes=n, weight_index_bits=self.weight_index_bits,
+                rel_index_bits=self.rel_index_bits,
+                out_features=min(rows_per_pe * n, self.out_features - first_row),
+                in_features=self.in_features, has_bias=self.has_bias, codebook=self.codebook,
+                pes=pes[inside], columns=columns[inside],
+                local_rows=local_rows[inside] - first_local, codes=codes[inside]))
+        return tuple(batches)
+
+    @functools.cached_property
+    def _memo(self) -> dict:
+        return {}
+
+    def memo(self, key: Hashable, build: Callable[[], Any]) -> Any:
+        """``build()``, computed once per layer and ``key`` and kept with the layer: for views
+        derived from its entries (output batches, an engine's layout of the entries), which
+        cannot go stale because the layer is immutable."""
+        try:
+            return self._memo[key]
+        except KeyError:
+            value = self._memo[key] = build()
+            return value
+
+    def float_outputs(self, activations: np.ndarray) -> np.ndarray:
+        """relu(W a + bias) in float64 with the exact codebook values, from the real entries.
+        The last few inputs' results are kept (read-only), so repeated runs of one input pay
+        once."""
+        activations = np.ascontiguousarray(activations, dtype=np.float64)
+        if activations.shape != (self.in_features,):
+            raise LayerError(f"activations have shape {activations.shape}; the layer takes "
+                             f"({self.in_features},), one value per input")
+        key = ("float_outputs", hashlib.blake2b(activations.tobytes(), digest_size=16).digest())
+        cached = self._memo.get(key)
+        if cached is not None:
+            return cached
+        rows, cols, values = self.real_entry_coordinates()
+        extended = np.zeros(self.num_columns, dtype=np.float64)
+        extended[: self.in_features] = activations
+        if self.has_bias:
+            extended[self.bias_column] = 1.0
+        weights = self.codebook.astype(np.float64)[values]
+        out = np.bincount(rows, weights=weights * extended[cols], minlength=self.out_features)
+        result = np.maximum(out, 0.0)
+        result.flags.writeable = False
+        kept = [k for k in self._memo if k[0] == "float_outputs"]
+        for old in kept[: max(0, len(kept) - 7)]:
+            del self._memo[old]
+        self._memo[key] = result
+        return result
+
     # --- decoding ----------------------------------------------------------------------------
     def entry_columns(self) -> np.ndarray:
         """Column index of each entry, in storage order."""
@@ -204,7 +312,11 @@ class EncodedLayer:
         return self.codebook[codes], bias
 
     # --- statistics and capacity -------------------------------------------------------------
-    def storage_stats(self, pointer_bits: int = 16) -> StorageStats:
+    def storage_stats(self, pointer_bits: int | None = None) -> StorageStats:
+        """Storage of the layer with ``pointer_bits``-bit column pointers (None: the default
+        spec's width)."""
+        if pointer_bits is None:
+            pointer_bits = DEFAULT_SPEC.pointer_bits
         padding = int(np.count_nonzero(self.entry_v == 0))
         entries = int(self.entry_v.size)
         per_pe = self.entries_per_pe
@@ -219,38 +331,165 @@ class EncodedLayer:
         )
 
     def check_fits(self, spec: HardwareSpec) -> None:
-        """Raise CapacityError if this layer cannot run on ``spec`` (format or memory limits)."""
+        """Raise CapacityError if this layer cannot run on ``spec``: encoded for other hardware,
+        or over any memory or pointer limit (every exceeded limit listed in one error)."""
         for name in ("num_pes", "weight_index_bits", "rel_index_bits"):
             if getattr(self, name) != getattr(spec, name):
                 raise CapacityError(
                     f"the layer was encoded with {name} = {getattr(self, name)} but the hardware "
                     f"has {name} = {getattr(spec, name)}; encode it again for this hardware "
                     f"(eiesim.compress.encode(..., spec=spec))")
-        per_pe = self.entries_per_pe
+        LayerRequirements.of_layer(self).check(spec)
+
+
+@dataclass(frozen=True)
+class Shortfall:
+    """One limit a layer exceeds: the spec field, the smallest value that fits, and why."""
+
+    field: str
+    needed: int
+    reason: str
+
+    def __str__(self) -> str:
+        from eiesim.spec import PARAMETERS
+
+        return f"{self.reason}: {self.field} needs >= {self.needed} " \
+               f"({PARAMETERS[self.field].flag} {self.needed})"
+
+
+@dataclass(frozen=True)
+class LayerRequirements:
+    """What a layer needs from the memories, from counts alone (no encoding needed).
+
+    ``max_entries_per_pe`` counts padding entries (rule of docs/hardware.md §2: a gap of
+    2**rel_index_bits zeros or more in a PE's slice of a column costs padding entries), for the
+    encoding given by ``num_pes`` and ``rel_index_bits``; ``worst_pe`` is the PE that needs them.
+    Build it with :meth:`of_layer` or :func:`eiesim.compress.encode.layer_requirements`.
+    """
+
+    num_pes: int
+    out_features: int
+    in_features: int
+    has_bias: bool
+    max_entries_per_pe: int
+    worst_pe: int = 0
+
+    @property
+    def num_columns(self) -> int:
+        return -(-self.in_features // self.num_pes) * self.num_pes + (1 if self.has_bias else 0)
+
+    @property
+    def max_rows_per_pe(self) -> int:
+        return -(-self.out_features // self.num_pes)
+
+    @classmethod
+    def of_layer(cls, layer: "EncodedLayer") -> "LayerRequirements":
+        per_pe = layer.entries_per_pe
         worst = int(np.argmax(per_pe)) if per_pe.size else 0
-        need = int(per_pe[worst]) if per_pe.size else 0
+        return cls(num_pes=layer.num_pes, out_features=layer.out_features,
+                   in_features=layer.in_features, has_bias=layer.has_bias,
+                   max_entries_per_pe=int(per_pe[worst]) if per_pe.size else 0, worst_pe=worst)
+
+    def output_batches(self, spec: HardwareSpec) -> int:
+        """Output batches of rule T13 (1 if every PE's rows fit its registers)."""
+        return max(1, -(-self.max_rows_per_pe // spec.act_regs_per_file))
+
+    def shortfalls(self, spec: HardwareSpec) -> list[Shortfall]:
+        """Every memory or pointer limit of ``spec`` this layer exceeds, with the smallest
+        value of the spec field that would fit (powers of two for sizes in bytes); memories
+        are sized after the pointer width they must hold."""
+        found: list[Shortfall] = []
+        need = self.max_entries_per_pe
+        where = f"PE {self.worst_pe} needs {need} entries"
         if need > spec.spmat_capacity_entries:
-            raise CapacityError(
-                f"PE {worst} needs {need} entries, its {spec.spmat_sram_bytes} B sparse-matrix "
-                f"SRAM holds {spec.spmat_capacity_entries}; use more PEs or a larger "
-                f"spmat_sram_bytes")
+            found.append(Shortfall(
+                "spmat_sram_bytes", _bytes_for(need * spec.entry_bits),
+                f"{where}, its {spec.spmat_sram_bytes} B sparse-matrix SRAM holds "
+                f"{spec.spmat_capacity_entries} (or use more PEs)"))
+        pointer_bits = spec.pointer_bits
         if need > spec.max_pointer_value:
-            raise CapacityError(
-                f"PE {worst} needs {need} entries, {spec.pointer_bits}-bit pointers address at "
-                f"most {spec.max_pointer_value}; use more PEs or more pointer_bits")
+            pointer_bits = need.bit_length()
+            found.append(Shortfall(
+                "pointer_bits", pointer_bits,
+                f"{where}, {spec.pointer_bits}-bit pointers address at most "
+                f"{spec.max_pointer_value} (or use more PEs)"))
         # T13: each output batch is stored with pointers of its own.
-        batches = -(-int(self.rows_per_pe.max()) // spec.act_regs_per_file)
+        batches = self.output_batches(spec)
         pointers = batches * (self.num_columns + 1)
-        if pointers > spec.ptr_capacity:
-            raise CapacityError(
+        if pointers * pointer_bits > spec.ptr_sram_bytes * 8:
+            found.append(Shortfall(
+                "ptr_sram_bytes", _bytes_for(pointers * pointer_bits),
                 f"the layer needs {pointers} column pointers per PE "
-                f"({batches} output batch{'es' if batches > 1 else ''} x {self.num_columns + 1}), "
-                f"the {spec.ptr_sram_bytes} B "
-                f"pointer SRAM holds {spec.ptr_capacity} {spec.pointer_bits}-bit pointers; use a "
-                f"larger ptr_sram_bytes (or split the layer's columns)")
-        longest = max(-(-self.in_features // self.num_pes), int(self.rows_per_pe.max()))
+                f"({batches} output batch{'es' if batches > 1 else ''} x "
+                f"{self.num_columns + 1}), the {spec.ptr_sram_bytes} B pointer SRAM holds "
+                f"{spec.ptr_sram_bytes * 8 // pointer_bits} {pointer_bits}-bit pointers"))
+        longest = max(-(-self.in_features // self.num_pes), self.max_rows_per_pe)
         if longest > spec.max_activations_per_pe:
-            raise CapacityError(
-                f"each PE must hold {longest} activations, its {spec.act_regs_per_file} registers "
-                f"and {spec.act_sram_bytes} B activation SRAM hold {spec.max_activations_per_pe}; "
-                f"use more PEs or a larger act_sram_bytes")
+            found.append(Shortfall(
+                "act_sram_bytes", _bytes_for(longest * spec.data_bits),
+                f"each PE must hold {longest} activations, its {spec.act_regs_per_file} "
+                f"registers and {spec.act_sram_bytes} B activation SRAM hold "
+                f"{spec.max_activations_per_pe} (or use more PEs)"))
+        return found
+
+    def check(self, spec: HardwareSpec) -> None:
+        """Raise one CapacityError listing every limit exceeded, each with its fix. The error's
+        ``fixes`` attribute maps each spec field to the smallest value that fits."""
+        found = self.shortfalls(spec)
+        if not found:
+            return
+        shape = f"{self.out_features}x{self.in_features}"
+        pes = f"{spec.num_pes} PE{'s' if spec.num_pes > 1 else ''}"
+        error = CapacityError(f"the {shape} layer does not fit {pes}: "
+                              + "; ".join(str(item) for item in found)
+                              + "; or use more PEs, or --fit-memories to enlarge just these")
+        error.fixes = {item.field: item.needed for item in found}
+        raise error
+
+
+def _bytes_for(bits: int) -> int:
+    """The smallest power of two of bytes that holds ``bits`` bits."""
+    need = max(1, -(-bits // 8))
+    return 1 << (need - 1).bit_length()
+
+
+def fit_memories(requirements_or_codes: Any, spec: HardwareSpec, *,
+                 bias_codes: np.ndarray | None = None) -> tuple[HardwareSpec, dict[str, int]]:
+    """``spec`` with just the memories and the pointer width that the layer exceeds enlarged,
+    to the smallest sufficient values (powers of two for sizes in bytes), and the changes made
+    ({} if it already fits).
+
+    ``requirements_or_codes`` is a :class:`LayerRequirements`, an :class:`EncodedLayer`, a
+    code matrix (with ``bias_codes``), or any object with ``.codes`` and ``.bias_codes`` (a
+    quantized layer); the last two are counted for ``spec``'s encoding without encoding them.
+
+    A dense 256 x 1024 layer on one PE has 262 144 entries of 8 bits: the 128 KB sparse-matrix
+    SRAM and 16-bit pointers are too small, everything else fits.
+
+    >>> import numpy as np
+    >>> from eiesim.spec import DEFAULT_SPEC, HardwareSpec
+    >>> spec, changes = fit_memories(np.ones((256, 1024), np.uint8), HardwareSpec(num_pes=1))
+    >>> changes
+    {'spmat_sram_bytes': 262144, 'pointer_bits': 19}
+    """
+    requirements = requirements_or_codes
+    if isinstance(requirements, EncodedLayer):
+        requirements = LayerRequirements.of_layer(requirements)
+    elif not isinstance(requirements, LayerRequirements):
+        from eiesim.compress.encode import layer_requirements  # counts only, no encoding
+
+        requirements = layer_requirements(requirements, bias_codes=bias_codes, spec=spec)
+    if requirements.num_pes != spec.num_pes:
+        raise CapacityError(f"the requirements were counted for num_pes = "
+                            f"{requirements.num_pes} but the hardware has num_pes = "
+                            f"{spec.num_pes}; count them again for this hardware")
+    changes: dict[str, int] = {}
+    # The pointer width first: the pointer SRAM is sized for pointers of the new width.
+    for _ in range(2):
+        found = requirements.shortfalls(spec.replace(**changes) if changes else spec)
+        if not found:
+            break
+        changes.update({item.field: item.needed for item in found})
+    fitted = spec.replace(**changes) if changes else spec
+    requirements.check(fitted)
+    return fitted, changes

@@ -28,11 +28,17 @@ array                    shape / dtype           meaning
 ``layer{K}_codebook``    (C,) float              shared values, ``codebook[0] == 0``
 ``layer{K}_bias_codes``  (out_K,) int, optional  bias as codebook indices (the extra bias column)
 ``layer{K}_relu``        () bool, optional       apply ReLU to layer K's output (default True)
-``activations``          (in_0,) float           the input of layer 0
+``activations``          (in_0,) float           the input of layer 0 (chained network)
+``layer{K}_activations`` (in_K,) float           *or* each layer's own input (independent layers)
 =======================  ======================  =================================================
 
-Shapes must chain: ``out_K == in_(K+1)``. Whatever ``relu`` says, the last layer's output is
-also reported before ReLU (:attr:`NetworkResult.pre_activations`), for classification.
+A file holds either ``activations`` or ``layer{K}_activations`` for every layer. With
+``activations`` the layers chain: layer K's output is layer K+1's input, so the shapes must chain
+(``out_K == in_(K+1)``). With one input per layer, every layer runs on its own input, as the
+paper benchmarks AlexNet's, VGG's and NeuralTalk's layers (each with its measured activation
+density), and the shapes need not chain; cycles and energy still add up over the layers. Whatever
+``relu`` says, the last layer's output is also reported before ReLU
+(:attr:`NetworkResult.pre_activations`), for classification.
 
 >>> import numpy as np
 
@@ -48,7 +54,6 @@ also reported before ReLU (:attr:`NetworkResult.pre_activations`), for classific
 
 from __future__ import annotations
 
-import hashlib
 import re
 import zipfile
 from dataclasses import dataclass
@@ -57,11 +62,12 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from eiesim.checks import real_array, unknown_names_hint
-from eiesim.compress.encode import check_codes, encode
+from eiesim.checks import check_array_kinds, real_array, unknown_names_hint
 from eiesim.errors import LayerError
-from eiesim.io import SCHEMA_VERSION
+from eiesim.io import SCHEMA_VERSION, checksum, read_npz
 from eiesim.layer import EncodedLayer
+from eiesim.quantized import QuantizedLayer
+from eiesim.safe_output import write_file
 from eiesim.sim import simulate
 from eiesim.sim.result import SimResult
 from eiesim.spec import DEFAULT_SPEC, HardwareSpec
@@ -69,61 +75,15 @@ from eiesim.spec import DEFAULT_SPEC, HardwareSpec
 __all__ = ["EncodedNetwork", "NetworkData", "NetworkLayer", "NetworkResult", "encode_network",
            "is_network_file", "load_network", "save_network", "simulate_network"]
 
-_KEY = re.compile(r"^layer(0|[1-9][0-9]*)_(codes|codebook|bias_codes|relu)$")
-_PARTS = ("codes", "codebook", "bias_codes", "relu")
-_MAX_INDEX_BITS = 8  # codes are uint8; encode() checks the spec's weight_index_bits
+_KEY = re.compile(r"^layer(0|[1-9][0-9]*)_(codes|codebook|bias_codes|relu|activations)$")
+HOW_TO_MAKE_A_NETWORK_FILE = ("a network file is an .npz archive of named arrays "
+                              "(layer0_codes, layer0_codebook, ..., activations); write one with "
+                              "eiesim.network.save_network(path, layers, activations)")
 
 
-@dataclass(frozen=True, eq=False)
-class NetworkLayer:
-    """One layer of a network: codes, codebook, optional bias codes, and whether ReLU follows.
-
-    Validated on construction (integer codes inside the codebook, ``codebook[0] == 0``).
-    """
-
-    codes: np.ndarray
-    codebook: np.ndarray
-    bias_codes: np.ndarray | None = None
-    relu: bool = True
-
-    def __post_init__(self) -> None:
-        codebook = np.asarray(self.codebook)
-        if codebook.ndim == 1 and codebook.size > (1 << _MAX_INDEX_BITS):
-            raise LayerError(f"codebook has {codebook.size} entries; at most "
-                             f"{1 << _MAX_INDEX_BITS} fit 8-bit codes")
-        codes, _, bias_codes = check_codes(self.codes, codebook, self.bias_codes,
-                                           _MAX_INDEX_BITS)
-        if not isinstance(self.relu, (bool, np.bool_)):
-            raise LayerError(f"relu = {self.relu!r} must be True or False")
-        object.__setattr__(self, "codes", codes)
-        object.__setattr__(self, "codebook", codebook.astype(np.float32))
-        object.__setattr__(self, "bias_codes", bias_codes)
-        object.__setattr__(self, "relu", bool(self.relu))
-
-    @property
-    def out_features(self) -> int:
-        return int(self.codes.shape[0])
-
-    @property
-    def in_features(self) -> int:
-        return int(self.codes.shape[1])
-
-    def weights(self) -> np.ndarray:
-        """The dense (out, in) weights, float32, with the codebook's values."""
-        return self.codebook[self.codes]
-
-    def bias(self) -> np.ndarray | None:
-        return None if self.bias_codes is None else self.codebook[self.bias_codes]
-
-    def encode(self, spec: HardwareSpec = DEFAULT_SPEC) -> EncodedLayer:
-        return encode(self.codes, self.codebook, self.bias_codes, spec=spec)
-
-    @classmethod
-    def from_quantized(cls, quantized: Any, relu: bool = True) -> "NetworkLayer":
-        """From anything with ``codes``, ``codebook`` and ``bias_codes`` (a
-        :class:`~eiesim.compress.QuantizedLayer`, an :class:`~eiesim.io.LayerData`)."""
-        return cls(quantized.codes, quantized.codebook, getattr(quantized, "bias_codes", None),
-                   relu)
+NetworkLayer = QuantizedLayer
+"""Old name of :class:`eiesim.quantized.QuantizedLayer`, the type of a network's layers:
+``NetworkLayer(codes, codebook, bias_codes=None, relu=True)`` (checked on construction)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -135,12 +95,15 @@ class EncodedNetwork:
     layers: tuple[EncodedLayer, ...]
     relu: tuple[bool, ...]
     spec: HardwareSpec
+    chained: bool = True
+    """Layer K's output is layer K+1's input; False for layers that each run on their own."""
 
     def __post_init__(self) -> None:
         if len(self.layers) != len(self.relu):
             raise LayerError(f"{len(self.layers)} layers but {len(self.relu)} ReLU flags; give "
                              f"one flag per layer")
-        _check_chain([(layer.out_features, layer.in_features) for layer in self.layers])
+        if self.chained:
+            _check_chain([(layer.out_features, layer.in_features) for layer in self.layers])
         for layer in self.layers:
             layer.check_fits(self.spec)
 
@@ -158,18 +121,25 @@ class NetworkData:
     """A network file's contents (:func:`load_network`)."""
 
     layers: tuple[NetworkLayer, ...]
-    activations: np.ndarray  # float64 (in_0,)
+    activations: np.ndarray | None  # float64 (in_0,): layer 0's input, the layers chained
     source: str
     checksum: str = ""
+    layer_inputs: tuple[np.ndarray, ...] | None = None
+    """Each layer's own input (``layer{K}_activations``), when the layers do not chain."""
+
+    @property
+    def chained(self) -> bool:
+        return self.layer_inputs is None
 
 
-def encode_network(layers: Sequence[NetworkLayer], spec: HardwareSpec = DEFAULT_SPEC
-                   ) -> EncodedNetwork:
-    """Encode every layer for ``spec`` (checking that the shapes chain first)."""
+def encode_network(layers: Sequence[NetworkLayer], spec: HardwareSpec = DEFAULT_SPEC, *,
+                   chained: bool = True) -> EncodedNetwork:
+    """Encode every layer for ``spec`` (checking first that the shapes chain, if they must)."""
     layers = _as_layer_list(layers)
-    _check_chain([(layer.out_features, layer.in_features) for layer in layers])
+    if chained:
+        _check_chain([(layer.out_features, layer.in_features) for layer in layers])
     return EncodedNetwork(tuple(layer.encode(spec) for layer in layers),
-                          tuple(layer.relu for layer in layers), spec)
+                          tuple(layer.relu for layer in layers), spec, chained)
 
 
 # --- results ---------------------------------------------------------------------------------
@@ -184,6 +154,8 @@ class NetworkResult:
     engine: str
     energy: tuple[Any, ...] | None = None
     """One :class:`eiesim.energy.EnergyReport` per layer, or None without the energy model."""
+    chained: bool = True
+    """Whether layer K's output was layer K+1's input (False: each layer ran on its own)."""
 
     @property
     def num_layers(self) -> int:
@@ -211,9 +183,32 @@ class NetworkResult:
         return None if per_layer is None else float(sum(per_layer))
 
     @property
-    def average_power_w(self) -> float | None:
+    def power_w(self) -> float | None:
+        """Average power over the whole run (the key single-layer reports use too)."""
         energy = self.energy_j
         return None if energy is None else energy / self.time_s
+
+    average_power_w = power_w  # the old name, kept for existing code
+
+    @property
+    def area_mm2(self) -> float | None:
+        try:
+            from eiesim.energy import area_report
+        except ImportError:
+            return None
+        return area_report(self.spec).chip_mm2
+
+    @property
+    def edp_js(self) -> float | None:
+        """Energy-delay product of one inference through the network, in J·s."""
+        energy = self.energy_j
+        return None if energy is None else energy * self.time_s
+
+    @property
+    def edap_jsm2(self) -> float | None:
+        """Energy-delay-area product, in J·s·m² (area in square metres)."""
+        edp, area = self.edp_js, self.area_mm2
+        return None if edp is None or area is None else edp * area * 1e-6
 
     @property
     def load_efficiency(self) -> float:
@@ -262,7 +257,12 @@ class NetworkResult:
             "load_efficiency": self.load_efficiency,
             "macs": self.macs,
             "energy_j": self.energy_j,
-            "average_power_w": self.average_power_w,
+            "power_w": self.power_w,
+            "average_power_w": self.power_w,  # old key, kept as an alias of power_w
+            "area_mm2": self.area_mm2,
+            "edp_js": self.edp_js,
+            "edap_jsm2": self.edap_jsm2,
+            "chained": self.chained,
             "layers": layers,
             "outputs": self.outputs.tolist(),
             "pre_activations": self.pre_activations.tolist(),
@@ -278,17 +278,19 @@ class NetworkResult:
         for index, (result, relu) in enumerate(zip(self.layers, self.relu)):
             rows.append((str(index), f"{result.out_features} x {result.in_features}",
                          "yes" if relu else "no", f"{result.cycles:,}",
-                         f"{result.time_s * 1e6:.3f} us", f"{result.load_efficiency:.1%}",
+                         f"{result.time_s * 1e6:.3f} µs", f"{result.load_efficiency:.1%}",
                          f"{result.macs:,}",
                          "-" if energies is None else f"{energies[index] * 1e9:.3f} nJ"))
         energy = self.energy_j
-        rows.append(("total", f"{self.out_features} x {self.in_features}", "", f"{self.cycles:,}",
-                     f"{self.time_s * 1e6:.3f} us", f"{self.load_efficiency:.1%}",
+        rows.append(("total", f"{self.out_features} x {self.in_features}" if self.chained
+                     else "", "", f"{self.cycles:,}",
+                     f"{self.time_s * 1e6:.3f} µs", f"{self.load_efficiency:.1%}",
                      f"{self.macs:,}", "-" if energy is None else f"{energy * 1e9:.3f} nJ"))
         widths = [max(len(row[i]) for row in rows + [header]) for i in range(len(header))]
         lines = [title] if title else []
         lines.append(f"{self.num_layers} layers on {self.spec.num_pes} PEs, queue depth "
-                     f"{self.spec.act_queue_depth}, {self.spec.arithmetic}, {self.engine} engine")
+                     f"{self.spec.act_queue_depth}, {self.spec.arithmetic}, {self.engine} engine"
+                     + ("" if self.chained else "; each layer on its own input"))
         for i, row in enumerate([header] + rows):
             cells = [row[0].ljust(widths[0]), row[1].ljust(widths[1]), row[2].ljust(widths[2])]
             cells += [cell.rjust(width) for cell, width in zip(row[3:], widths[3:])]
@@ -307,9 +309,9 @@ class NetworkResult:
 
 
 def simulate_network(layers: EncodedNetwork | Sequence[NetworkLayer | EncodedLayer],
-                     activations: np.ndarray, spec: HardwareSpec | None = None, *,
-                     engine: str = "fast", energy: bool = True,
-                     energy_table: Any = None) -> NetworkResult:
+                     activations: np.ndarray | None, spec: HardwareSpec | None = None, *,
+                     engine: str = "fast", energy: bool = True, energy_table: Any = None,
+                     layer_inputs: Sequence[np.ndarray] | None = None) -> NetworkResult:
     """Run ``layers`` one after another on ``spec``, layer 0 on ``activations``.
 
     ``layers`` is an :class:`EncodedNetwork` (encode once, run many inputs), or a sequence of
@@ -319,23 +321,35 @@ def simulate_network(layers: EncodedNetwork | Sequence[NetworkLayer | EncodedLay
     With ``energy`` (default) and the energy model available, each layer gets an
     :class:`eiesim.energy.EnergyReport` (``energy_table``: an :class:`eiesim.energy.EnergyTable`
     built for ``spec``; default: ``default_energy_table(spec)``).
+
+    ``layer_inputs`` (one input per layer, ``activations`` None) runs every layer on its own
+    input instead; the layers then need not chain.
     """
-    network = _as_encoded_network(layers, spec)
+    chained = layer_inputs is None
+    if chained == (activations is None):
+        raise LayerError("give either activations (layer 0's input; the layers chain) or "
+                         "layer_inputs (one input per layer), not both or neither")
+    network = _as_encoded_network(layers, spec, chained=chained)
     spec = network.spec
+    if not chained and len(layer_inputs) != len(network.layers):  # type: ignore[arg-type]
+        raise LayerError(f"layer_inputs has {len(layer_inputs)} inputs for "  # type: ignore
+                         f"{len(network.layers)} layers; give one input per layer")
     results: list[SimResult] = []
-    current = np.asarray(activations)
+    current = None if activations is None else np.asarray(activations)
     for index, (layer, relu) in enumerate(zip(network.layers, network.relu)):
+        if not chained:
+            current = np.asarray(layer_inputs[index])  # type: ignore[index]
         try:
             result = simulate(layer, current, spec, engine=engine)
         except LayerError as error:
-            if index == 0:
+            if index == 0 and chained:
                 raise
             raise LayerError(f"layer {index}: {error}") from None
         results.append(result)
         # The destination registers become the next layer's source registers, as they are.
         current = result.outputs if relu else result.pre_activations
     reports = _energy_reports(results, spec, energy_table) if energy else None
-    return NetworkResult(tuple(results), network.relu, spec, engine, reports)
+    return NetworkResult(tuple(results), network.relu, spec, engine, reports, chained)
 
 
 def _energy_reports(results: Sequence[SimResult], spec: HardwareSpec,
@@ -352,87 +366,94 @@ def _energy_reports(results: Sequence[SimResult], spec: HardwareSpec,
 # --- files -----------------------------------------------------------------------------------
 
 def is_network_file(path: str | Path) -> bool:
-    """True when ``path`` is a readable .npz holding ``layer0_codes`` (a network file)."""
+    """True when ``path`` is a zip archive holding ``layer0_codes`` (a network file); False for
+    anything else, readable or not (it only looks at the archive's member names)."""
     try:
-        with np.load(Path(path), allow_pickle=False) as data:
-            return "layer0_codes" in getattr(data, "files", ())
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError, AttributeError, TypeError):
+        with zipfile.ZipFile(Path(path)) as archive:
+            return "layer0_codes.npy" in archive.namelist()
+    except Exception:  # not a zip, unreadable, damaged: not a network file
         return False
 
 
 def load_network(path: str | Path) -> NetworkData:
     """Read and check a network file (module doc)."""
-    path = Path(path)
     source = str(path)
-    if not path.exists():
-        raise LayerError(f"network file {source!r} does not exist; give the path of an .npz "
-                         f"written by eiesim.network.save_network")
-    try:
-        data = np.load(path, allow_pickle=False)
-        if not isinstance(data, np.lib.npyio.NpzFile):
-            raise LayerError(f"{source!r} holds a single array, not a network .npz archive")
-        with data:
-            arrays = {name: data[name] for name in data.files}
-    except LayerError:
-        raise
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as error:
-        raise LayerError(f"{source!r} is not a readable .npz network file ({error}); write one "
-                         f"with eiesim.network.save_network") from None
-    layers, activations = _layers_from_arrays(arrays, source)
-    digest = hashlib.sha256()
-    for name in sorted(arrays):
-        digest.update(name.encode())
-        digest.update(np.ascontiguousarray(arrays[name]).tobytes())
-    return NetworkData(tuple(layers), activations, source, digest.hexdigest()[:16])
+    arrays = read_npz(path, what="network file", how=HOW_TO_MAKE_A_NETWORK_FILE)
+    layers, activations, layer_inputs = _layers_from_arrays(arrays, source)
+    return NetworkData(tuple(layers), activations, source, checksum(arrays), layer_inputs)
 
 
 def save_network(path: str | Path, layers: Sequence[NetworkLayer | Any],
-                 activations: np.ndarray) -> Path:
-    """Write a network file. ``layers`` are :class:`NetworkLayer` or anything with ``codes``,
-    ``codebook`` and ``bias_codes`` (e.g. :class:`~eiesim.compress.QuantizedLayer`; ReLU on).
-    Shapes and the input are checked before anything is written."""
+                 activations: np.ndarray | None = None, *,
+                 layer_inputs: Sequence[np.ndarray] | None = None) -> Path:
+    """Write a network file. ``layers`` are :class:`~eiesim.quantized.QuantizedLayer` (alias
+    :data:`NetworkLayer`) or anything with ``codes``, ``codebook`` and ``bias_codes`` (ReLU on).
+    Shapes and the input are checked before anything is written, and the file is written
+    through a temporary file in the same folder (a failure leaves nothing behind).
+
+    ``activations`` is layer 0's input (the layers chain); ``layer_inputs`` instead gives each
+    layer its own input (module doc)."""
     layers = _as_layer_list(layers)
-    _check_chain([(layer.out_features, layer.in_features) for layer in layers])
-    values = _check_input(activations, layers[0].in_features, "<activations>")
-    # float32 as in layer files, unless that would change a value (the input must stay exact).
-    single = values.astype(np.float32)
-    arrays: dict[str, np.ndarray] = {"activations": single if np.array_equal(single, values)
-                                     else values}
+    if (activations is None) == (layer_inputs is None):
+        raise LayerError("give either activations (layer 0's input; the layers chain) or "
+                         "layer_inputs (one input per layer), not both or neither")
+    arrays: dict[str, np.ndarray] = {}
+    if layer_inputs is None:
+        _check_chain([(layer.out_features, layer.in_features) for layer in layers])
+        arrays["activations"] = _exact_float32(
+            _check_input(activations, layers[0].in_features, "<activations>"))
+    else:
+        if len(layer_inputs) != len(layers):
+            raise LayerError(f"layer_inputs has {len(layer_inputs)} inputs for {len(layers)} "
+                             f"layers; give one input per layer")
+        for index, (layer, values) in enumerate(zip(layers, layer_inputs)):
+            arrays[f"layer{index}_activations"] = _exact_float32(real_array(
+                values, f"layer{index}_activations", (layer.in_features,),
+                why=f"(layer {index} has {layer.in_features} inputs)"))
     for index, layer in enumerate(layers):
         arrays[f"layer{index}_codes"] = layer.codes
         arrays[f"layer{index}_codebook"] = layer.codebook
         if layer.bias_codes is not None:
             arrays[f"layer{index}_bias_codes"] = layer.bias_codes
         arrays[f"layer{index}_relu"] = np.array(layer.relu)
-    path = Path(path)
-    np.savez_compressed(path, **arrays)  # type: ignore[arg-type]
-    return path
+    return write_file(path, lambda handle: np.savez_compressed(handle, **arrays))
+
+
+def _exact_float32(values: np.ndarray) -> np.ndarray:
+    """float32 as in layer files, unless that would change a value (inputs must stay exact)."""
+    single = values.astype(np.float32)
+    return single if np.array_equal(single, values) else values
 
 
 # --- checks ----------------------------------------------------------------------------------
 
-def _as_layer_list(layers: Any) -> list[NetworkLayer]:
-    if isinstance(layers, (NetworkLayer, np.ndarray)) or not isinstance(layers, Sequence) \
+def _as_layer_list(layers: Any) -> list[QuantizedLayer]:
+    if isinstance(layers, (QuantizedLayer, np.ndarray)) or not isinstance(layers, Sequence) \
             or len(layers) == 0:
-        raise LayerError("a network needs a non-empty list of layers (NetworkLayer, or objects "
-                         "with codes, codebook and bias_codes such as QuantizedLayer)")
+        raise LayerError("a network needs a non-empty list of layers (QuantizedLayer, or "
+                         "objects with codes, codebook and bias_codes)")
     result = []
     for index, layer in enumerate(layers):
-        if isinstance(layer, NetworkLayer):
+        if isinstance(layer, QuantizedLayer):
             result.append(layer)
         elif hasattr(layer, "codes") and hasattr(layer, "codebook"):
             try:
-                result.append(NetworkLayer.from_quantized(layer))
+                result.append(QuantizedLayer.from_quantized(layer))
             except LayerError as error:
                 raise LayerError(f"layer {index}: {error}") from None
         else:
-            raise LayerError(f"layer {index} is a {type(layer).__name__}; give NetworkLayer "
-                             f"objects (or QuantizedLayer / LayerData)")
+            raise LayerError(f"layer {index} is a {type(layer).__name__}; give QuantizedLayer "
+                             f"(NetworkLayer) objects")
     return result
 
 
-def _as_encoded_network(layers: Any, spec: HardwareSpec | None) -> EncodedNetwork:
+def _as_encoded_network(layers: Any, spec: HardwareSpec | None, *,
+                        chained: bool = True) -> EncodedNetwork:
     if isinstance(layers, EncodedNetwork):
+        if layers.chained != chained:
+            raise LayerError("the network was encoded as " + ("chained" if layers.chained else
+                             "independent layers") + "; encode it again with encode_network("
+                             "layers, spec, chained=...) to match the inputs given")
         if spec is not None and spec != layers.spec:
             raise LayerError("the network was encoded for another spec than the one given; "
                              "encode it again with encode_network(layers, spec) or pass "
@@ -453,7 +474,8 @@ def _as_encoded_network(layers: Any, spec: HardwareSpec | None) -> EncodedNetwor
             raise LayerError(f"layer {index} is a {type(layer).__name__}; give NetworkLayer or "
                              f"EncodedLayer objects (or an EncodedNetwork)")
         shapes.append((layer.out_features, layer.in_features))
-    _check_chain(shapes)
+    if chained:
+        _check_chain(shapes)
     encoded, relu = [], []
     for layer in layers:
         if isinstance(layer, NetworkLayer):
@@ -462,7 +484,7 @@ def _as_encoded_network(layers: Any, spec: HardwareSpec | None) -> EncodedNetwor
         else:
             encoded.append(layer)
             relu.append(True)
-    return EncodedNetwork(tuple(encoded), tuple(relu), spec)
+    return EncodedNetwork(tuple(encoded), tuple(relu), spec, chained)
 
 
 def _check_chain(shapes: Sequence[tuple[int, int]]) -> None:
@@ -480,8 +502,11 @@ def _check_input(activations: Any, in_features: int, source: str) -> np.ndarray:
     return real_array(activations, "activations", (in_features,), source=source,
                       why=f"(layer 0 has {in_features} inputs)")
 
-def _layers_from_arrays(arrays: dict[str, np.ndarray],
-                        source: str) -> tuple[list[NetworkLayer], np.ndarray]:
+def _layers_from_arrays(arrays: dict[str, np.ndarray], source: str
+                        ) -> tuple[list[NetworkLayer], np.ndarray | None,
+                                   tuple[np.ndarray, ...] | None]:
+    check_array_kinds(arrays, source=source,
+                      boolean=tuple(name for name in arrays if name.endswith("_relu")))
     parts: dict[int, dict[str, np.ndarray]] = {}
     unknown = []
     for name, array in arrays.items():
@@ -494,11 +519,12 @@ def _layers_from_arrays(arrays: dict[str, np.ndarray],
         parts.setdefault(int(match.group(1)), {})[match.group(2)] = array
     if unknown:
         known = ["activations", "layer0_codes", "layer0_codebook", "layer0_bias_codes",
-                 "layer0_relu"]
+                 "layer0_relu", "layer0_activations"]
         raise LayerError(f"{source}: unknown array(s) {unknown_names_hint(unknown, known)}; "
                          f"a network file holds "
                          f"layer{{K}}_codes, layer{{K}}_codebook, layer{{K}}_bias_codes, "
-                         f"layer{{K}}_relu (K = 0, 1, ...) and activations")
+                         f"layer{{K}}_relu (K = 0, 1, ...) and activations (or "
+                         f"layer{{K}}_activations, one input per layer)")
     if not parts:
         raise LayerError(f"{source}: no layer arrays (layer0_codes, layer0_codebook, ...); this "
                          f"is not a network file")
@@ -523,16 +549,31 @@ def _layers_from_arrays(arrays: dict[str, np.ndarray],
                                  f"scalar (True applies ReLU to layer {index}'s output)")
             relu = bool(flag)
         try:
-            layers.append(NetworkLayer(part["codes"], part["codebook"], part.get("bias_codes"),
-                                       relu))
+            layers.append(QuantizedLayer(part["codes"], part["codebook"],
+                                         part.get("bias_codes"), relu))
         except LayerError as error:
             raise LayerError(f"{source}: layer {index}: {error}") from None
+    own = [index for index in range(count) if "activations" in parts[index]]
+    if own:
+        if "activations" in arrays:
+            raise LayerError(f"{source}: has both 'activations' (layer 0's input, the layers "
+                             f"chained) and per-layer 'layer{{K}}_activations'; keep one kind")
+        if len(own) != count:
+            lacking = next(k for k in range(count) if k not in own)
+            raise LayerError(f"{source}: layer {lacking} has no 'layer{lacking}_activations'; "
+                             f"with per-layer inputs every layer needs its own")
+        inputs = tuple(real_array(parts[index]["activations"], f"layer{index}_activations",
+                                  (layer.in_features,), source=source,
+                                  why=f"(layer {index} has {layer.in_features} inputs)")
+                       for index, layer in enumerate(layers))
+        return layers, None, inputs
     try:
         _check_chain([(layer.out_features, layer.in_features) for layer in layers])
     except LayerError as error:
         raise LayerError(f"{source}: {error}") from None
     if "activations" not in arrays:
         raise LayerError(f"{source}: the array 'activations' (the input of layer 0, shape "
-                         f"({layers[0].in_features},)) is missing; add it")
+                         f"({layers[0].in_features},)) is missing; add it (or give every "
+                         f"layer its own input as layer{{K}}_activations)")
     activations = _check_input(arrays["activations"], layers[0].in_features, source)
-    return layers, activations
+    return layers, activations, None

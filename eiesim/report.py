@@ -11,10 +11,13 @@ from eiesim.sim.result import SimResult
 
 # Scalar metrics of one run, in the order tables and sweeps show them: name -> (label, how).
 SCALAR_METRICS: dict[str, str] = {
-    "cycles": "total cycles (front end + drain + ReLU, rules T8-T10)",
-    "frontend_cycles": "front-end cycles T (rule T8)",
-    "drain_cycles": "arithmetic pipeline drain (rule T9)",
-    "relu_cycles": "ReLU and write-back (rule T10)",
+    "cycles": "total cycles = front end + drain + ReLU + write-back (rules T8-T10, T13)",
+    "frontend_cycles": "front-end cycles T, summed over output batches (rule T8)",
+    "drain_cycles": "arithmetic pipeline drain, P per output batch (rule T9)",
+    "relu_cycles": "cycles of a separate ReLU pass; 0 when ReLU is applied on the way out "
+                   "(rule T10)",
+    "writeback_cycles": "output batches written to the activation SRAM (rule T13)",
+    "output_batches": "runs of the layer, one per output batch (rule T13)",
     "time_s": "cycles / clock",
     "effective_gops": "dense-equivalent GOP/s (2 * out * in / time)",
     "useful_gops": "GOP/s actually performed (2 per MAC)",
@@ -34,6 +37,10 @@ SCALAR_METRICS: dict[str, str] = {
     "relative_error": "||output - float reference|| / ||float reference||",
     "wall_time_s": "wall time of the simulation itself",
 }
+
+
+CYCLE_COMPONENTS = ("frontend_cycles", "drain_cycles", "relu_cycles", "writeback_cycles")
+"""The parts of ``cycles``; they add up to it exactly, also for layers run in output batches."""
 
 
 def metrics(result: SimResult) -> dict[str, Any]:
@@ -81,7 +88,9 @@ def format_table(result: SimResult, *, title: str = "") -> str:
         ("layer", f"{result.out_features} x {result.in_features} on {spec.num_pes} PEs, "
                   f"queue depth {spec.act_queue_depth}, {spec.arithmetic}"),
         ("cycles", f"{result.cycles:,}  (front end {result.frontend_cycles:,} + drain "
-                   f"{result.drain_cycles} + ReLU {result.relu_cycles})"),
+                   f"{result.drain_cycles:,} + ReLU {result.relu_cycles:,} + write-back "
+                   f"{result.writeback_cycles:,}; {result.output_batches} output "
+                   f"batch{'es' if result.output_batches > 1 else ''})"),
         ("time", f"{_si(result.time_s, 's')} at {_si(spec.clock_hz, 'Hz')}"),
         ("throughput", f"{result.effective_gops:,.1f} GOP/s dense-equivalent, "
                        f"{result.useful_gops:,.1f} GOP/s useful"),

@@ -16,6 +16,7 @@ RTL-model buffer of D + 1 slots. :meth:`HardwareSpec.from_rtl_queue_slots` does 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
 import re
 from dataclasses import dataclass
@@ -28,6 +29,33 @@ _FIXED_RE = re.compile(r"^fixed(\d+)$")
 
 
 @dataclass(frozen=True)
+class Parameter:
+    """What eiesim knows of one hardware parameter: the command-line flags, their help, the sweep
+    axes and the validation messages are all made from it."""
+
+    doc: str
+    kind: type  # int, float or str
+    unit: str = ""
+    low: float | None = None
+    high: float | None = None
+    flag: str = ""  # command-line flag, e.g. "--pes"
+    axis: str | None = None  # short sweep name, e.g. "pes"
+    metavar: str = "VALUE"
+    hint: str = ""  # how to fix a bad value
+    optional: bool = False  # None is allowed (and means: derived, see doc)
+    default: Any = None
+
+
+def _param(default: Any, doc: str, *, unit: str = "", low: float | None = None,
+           high: float | None = None, flag: str = "", axis: str | None = None, metavar: str = "VALUE",
+           hint: str) -> Any:
+    kind = str if isinstance(default, str) else float if isinstance(default, float) else int
+    return dataclasses.field(default=default, metadata={"eiesim": Parameter(
+        doc=doc, kind=kind, unit=unit, low=low, high=high, flag=flag, axis=axis,
+        metavar=metavar, hint=hint, optional=default is None, default=default)})
+
+
+@dataclass(frozen=True)
 class HardwareSpec:
     """One EIE design point. All fields are user-settable; ``__post_init__`` validates them.
 
@@ -37,114 +65,134 @@ class HardwareSpec:
     >>> HardwareSpec(num_pes=0)
     Traceback (most recent call last):
     ...
-    eiesim.errors.SpecError: num_pes = 0 is below the minimum 1; use between 1 and 65536 processing elements
+    eiesim.errors.SpecError: num_pes = 0 (--pes) is below the minimum 1 PEs; the paper's chip has 64
     """
 
     # --- array -----------------------------------------------------------------------------
-    num_pes: int = 64
-    """Processing elements. Row i of W (and output i) lives on PE i mod num_pes."""
-    act_queue_depth: int = 8
-    """Entries each PE's activation queue holds (paper: 8). See the module docstring."""
-    lnzd_fanin: int = 4
-    """Fan-in of the leading-non-zero-detection quadtree (paper: 4, 21 nodes for 64 PEs)."""
+    num_pes: int = _param(
+        64, "processing elements; row i of W (and output i) lives on PE i mod num_pes",
+        unit="PEs", low=1, high=1 << 16, flag="--pes", axis="pes", metavar="N",
+        hint="the paper's chip has 64")
+    act_queue_depth: int = _param(
+        8, "entries each PE's activation queue holds (EIE's RTL model's 8-slot circular buffer "
+        "holds 7; see the module docstring)", unit="entries", low=1, high=1 << 16,
+        flag="--fifo", axis="fifo", metavar="D", hint="the paper uses 8")
+    lnzd_fanin: int = _param(
+        4, "fan-in of the leading-non-zero-detection tree (21 nodes for 64 PEs at fan-in 4)",
+        unit="inputs", low=2, high=64, hint="the paper's LNZD tree has fan-in 4")
 
     # --- sparse-matrix encoding --------------------------------------------------------------
-    weight_index_bits: int = 4
-    """Bits of the codebook index v; the codebook has 2**weight_index_bits entries, entry 0 = 0."""
-    rel_index_bits: int = 4
-    """Bits of the relative row index z; gaps of 2**rel_index_bits zeros need a padding entry."""
-    pointer_bits: int = 16
-    """Width of a column pointer; a PE can address at most 2**pointer_bits - 1 entries."""
+    weight_index_bits: int = _param(
+        4, "bits of the codebook index v; the codebook has 2**bits entries, entry 0 = 0",
+        unit="bits", low=1, high=8, flag="--weight-bits", axis="weight_bits", metavar="B",
+        hint="the paper uses 4-bit codebook indices")
+    rel_index_bits: int = _param(
+        4, "bits of the relative row index z; a gap of 2**bits zeros needs a padding entry",
+        unit="bits", low=1, high=16, flag="--index-bits", axis="index_bits", metavar="B",
+        hint="the paper uses 4-bit relative indices")
+    pointer_bits: int = _param(
+        16, "width of a column pointer; a PE addresses at most 2**bits - 1 entries",
+        unit="bits", low=1, high=64, flag="--pointer-bits", axis="pointer_bits", metavar="B",
+        hint="the paper uses 16-bit pointers")
 
     # --- memories per PE ---------------------------------------------------------------------
-    spmat_sram_width_bits: int = 64
-    """Width of one sparse-matrix SRAM line (paper: 64 bits = 8 entries of 8 bits)."""
-    spmat_sram_bytes: int = 128 * 1024
-    """Sparse-matrix SRAM capacity per PE (paper: 128 KB)."""
-    ptr_sram_bytes: int = 32 * 1024
-    """Pointer SRAM capacity per PE, both banks together (paper: 32 KB)."""
-    act_sram_bytes: int = 2 * 1024
-    """Activation SRAM per PE for vectors longer than the register files (paper: 2 KB)."""
-    act_regs_per_file: int = 64
-    """Registers in each of the two activation register files (source, destination) per PE."""
-    act_sram_width_bits: int | None = None
-    """Width of one activation-SRAM access; it moves width // data_bits activations per cycle
-    when vectors longer than the register files are batched (rules T12, T13). None means one
-    activation (data_bits). The paper does not give it; the area model (eiesim.energy.area)
-    fits a 2 KB SRAM with a 16-bit port into the activation R/W unit's 18,934 um^2 of Table II,
-    but not one with a 64-bit port."""
+    spmat_sram_width_bits: int = _param(
+        64, "width of one sparse-matrix SRAM line (8 entries of 8 bits at the paper's 64)",
+        unit="bits", low=1, high=1 << 16, flag="--sram-width", axis="sram_width",
+        metavar="BITS", hint="the paper uses 64-bit lines")
+    spmat_sram_bytes: int = _param(
+        128 * 1024, "sparse-matrix SRAM capacity per PE", unit="bytes", low=1, high=1 << 40,
+        flag="--spmat-sram-bytes", metavar="BYTES", hint="the paper uses 128 KB (131072)")
+    ptr_sram_bytes: int = _param(
+        32 * 1024, "pointer SRAM capacity per PE, both banks together", unit="bytes", low=1,
+        high=1 << 40, flag="--ptr-sram-bytes", metavar="BYTES",
+        hint="the paper uses 32 KB (32768)")
+    act_sram_bytes: int = _param(
+        2 * 1024, "activation SRAM per PE for vectors longer than the register files",
+        unit="bytes", low=0, high=1 << 40, flag="--act-sram-bytes", metavar="BYTES",
+        hint="the paper uses 2 KB (2048)")
+    act_regs_per_file: int = _param(
+        64, "registers in each of the two activation register files (source, destination) "
+        "per PE", unit="activations", low=1, high=1 << 20, flag="--act-regs", metavar="R",
+        hint="the paper uses 64")
+    act_sram_width_bits: int | None = _param(
+        None, "width of one activation-SRAM access, moving width // data_bits activations per "
+        "cycle when long vectors are batched (rules T12, T13); none = one activation. The "
+        "paper does not give it; the area model fits a 2 KB SRAM with a 16-bit port into the "
+        "activation R/W unit's area of Table II, but not one with a 64-bit port",
+        unit="bits", low=1, high=1 << 16, flag="--act-sram-width", metavar="BITS",
+        hint="leave it unset for one activation per access")
 
     # --- timing ------------------------------------------------------------------------------
-    clock_hz: float = 800e6
-    """Clock frequency (paper: 800 MHz, critical path 1.15 ns)."""
-    arith_pipeline_stages: int = 4
-    """Stages of the arithmetic unit after the sparse-matrix read: decode ‖ address accumulate,
-    read destination ‖ multiply, shift and add, write (paper's RTL: 4; the RTL model uses 3)."""
-    relu_outputs_per_cycle: int = 1
-    """Outputs per PE per cycle through ReLU and write-back at the end of the layer."""
+    clock_hz: float = _param(
+        800e6, "clock frequency (the paper's critical path is 1.15 ns)", unit="Hz", low=1e6,
+        high=10e9, flag="--clock", axis="clock", metavar="HZ",
+        hint="the paper's clock is 800e6 (800MHz); a 45 nm design runs between 1 MHz and 10 GHz")
+    arith_pipeline_stages: int = _param(
+        4, "stages of the arithmetic unit after the sparse-matrix read: decode and address "
+        "accumulate, read destination and multiply, shift and add, write (the RTL model: 3)",
+        unit="stages", low=1, high=64, flag="--pipeline-stages", metavar="P",
+        hint="the paper's RTL has 4 stages")
+    relu_outputs_per_cycle: int = _param(
+        0, "0: ReLU costs no cycle of its own, it is applied as outputs leave the destination "
+        "register file, as EIE does it (rule T10); a positive value models a separate ReLU and "
+        "write-back pass at the end of the layer, this many outputs per PE per cycle",
+        unit="outputs/cycle", low=0, high=1 << 16, flag="--relu-per-cycle", metavar="K",
+        hint="use 0 for ReLU on the way out of the register file (EIE), or the outputs per "
+             "cycle of a separate ReLU pass")
 
     # --- arithmetic --------------------------------------------------------------------------
-    arithmetic: str = "fixed16"
-    """``"fixedB"`` (B-bit two's-complement fixed point, 4 <= B <= 32; paper: fixed16) or
-    ``"float32"``."""
-    act_frac_bits: int | None = None
-    """Fractional bits of activations and accumulators in fixed point; None means B // 2
-    (Q7.8 for fixed16)."""
-    weight_frac_bits: int | None = None
-    """Fractional bits of codebook values in fixed point; None means: chosen per layer as the
-    largest that represents the codebook's largest magnitude without overflow."""
+    arithmetic: str = _param(
+        "fixed16", "fixedB (B-bit two's-complement fixed point, 4 <= B <= 32; the paper: "
+        "fixed16) or float32", flag="--arith", axis="arith", metavar="FORMAT",
+        hint="use 'fixed16' (or 'fixedB' with 4 <= B <= 32) or 'float32'")
+    act_frac_bits: int | None = _param(
+        None, "fractional bits of activations and accumulators in fixed point; none = B // 2 "
+        "(Q7.8 for fixed16)", unit="bits", low=0, flag="--act-frac-bits", metavar="F",
+        hint="leave it unset for B // 2")
+    weight_frac_bits: int | None = _param(
+        None, "fractional bits of codebook values in fixed point; none = chosen per layer as "
+        "the largest that represents the codebook's largest magnitude", unit="bits", low=0,
+        flag="--weight-frac-bits", metavar="F", hint="leave it unset to choose it per layer")
 
     def __post_init__(self) -> None:
-        _check_int(self, "num_pes", 1, 1 << 16, "use between 1 and 65536 processing elements")
-        _check_int(self, "act_queue_depth", 1, 1 << 16,
-                   "a queue must hold at least one entry (the paper uses 8)")
-        _check_int(self, "lnzd_fanin", 2, 64, "the paper's LNZD tree has fan-in 4")
-        _check_int(self, "weight_index_bits", 1, 8, "the paper uses 4-bit codebook indices")
-        _check_int(self, "rel_index_bits", 1, 16, "the paper uses 4-bit relative indices")
-        _check_int(self, "pointer_bits", 1, 64, "the paper uses 16-bit pointers")
-        _check_int(self, "spmat_sram_width_bits", 1, 1 << 16, "the paper uses 64-bit lines")
-        if self.spmat_sram_width_bits < self.entry_bits:
-            raise SpecError(
-                f"spmat_sram_width_bits = {self.spmat_sram_width_bits} is narrower than one "
-                f"{self.entry_bits}-bit entry (weight_index_bits + rel_index_bits); use at least "
-                f"{self.entry_bits} bits")
-        _check_int(self, "spmat_sram_bytes", 1, 1 << 40, "the paper uses 128 KB")
-        if self.spmat_sram_bytes * 8 < self.spmat_sram_width_bits:
-            raise SpecError(
-                f"spmat_sram_bytes = {self.spmat_sram_bytes} holds less than one "
-                f"{self.spmat_sram_width_bits}-bit line; make the SRAM larger or the line narrower")
-        _check_int(self, "ptr_sram_bytes", 1, 1 << 40, "the paper uses 32 KB")
-        _check_int(self, "act_sram_bytes", 0, 1 << 40, "the paper uses 2 KB")
-        _check_int(self, "act_regs_per_file", 1, 1 << 20, "the paper uses 64")
-        if self.act_sram_width_bits is not None:
-            _check_int(self, "act_sram_width_bits", 1, 1 << 16,
-                       "leave it unset for one activation per access")
-        if isinstance(self.clock_hz, bool) or not isinstance(self.clock_hz, (int, float)) \
-                or not math.isfinite(self.clock_hz) or self.clock_hz <= 0:
-            raise SpecError(f"clock_hz = {self.clock_hz!r} must be a positive finite number of "
-                            f"hertz; the paper's clock is 800e6")
-        _check_int(self, "arith_pipeline_stages", 1, 64, "the paper's RTL has 4 stages")
-        _check_int(self, "relu_outputs_per_cycle", 1, 1 << 16, "use 1 output per cycle")
+        # Ranges, units and fixes come from each field's metadata (PARAMETERS); only the checks
+        # that relate two fields are written out here.
+        for name, param in PARAMETERS.items():
+            if name == "arithmetic":
+                continue
+            value = getattr(self, name)
+            if value is None and param.optional:
+                continue
+            _check_number(self, name, param)
         if not isinstance(self.arithmetic, str) or not (
                 self.arithmetic == "float32" or _FIXED_RE.match(self.arithmetic)):
-            raise SpecError(f"arithmetic = {self.arithmetic!r} is not supported; use 'fixed16' "
-                            f"(or 'fixedB' with 4 <= B <= 32) or 'float32'")
+            raise SpecError(f"{_named('arithmetic', self.arithmetic)} is not supported; "
+                            f"{PARAMETERS['arithmetic'].hint}")
+        if self.spmat_sram_width_bits < self.entry_bits:
+            raise SpecError(
+                f"{_named('spmat_sram_width_bits', self.spmat_sram_width_bits)} is narrower than "
+                f"one {self.entry_bits}-bit entry (weight_index_bits + rel_index_bits); use at "
+                f"least {self.entry_bits} bits")
+        if self.spmat_sram_bytes * 8 < self.spmat_sram_width_bits:
+            raise SpecError(
+                f"{_named('spmat_sram_bytes', self.spmat_sram_bytes)} holds less than one "
+                f"{self.spmat_sram_width_bits}-bit line; make the SRAM larger or the line narrower")
         if self.is_fixed_point:
             bits = self.data_bits
             if not 4 <= bits <= 32:
-                raise SpecError(f"arithmetic = {self.arithmetic!r} has {bits} bits, outside "
-                                f"4..32; use e.g. 'fixed16' or 'fixed8'")
-            if self.act_frac_bits is not None:
-                _check_int(self, "act_frac_bits", 0, bits - 1,
-                           f"activations are {bits}-bit, so use 0..{bits - 1} fractional bits")
-            if self.weight_frac_bits is not None:
-                _check_int(self, "weight_frac_bits", 0, 2 * bits,
-                           "leave it unset to choose it per layer")
-
+                raise SpecError(f"{_named('arithmetic', self.arithmetic)} has {bits} bits, "
+                                f"outside 4..32; use e.g. 'fixed16' or 'fixed8'")
+            if self.act_frac_bits is not None and self.act_frac_bits > bits - 1:
+                raise SpecError(f"{_named('act_frac_bits', self.act_frac_bits)} is above the "
+                                f"maximum {bits - 1}: activations are {bits}-bit")
+            if self.weight_frac_bits is not None and self.weight_frac_bits > 2 * bits:
+                raise SpecError(f"{_named('weight_frac_bits', self.weight_frac_bits)} is above "
+                                f"the maximum {2 * bits}; leave it unset to choose it per layer")
         if self.act_sram_width_bits is not None and self.act_sram_width_bits < self.data_bits:
             raise SpecError(
-                f"act_sram_width_bits = {self.act_sram_width_bits} is narrower than one "
-                f"{self.data_bits}-bit activation; use at least {self.data_bits} bits")
+                f"{_named('act_sram_width_bits', self.act_sram_width_bits)} is narrower than "
+                f"one {self.data_bits}-bit activation; use at least {self.data_bits} bits")
 
     # --- derived quantities (never stored, so they cannot disagree with the fields) -----------
     @property
@@ -262,16 +310,55 @@ class HardwareSpec:
         return cls(act_queue_depth=slots - 1, **others)
 
 
-def _check_int(spec: HardwareSpec, name: str, low: int, high: int, hint: str) -> None:
+def _named(name: str, value: Any) -> str:
+    """``num_pes = 0 (--pes)``: a field and its value, with the command-line flag that sets it,
+    so that one message serves Python and command-line users."""
+    return f"{name} = {value!r} ({PARAMETERS[name].flag})"
+
+
+def _check_number(spec: HardwareSpec, name: str, param: Parameter) -> None:
     value = getattr(spec, name)
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise SpecError(f"{name} = {value!r} must be a whole number; {hint}")
-    value = int(value)
-    object.__setattr__(spec, name, value)  # numpy integers become plain ints (JSON, hashing)
-    if value < low:
-        raise SpecError(f"{name} = {value} is below the minimum {low}; {hint}")
-    if value > high:
-        raise SpecError(f"{name} = {value} is above the maximum {high}; {hint}")
+    whole = param.kind is int
+    if isinstance(value, bool) or not isinstance(
+            value, numbers.Integral if whole else numbers.Real) or (
+            not whole and not math.isfinite(value)):
+        what = "a whole number" if whole else "a finite number"
+        raise SpecError(f"{_named(name, value)} must be {what} of {param.unit}; {param.hint}")
+    value = int(value) if whole else float(value)
+    object.__setattr__(spec, name, value)  # numpy numbers become plain ones (JSON, hashing)
+    if param.low is not None and value < param.low:
+        raise SpecError(f"{_named(name, value)} is below the minimum {param.low:g} "
+                        f"{param.unit}; {param.hint}")
+    if param.high is not None and value > param.high:
+        raise SpecError(f"{_named(name, value)} is above the maximum {param.high:g} "
+                        f"{param.unit}; {param.hint}")
+
+
+PARAMETERS: dict[str, Parameter] = {
+    # A field without a short flag of its own is set by its name: --lnzd-fanin.
+    field.name: dataclasses.replace(field.metadata["eiesim"], flag=field.metadata["eiesim"].flag
+                                    or "--" + field.name.replace("_", "-"))
+    for field in dataclasses.fields(HardwareSpec) if field.init}
+"""Every hardware parameter's declaration (doc, unit, range, flag), in field order."""
+
+AXES: dict[str, str] = {param.axis: name for name, param in PARAMETERS.items() if param.axis}
+"""Short sweep names (``pes``, ``fifo``, ...) of the most swept fields."""
+
+
+def field_for(name: str) -> str:
+    """The spec field a name refers to: a field name, a sweep axis (``pes``) or a flag
+    (``--pes``)."""
+    if name in PARAMETERS:
+        return name
+    if name in AXES:
+        return AXES[name]
+    for field_name, param in PARAMETERS.items():
+        if name == param.flag:
+            return field_name
+    close = difflib.get_close_matches(name, [*PARAMETERS, *AXES], n=1)
+    raise SpecError(f"unknown hardware parameter {name!r}"
+                    + (f" (did you mean {close[0]!r}?)" if close else "")
+                    + f"; known parameters are {', '.join(PARAMETERS)}")
 
 
 DEFAULT_SPEC = HardwareSpec()

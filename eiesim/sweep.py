@@ -3,49 +3,61 @@
 >>> from eiesim import workloads
 >>> layer = workloads.synthetic_layer("Alex-8", seed=0, scale=0.05)
 >>> table = sweep(layer, pes=[1, 4], fifo=[1, 8], workers=1, progress=False)
->>> table[["pes", "fifo", "cycles"]].shape
-(4, 3)
+>>> table[["pes", "fifo", "cycles"]].shape, int(table["error"].notna().sum())
+((4, 3), 0)
 
-Points run in local processes by default (``workers``), or on a Dask cluster (``client`` or
-``scheduler``). The layer is shipped to every worker once, not with every point. Each point
-encodes the layer for its hardware (PEs and index bits change the encoding), simulates it and
-reports every metric of :mod:`eiesim.report` (and energy, power and area). A point whose layer
-does not fit its hardware gives a row with the reason in ``error`` and empty metrics rather than
-ending the sweep.
+Strictness: every point's hardware is built and checked before the first point runs, so a value
+that is invalid in itself (``pes=[0]``, ``arith=["fixed3"]``) raises a
+:class:`~eiesim.errors.SpecError` naming it. Only a point whose layer does not fit that
+point's memories becomes a row with the reason in ``error`` (a missing value for every point
+that ran); with ``fit_memories=True`` such a point runs instead on the smallest memories that
+hold the layer, and ``spec_changes`` says what was enlarged.
+
+Points run in local processes by default (``workers``) or on a Dask cluster (``client`` or
+``scheduler``), through :func:`eiesim.executor.run_tasks`: the layer is shipped to every worker
+once, and points travel in batches.
 """
 
 from __future__ import annotations
 
 import itertools
-import os
-from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from eiesim.errors import EiesimError, SpecError
-from eiesim.io import LayerData
-from eiesim.spec import DEFAULT_SPEC, HardwareSpec
+from eiesim.spec import DEFAULT_SPEC, PARAMETERS, HardwareSpec, field_for
 
-# Short sweep names (CLI and DataFrame columns) for the most swept HardwareSpec fields.
-AXIS_FIELDS = {
-    "pes": "num_pes",
-    "fifo": "act_queue_depth",
-    "index_bits": "rel_index_bits",
-    "weight_bits": "weight_index_bits",
-    "sram_width": "spmat_sram_width_bits",
-    "pointer_bits": "pointer_bits",
-    "clock": "clock_hz",
-    "arith": "arithmetic",
-}
-FIELD_AXES = {field: axis for axis, field in AXIS_FIELDS.items()}
-_SPEC_FIELDS = set(DEFAULT_SPEC.to_dict())
+ENERGY_METRICS = ("energy_j", "power_w", "pj_per_mac", "spmat_read_energy_j", "area_mm2",
+                  "edp_js", "edap_jsm2")
+NETWORK_METRICS = ("cycles", "time_s", "energy_j", "power_w", "area_mm2", "edp_js", "edap_jsm2",
+                   "load_efficiency", "macs")
+"""Whole-network columns of a network sweep; each layer K adds ``layer{K}_cycles``,
+``layer{K}_time_s``, ``layer{K}_energy_j`` and ``layer{K}_load_efficiency``."""
+LAYER_METRICS = ("cycles", "time_s", "energy_j", "load_efficiency")
 
 
-def _field(name: str) -> str:
-    field = AXIS_FIELDS.get(name, name)
-    if field not in _SPEC_FIELDS:
-        raise SpecError(f"cannot sweep {name!r}: it is neither a sweep axis "
-                        f"({', '.join(AXIS_FIELDS)}) nor a HardwareSpec field")
-    return field
+def _metric_names() -> tuple[str, ...]:
+    from eiesim.report import SCALAR_METRICS
+
+    return (*SCALAR_METRICS, "padding_share", *ENERGY_METRICS)
+
+
+class _Metrics(Sequence[str]):
+    """The metric columns of a sweep table, in order (read from eiesim.report on first use, so
+    that importing this module stays cheap)."""
+
+    def __getitem__(self, index: Any) -> Any:
+        return _metric_names()[index]
+
+    def __len__(self) -> int:
+        return len(_metric_names())
+
+    def __contains__(self, name: object) -> bool:
+        return name in _metric_names()
+
+
+METRICS: Sequence[str] = _Metrics()
 
 
 def design_points(axes: Mapping[str, Sequence[Any]] | None = None,
@@ -53,157 +65,237 @@ def design_points(axes: Mapping[str, Sequence[Any]] | None = None,
     """The points of a sweep as dicts of spec-field changes, in a fixed order.
 
     ``axes`` gives the cartesian product (last axis varies fastest); ``points`` an explicit list.
+    Names may be spec fields or their sweep axes (``pes`` for ``num_pes``).
     """
     if (axes and any(axes.values())) and points is not None:
         raise SpecError("give either axes (a cartesian product) or explicit points, not both")
     if points is not None:
-        result = [{_field(name): value for name, value in point.items()} for point in points]
+        result = [{field_for(name): value for name, value in point.items()} for point in points]
     else:
         axes = {name: list(values) for name, values in (axes or {}).items()}
         for name, values in axes.items():
             if not values:
                 raise SpecError(f"sweep axis {name!r} has no values; give at least one")
-        fields = [_field(name) for name in axes]
+        fields = [field_for(name) for name in axes]
         result = [dict(zip(fields, combo)) for combo in itertools.product(*axes.values())]
     if not result:
         raise SpecError("the sweep has no points; give at least one axis value or point")
     return result
 
 
-# --- work done per point (runs in workers) -----------------------------------------------------
-_WORKER_LAYER: LayerData | None = None
+@dataclass(frozen=True)
+class _Point:
+    """One design point as a worker receives it."""
+
+    spec: HardwareSpec
+    row: dict[str, Any]  # the parameters as the table shows them
 
 
-def _set_worker_layer(layer: LayerData) -> None:
-    global _WORKER_LAYER
-    _WORKER_LAYER = layer
+@dataclass(frozen=True)
+class _SweepContext:
+    """What every point shares, shipped to each worker once."""
+
+    layer: Any  # a quantized layer (.codes, .codebook, .bias_codes, .activations) or a network
+    engine: str
+    energy_table: Path | None
+    fit_memories: bool
 
 
-def evaluate_point(layer: LayerData, base: HardwareSpec, changes: Mapping[str, Any],
-                   engine: str = "fast") -> dict[str, Any]:
-    """Encode, simulate and report one design point; a user error becomes the ``error`` field."""
+def _fit(layer: Any, spec: HardwareSpec, fit_memories: bool,
+         changes: dict[str, Any]) -> HardwareSpec:
+    if not fit_memories:
+        return spec
+    from eiesim.layer import fit_memories as fit
+
+    spec, more = fit(layer, spec)
+    changes.update(more)
+    return spec
+
+
+def _changes_text(changes: dict[str, Any]) -> str:
+    return ", ".join(f"{name}={value}" for name, value in changes.items())
+
+
+def evaluate_point(layer: Any, spec: HardwareSpec, engine: str = "fast", *,
+                   energy_table: str | Path | None = None,
+                   fit_memories: bool = False) -> dict[str, Any]:
+    """Encode, simulate and report one design point.
+
+    A layer that does not fit the point's memories gives ``{"error": reason}``; every other
+    user error raises.
+    """
     from eiesim import report
     from eiesim.compress import encode
+    from eiesim.errors import CapacityError
     from eiesim.sim import simulate
 
-    row: dict[str, Any] = {FIELD_AXES.get(name, name): value for name, value in changes.items()}
+    row: dict[str, Any] = {}
+    changes: dict[str, Any] = {}
+    spec = _fit(layer, spec, fit_memories, changes)
+    if fit_memories:
+        row["spec_changes"] = _changes_text(changes)
     try:
-        spec = base.replace(**changes)
         encoded = encode(layer.codes, layer.codebook, layer.bias_codes, spec=spec)
         result = simulate(encoded, layer.activations, spec, engine=engine)
-        energy = _energy_metrics(result)
-    except EiesimError as error:
+    except CapacityError as error:
         row["error"] = str(error)
         return row
     row.update(report.metrics(result))
-    row.update(energy)
+    row.update(_energy_metrics(result, energy_table))
     row["padding_share"] = result.padding_entries / max(result.entries, 1)
-    row["error"] = ""
     return row
 
 
-def _energy_metrics(result: Any) -> dict[str, Any]:
-    from eiesim.energy import area_report, energy_report
+def _energy_metrics(result: Any, energy_table: str | Path | None) -> dict[str, Any]:
+    from eiesim.energy import area_report, energy_report, load_energy_table
 
-    report = energy_report(result)
-    return {"energy_j": report.energy_j, "power_w": report.average_power_w,
-            "pj_per_mac": report.pj_per_mac, "spmat_read_energy_j": report.by_unit["spmat_read"],
-            "area_mm2": area_report(result.spec).chip_mm2}
-
-
-def _evaluate_in_worker(base: HardwareSpec, changes: Mapping[str, Any],
-                        engine: str) -> dict[str, Any]:
-    if _WORKER_LAYER is None:
-        raise RuntimeError("the sweep worker's initializer did not run")
-    return evaluate_point(_WORKER_LAYER, base, changes, engine)
+    table = None if energy_table is None else load_energy_table(energy_table, result.spec)
+    energy = energy_report(result, table)
+    area_mm2 = area_report(result.spec).chip_mm2
+    edp_js = energy.energy_j * result.time_s
+    return {"energy_j": energy.energy_j, "power_w": energy.average_power_w,
+            "pj_per_mac": energy.pj_per_mac, "spmat_read_energy_j": energy.by_unit["spmat_read"],
+            "area_mm2": area_mm2, "edp_js": edp_js, "edap_jsm2": edp_js * area_mm2 * 1e-6}
 
 
-def sweep(layer: LayerData, base_spec: HardwareSpec | None = None, *,
+def evaluate_network_point(network: Any, spec: HardwareSpec, engine: str = "fast", *,
+                           energy_table: str | Path | None = None,
+                           fit_memories: bool = False) -> dict[str, Any]:
+    """Simulate a whole network at one design point: per-layer and total cycles, time and
+    energy, the chip's area, and the energy-delay (``edp_js``) and energy-delay-area
+    (``edap_jsm2``) products of one inference through the network.
+
+    ``network`` is a :class:`~eiesim.network.NetworkData` (chained, or one input per layer). A
+    layer that does not fit the point's memories gives ``{"error": reason}``.
+    """
+    from eiesim.energy import load_energy_table
+    from eiesim.errors import CapacityError
+    from eiesim.network import simulate_network
+
+    row: dict[str, Any] = {}
+    changes: dict[str, Any] = {}
+    for layer in network.layers:
+        spec = _fit(layer, spec, fit_memories, changes)
+    if fit_memories:
+        row["spec_changes"] = _changes_text(changes)
+    table = None if energy_table is None else load_energy_table(energy_table, spec)
+    try:
+        result = simulate_network(network.layers, network.activations, spec, engine=engine,
+                                  energy_table=table, layer_inputs=network.layer_inputs)
+    except CapacityError as error:
+        row["error"] = str(error)
+        return row
+    for name in NETWORK_METRICS:
+        row[name] = getattr(result, name)
+    energies = result.layer_energy_j
+    for index, layer_result in enumerate(result.layers):
+        row[f"layer{index}_cycles"] = layer_result.cycles
+        row[f"layer{index}_time_s"] = layer_result.time_s
+        row[f"layer{index}_energy_j"] = energies[index] if energies else None
+        row[f"layer{index}_load_efficiency"] = layer_result.load_efficiency
+    return row
+
+
+def _is_network(workload: Any) -> bool:
+    return hasattr(workload, "layers") and not hasattr(workload, "codes")
+
+
+def _evaluate(context: _SweepContext, point: _Point) -> dict[str, Any]:
+    evaluate = evaluate_network_point if _is_network(context.layer) else evaluate_point
+    return point.row | evaluate(context.layer, point.spec, context.engine,
+                                energy_table=context.energy_table,
+                                fit_memories=context.fit_memories)
+
+
+def sweep(layer: Any, base_spec: HardwareSpec | None = None, *,
           points: Iterable[Mapping[str, Any]] | None = None, workers: int | None = None,
           client: Any = None, scheduler: str | None = None, engine: str = "fast",
+          energy_table: str | Path | None = None, fit_memories: bool = False,
           progress: bool = True, retries: int = 3, **axes: Sequence[Any]) -> Any:
     """Run every design point on ``layer`` and return a pandas DataFrame, one row a point.
 
+    ``layer`` is a quantized layer with its input (:func:`eiesim.io.load_layer`,
+    :func:`eiesim.workloads.synthetic_layer`) or a network (:class:`~eiesim.network.NetworkData`,
+    :func:`eiesim.network.load_network`, :func:`eiesim.catalog.load_example`): a network's row
+    holds per-layer and total cycles, time and energy, the area, ``edp_js`` and ``edap_jsm2``.
+
     Axes are keyword lists: ``pes``, ``fifo``, ``index_bits``, ``weight_bits``, ``sram_width``,
     ``pointer_bits``, ``clock``, ``arith``, or any HardwareSpec field name. Columns: one per
-    swept parameter (named as given), then every metric, then ``error``.
+    swept parameter (named as given), then every metric (:data:`METRICS`), then
+    ``spec_changes`` (with ``fit_memories``) and ``error`` (missing where the point ran).
 
-    ``workers`` local processes (default: all cores; 1 runs in this process), or a Dask
-    ``client`` / ``scheduler`` address. Rows come back in point order whatever ran where.
+    ``engine`` and ``energy_table`` (a TOML/YAML file, as ``eiesim run --energy-table``) apply to
+    every point. ``workers`` local processes (default: all cores; 1 runs in this process), or a
+    Dask ``client`` / ``scheduler`` address. Rows come back in point order whatever ran where.
     """
     import pandas as pd
 
+    from eiesim.executor import run_tasks
+    from eiesim.sim import ENGINES
+
+    if engine not in ENGINES:
+        raise SpecError(f"engine = {engine!r} is unknown; use one of {', '.join(ENGINES)}")
     base = base_spec or DEFAULT_SPEC
     changes_list = design_points(axes, points)
-    if client is not None or scheduler is not None:
-        rows = _run_dask(layer, base, changes_list, client, scheduler, engine, progress,
-                         retries)
-    else:
-        rows = _run_local(layer, base, changes_list, workers, engine, progress)
-    from eiesim.report import SCALAR_METRICS
-
+    names = list(axes) if points is None else list(dict.fromkeys(
+        name for point in (points or []) for name in point))
+    # Build every point's hardware now: an invalid value fails here, before any point runs.
+    tasks = []
+    for changes in changes_list:
+        try:
+            spec = base.replace(**changes)
+        except SpecError as error:
+            raise SpecError(f"sweep point {_describe(changes)}: {error}") from None
+        row = {_column(name, names): value for name, value in changes.items()}
+        tasks.append(_Point(spec=spec, row=row))
+    inputs = (([layer.activations] if layer.activations is not None else [])
+              + list(layer.layer_inputs or [])) if _is_network(layer) else [layer.activations]
+    for values in inputs:
+        _check_input_range(values, [task.spec for task in tasks])
+    context = _SweepContext(layer=layer, engine=engine,
+                            energy_table=None if energy_table is None else Path(energy_table),
+                            fit_memories=fit_memories)
+    rows = run_tasks(_evaluate, tasks, shared=context, workers=workers, client=client,
+                     scheduler=scheduler, progress=progress, desc="eiesim sweep", unit="point",
+                     retries=retries)
     table = pd.DataFrame(rows)
-    parameters = list(dict.fromkeys(FIELD_AXES.get(name, name)
-                                    for changes in changes_list for name in changes))
-    metrics = list(SCALAR_METRICS) + ["padding_share"]
-    extra = [c for c in table.columns if c not in parameters + metrics + ["error"]]
+    parameters = list(dict.fromkeys(column for task in tasks for column in task.row))
+    extra = ["spec_changes"] if fit_memories else []
+    if _is_network(layer):
+        per_layer = [f"layer{index}_{name}" for index in range(len(layer.layers))
+                     for name in LAYER_METRICS]
+        metrics = list(NETWORK_METRICS) + per_layer
+    else:
+        metrics = list(METRICS)
     table = table.reindex(columns=parameters + metrics + extra + ["error"])
-    table["error"] = table["error"].fillna("")
+    table["error"] = table["error"].astype("object").where(table["error"].notna(), None)
     return table
 
 
-def _progress(iterable: Iterable[Any], total: int, enabled: bool) -> Iterable[Any]:
-    if not enabled:
-        return iterable
-    from tqdm.auto import tqdm
-
-    return tqdm(iterable, total=total, desc="eiesim sweep", unit="point")
-
-
-def _run_local(layer: LayerData, base: HardwareSpec, changes_list: list[dict[str, Any]],
-               workers: int | None, engine: str, progress: bool) -> list[dict[str, Any]]:
-    workers = workers or os.cpu_count() or 1
-    if workers < 1:
-        raise SpecError(f"workers = {workers}; use at least 1 process")
-    if workers == 1 or len(changes_list) == 1:
-        return [evaluate_point(layer, base, changes, engine)
-                for changes in _progress(changes_list, len(changes_list), progress)]
-    with ProcessPoolExecutor(max_workers=min(workers, len(changes_list)),
-                             initializer=_set_worker_layer, initargs=(layer,)) as pool:
-        futures = [pool.submit(_evaluate_in_worker, base, changes, engine)
-                   for changes in changes_list]
-        rows: list[dict[str, Any]] = []
-        for future in _progress(futures, len(futures), progress):
-            rows.append(future.result())
-    return rows
+def _column(field: str, given: list[str]) -> str:
+    """The table column of a spec field: the name the caller used for it."""
+    for name in given:
+        if field_for(name) == field:
+            return name
+    return PARAMETERS[field].axis or field
 
 
-def _run_dask(layer: LayerData, base: HardwareSpec, changes_list: list[dict[str, Any]],
-              client: Any, scheduler: str | None, engine: str, progress: bool,
-              retries: int) -> list[dict[str, Any]]:
-    try:
-        from dask.distributed import Client, as_completed
-    except ImportError:
-        raise EiesimError("distributed sweeps need dask.distributed; install it with "
-                          "pip install 'eiesim[dist]'") from None
-    own_client = client is None
-    if own_client:
+def _describe(changes: Mapping[str, Any]) -> str:
+    return ", ".join(f"{name}={value!r}" for name, value in changes.items())
+
+
+def _check_input_range(activations: Any, specs: Sequence[HardwareSpec]) -> None:
+    """An input activation outside a point's arithmetic range is an error of the input, not of
+    the point: raise it before any point runs (once per distinct arithmetic format)."""
+    from eiesim.sim.prepare import check_activation_range
+
+    seen = set()
+    for spec in specs:
+        key = (spec.arithmetic, spec.act_frac_bits)
+        if key in seen:
+            continue
+        seen.add(key)
         try:
-            client = Client(scheduler, timeout="30s")
-        except OSError as error:
-            raise EiesimError(f"cannot reach the Dask scheduler at {scheduler!r} ({error}); "
-                              f"check the address (e.g. tcp://127.0.0.1:8786)") from None
-    try:
-        # Scatter once: every task refers to the same layer future instead of carrying a copy.
-        layer_future = client.scatter(layer, broadcast=True)
-        futures = [client.submit(evaluate_point, layer_future, base, changes, engine,
-                                 pure=False, retries=retries)
-                   for changes in changes_list]
-        index = {future.key: position for position, future in enumerate(futures)}
-        rows: list[dict[str, Any] | None] = [None] * len(futures)
-        for future in _progress(as_completed(futures), len(futures), progress):
-            rows[index[future.key]] = future.result()
-        return [row for row in rows if row is not None]
-    finally:
-        if own_client:
-            client.close()
+            check_activation_range(activations, spec)
+        except EiesimError as error:
+            raise type(error)(f"sweep point arithmetic={spec.arithmetic!r}: {error}") from None

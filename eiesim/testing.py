@@ -11,85 +11,56 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from eiesim.actions import CCU_EVENTS, PE_EVENTS
-from eiesim.compress import encode
-from eiesim.layer import EncodedLayer
-from eiesim.spec import HardwareSpec
+from eiesim.quantized import QuantizedLayer
+from eiesim.workloads import generate_layer
 
 __all__ = ["RandomLayer", "assert_results_equal", "random_layer"]
 
-
-@dataclass(frozen=True, eq=False)
-class RandomLayer:
-    """A random compressed layer and input, ready for :func:`eiesim.encode`."""
-
-    seed: int
-    codes: np.ndarray  # uint8 (out, in), 0 = pruned
-    codebook: np.ndarray  # float32 (2**weight_index_bits,), codebook[0] == 0
-    bias_codes: np.ndarray | None  # uint8 (out,) or None
-    activations: np.ndarray  # float64 (in,)
-
-    @property
-    def out_features(self) -> int:
-        return int(self.codes.shape[0])
-
-    @property
-    def in_features(self) -> int:
-        return int(self.codes.shape[1])
-
-    def encode(self, spec: HardwareSpec) -> EncodedLayer:
-        return encode(self.codes, self.codebook, self.bias_codes, spec=spec)
+RandomLayer = QuantizedLayer
+"""Old name of :class:`eiesim.quantized.QuantizedLayer`, which :func:`random_layer` returns
+(with ``activations`` set)."""
 
 
 def random_layer(seed: int, *, out_features: int | None = None, in_features: int | None = None,
                  density: float | None = None, act_density: float | None = None,
-                 weight_index_bits: int = 4, bias: bool | None = None,
+                 weight_index_bits: int | None = None, bias: bool | None = None,
                  weight_scale: float = 1.0, act_scale: float = 2.0,
-                 signed_activations: bool = False, empty_share: float = 0.2) -> RandomLayer:
-    """A seeded random layer: every choice left as None is drawn from ``seed`` too.
+                 signed_activations: bool = False, empty_share: float = 0.2) -> QuantizedLayer:
+    """A small seeded random layer for property tests, made by
+    :func:`eiesim.workloads.generate_layer`; every choice left as None is drawn from ``seed``.
 
-    ``density`` is the share of kept weights, ``act_density`` the share of non-zero inputs
-    (uniform in [0, act_scale), or in (-act_scale, act_scale) with ``signed_activations``; a
-    few are tiny, to round to 0 in fixed point). About ``empty_share`` of the rows and of the
-    columns are emptied, so empty rows, empty columns and long runs of zeros (padding) occur.
-    The codebook holds 0 and then 2**weight_index_bits - 1 values in
-    [-weight_scale, weight_scale].
+    Shapes are drawn from 1..40, ``density`` (share of kept weights) from 0 to 1,
+    ``act_density`` (share of non-zero inputs) from 0 to 1; inputs are uniform below
+    ``act_scale`` (signed with ``signed_activations``) and one in ten is tiny, to round to 0 in
+    fixed point. About ``empty_share`` of the rows and of the columns are emptied, so empty
+    rows, empty columns and long runs of zeros (padding) occur. The codebook holds 0 and then
+    2**weight_index_bits - 1 sorted values in [-weight_scale, weight_scale] (default bits: the
+    default spec's); with a bias (drawn when None), 7 in 10 bias codes are non-zero.
     """
-    rng = np.random.default_rng(seed)
-    out_features = int(rng.integers(1, 41)) if out_features is None else out_features
-    in_features = int(rng.integers(1, 41)) if in_features is None else in_features
-    density = float(rng.choice([0.0, 0.05, 0.1, 0.3, 0.6, 1.0])) if density is None else density
-    act_density = float(rng.choice([0.0, 0.2, 0.5, 0.9, 1.0])) if act_density is None \
+    if weight_index_bits is None:
+        from eiesim.spec import DEFAULT_SPEC
+
+        weight_index_bits = DEFAULT_SPEC.weight_index_bits
+    choices = np.random.default_rng([seed, 1])  # the shape and density draws
+    out_features = int(choices.integers(1, 41)) if out_features is None else out_features
+    in_features = int(choices.integers(1, 41)) if in_features is None else in_features
+    density = float(choices.choice([0.0, 0.05, 0.1, 0.3, 0.6, 1.0])) if density is None \
+        else density
+    act_density = float(choices.choice([0.0, 0.2, 0.5, 0.9, 1.0])) if act_density is None \
         else act_density
-    bias = bool(rng.random() < 0.5) if bias is None else bias
-
-    size = 1 << weight_index_bits
-    kept = rng.random((out_features, in_features)) < density
-    codes = np.where(kept, rng.integers(1, size, size=(out_features, in_features)), 0)
-    codes[rng.random(out_features) < empty_share, :] = 0
-    codes[:, rng.random(in_features) < empty_share] = 0
-    codes = codes.astype(np.uint8)
-
-    codebook = np.zeros(size, dtype=np.float32)
-    codebook[1:] = np.sort(rng.uniform(-weight_scale, weight_scale, size - 1))
-    bias_codes = None
-    if bias:
-        bias_codes = np.where(rng.random(out_features) < 0.7,
-                              rng.integers(1, size, size=out_features), 0).astype(np.uint8)
-
-    magnitude = rng.uniform(0.0, act_scale, in_features)
-    tiny = rng.random(in_features) < 0.1
-    magnitude[tiny] = rng.uniform(0.0, 1e-3, int(tiny.sum()))
-    if signed_activations:
-        magnitude *= rng.choice([-1.0, 1.0], in_features)
-    activations = np.where(rng.random(in_features) < act_density, magnitude, 0.0)
-    return RandomLayer(seed=seed, codes=codes, codebook=codebook, bias_codes=bias_codes,
-                       activations=activations)
+    bias = bool(choices.random() < 0.5) if bias is None else bias
+    return generate_layer(
+        out_features, in_features, weight_density=density, activation_density=act_density,
+        seed=seed, random_codebook_scale=weight_scale, code_bits=weight_index_bits,
+        bias_share=0.7 if bias else None, empty_row_share=empty_share,
+        empty_column_share=empty_share, activation_scale=act_scale,
+        signed_activations=signed_activations, tiny_activation_share=0.1,
+        source=f"random_layer({seed})")
 
 
 def _same_bits(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -122,7 +93,7 @@ def assert_results_equal(a: Any, b: Any, *, names: tuple[str, str] = ("a", "b"),
 
     if int(a.frontend_cycles) != int(b.frontend_cycles):
         differ("frontend_cycles", a.frontend_cycles, b.frontend_cycles)
-    for name in ("drain_cycles", "relu_cycles"):
+    for name in ("drain_cycles", "relu_cycles", "writeback_cycles", "output_batches"):
         if hasattr(a, name) and getattr(a, name) != getattr(b, name):
             differ(name, getattr(a, name), getattr(b, name))
 

@@ -67,14 +67,6 @@ class TraceEvent:
     args: dict[str, Any] = field(default_factory=dict)
 
 
-def _pe_of(unit: str) -> int | None:
-    """PE index of a unit name such as ``"pe3"`` or ``"pe3.ptr_read"``; None for others."""
-    head = unit.split(".", 1)[0]
-    if head.startswith("pe") and head[2:].isdigit():
-        return int(head[2:])
-    return None
-
-
 def _runs(cycles: list[int]) -> list[tuple[int, int]]:
     """Sorted cycles as maximal runs of consecutive cycles: (first cycle, length)."""
     runs: list[tuple[int, int]] = []

@@ -14,7 +14,9 @@ from importlib import resources
 import numpy as np
 
 from eiesim.layer import EncodedLayer
+from eiesim.quantized import QuantizedLayer
 from eiesim.spec import HardwareSpec
+from eiesim.workloads import generate_layer
 
 
 # --- values (A1-A5) ---------------------------------------------------------------------------
@@ -184,17 +186,13 @@ def schedule(layer: EncodedLayer, activations: np.ndarray, spec: HardwareSpec) -
         entries=per_column[:, columns],
         rows_per_pe=rows,
         drain_cycles=spec.arith_pipeline_stages,
-        relu_cycles=-(-int(rows.max()) // spec.relu_outputs_per_cycle),
+        relu_cycles=(-(-int(rows.max()) // spec.relu_outputs_per_cycle)
+                     if spec.relu_outputs_per_cycle else 0),  # T10: 0 = ReLU on the way out
     )
 
 
 # --- random inputs ----------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Case:
-    codes: np.ndarray
-    codebook: np.ndarray
-    bias_codes: np.ndarray | None
-    activations: np.ndarray
+Case = QuantizedLayer  # the layers below are QuantizedLayers with ``activations`` set
 
 
 def activation_limit(spec: HardwareSpec) -> float:
@@ -208,8 +206,9 @@ def random_case(rng: np.random.Generator, spec: HardwareSpec, out_features: int,
                 in_features: int, density: float, act_density: float, bias: bool,
                 empty_rows: float = 0.0, empty_cols: float = 0.0,
                 zero_run: float = 0.0, empty_groups: float = 0.0,
-                idle_pes: float = 0.0) -> Case:
-    """A random code matrix, codebook, bias and input vector that fit ``spec``.
+                idle_pes: float = 0.0) -> QuantizedLayer:
+    """A random layer and input vector that fit ``spec``, from eiesim's one generator
+    (:func:`eiesim.workloads.generate_layer`, seeded from ``rng``).
 
     Some rows and columns are forced empty, and all rows of a share ``idle_pes`` of the PEs
     (load imbalance: those PEs starve while the others fill their queues, T3, T11);
@@ -218,27 +217,15 @@ def random_case(rng: np.random.Generator, spec: HardwareSpec, out_features: int,
     groups all zero (each costs a scan cycle, T2) and tiny values that
     round to zero in fixed point (T2: only the value the hardware holds counts).
     """
-    size = spec.codebook_size
-    codes = rng.integers(1, size, (out_features, in_features))
-    codes[rng.random((out_features, in_features)) >= density] = 0
-    codes[rng.random(out_features) < empty_rows, :] = 0
-    codes[:, rng.random(in_features) < empty_cols] = 0
-    idle = rng.random(spec.num_pes) < idle_pes
-    codes[idle[np.arange(out_features) % spec.num_pes], :] = 0
     scale = float(rng.choice([0.01, 0.5, 2.0]))
-    codebook = np.concatenate(([0.0], rng.normal(0.0, scale, size - 1))).astype(np.float32)
-    bias_codes = rng.integers(0, size, out_features).astype(np.uint8) if bias else None
-    limit = activation_limit(spec)
-    acts = rng.uniform(-limit, limit, in_features) * rng.choice([0.05, 0.3, 1.0])
-    acts[rng.random(in_features) >= act_density] = 0.0
-    run = int(zero_run * in_features)
-    start = int(rng.integers(0, in_features - run + 1))
-    acts[start: start + run] = 0.0
-    groups = rng.random(-(-in_features // spec.num_pes)) < empty_groups
-    acts[np.repeat(groups, spec.num_pes)[:in_features]] = 0.0
-    tiny = rng.random(in_features) < 0.05
-    acts[tiny] = rng.choice([1e-4, -1e-4, 2.0 ** -12], int(tiny.sum()))
-    return Case(codes.astype(np.uint8), codebook, bias_codes, acts)
+    act_scale = activation_limit(spec) * float(rng.choice([0.05, 0.3, 1.0]))
+    return generate_layer(
+        out_features, in_features, weight_density=density, activation_density=act_density,
+        seed=int(rng.integers(2**63)), random_codebook_scale=scale,
+        code_bits=spec.weight_index_bits, bias_share=15 / 16 if bias else None,
+        empty_row_share=empty_rows, empty_column_share=empty_cols, num_pes=spec.num_pes,
+        idle_pe_share=idle_pes, activation_scale=act_scale, signed_activations=True,
+        tiny_activation_share=0.05, zero_run_share=zero_run, empty_group_share=empty_groups)
 
 
 def load_fc8() -> dict[str, np.ndarray]:

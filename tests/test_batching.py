@@ -30,7 +30,7 @@ def test_input_batches_insert_load_cycles(engine):
     result = run(np.ones((1, 5)), np.ones(5), engine, num_pes=1, act_regs_per_file=2,
                  act_sram_width_bits=32)
     assert result.frontend_cycles == 10
-    assert result.cycles == 10 + 4 + 1  # + P + R
+    assert result.cycles == 10 + 4  # + P; R = 0: ReLU on the way out of the registers (T10)
     assert result.ccu_count("act_load_cycles") == 3
     assert result.ccu_count("ccu_active_cycles") == 8
     assert result.ccu_count("lnzd_scan_cycles") == 0
@@ -47,13 +47,19 @@ def test_input_batches_insert_load_cycles(engine):
 def test_output_batches_rerun_the_input_and_write_back(engine):
     # N = 1, R = 2, K = 2: 5 rows in output batches of 2, 2, 1 rows (T13), one input column.
     # Each batch: broadcast @0, pointer read @1, k entries @2..1+k: T = 2 + k = 4, 4, 3.
-    # Drain 4 per batch, ReLU 2, 2, 1, write-back ceil(rows / K) = 1, 1, 1.
+    # Drain 4 per batch, no ReLU cycles (T10), write-back ceil(rows / K) = 1, 1, 1.
     result = run(np.ones((5, 1)), np.ones(1), engine, num_pes=1, act_regs_per_file=2,
                  act_sram_width_bits=32)
     assert result.output_batches == 3
     assert result.frontend_cycles == 11
     assert result.writeback_cycles == 3
-    assert result.cycles == 11 + 3 * 4 + 5 + 3
+    assert result.relu_cycles == 0
+    assert result.cycles == 11 + 3 * 4 + 3
+    # A separate ReLU pass of one output per cycle adds 2, 2, 1 cycles (T10).
+    separate = run(np.ones((5, 1)), np.ones(1), engine, num_pes=1, act_regs_per_file=2,
+                   act_sram_width_bits=32, relu_outputs_per_cycle=1)
+    assert separate.relu_cycles == 5
+    assert separate.cycles == 11 + 3 * 4 + 5 + 3
     assert result.broadcasts == 3  # the input is broadcast once per output batch
     assert result.pe_count("act_sram_writes").tolist() == [3]
     plain = run(np.ones((5, 1)), np.ones(1), engine, num_pes=1)
@@ -63,7 +69,10 @@ def test_output_batches_rerun_the_input_and_write_back(engine):
 
 def test_pointer_sram_must_hold_every_output_batch():
     spec = eiesim.HardwareSpec(num_pes=1, act_regs_per_file=2, ptr_sram_bytes=8)
-    layer = eiesim.encode(np.ones((5, 1), np.uint8), np.array([0.0, 1.0]), spec=spec)
+    codes = np.ones((5, 1), np.uint8)
+    with pytest.raises(eiesim.CapacityError, match=r"6 column pointers.*3 output batches"):
+        eiesim.encode(codes, np.array([0.0, 1.0]), spec=spec)  # checked before encoding
+    layer = eiesim.encode(codes, np.array([0.0, 1.0]), spec=spec, check_capacity=False)
     with pytest.raises(eiesim.CapacityError, match=r"6 column pointers.*3 output batches"):
         eiesim.simulate(layer, np.ones(1), spec)
 

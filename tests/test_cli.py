@@ -153,7 +153,7 @@ def _layer_file(tmp_path, name="layer.npz", **arrays):
      "reserved for 0"),
     (lambda p: _layer_file(p, activations=np.ones(4)), "neither of 'weights' and 'codes'"),
     (lambda p: p / "missing.npz", "does not exist"),
-    (lambda p: _text_file(p / "bad.npz", "not a zip"), "not a readable"),
+    (lambda p: _text_file(p / "bad.npz", "not a zip"), "is a text file"),
     (lambda p: _layer_file(p, codes=np.ones((3, 4), np.uint8), codebook=np.array([0.0, 1.0]),
                            activations=np.full(4, 1000.0)),
      "exceeds the fixed16 range"),
@@ -173,13 +173,13 @@ def test_bad_layer_files_exit_2_without_traceback(tmp_path, make, message):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--pes", "0"], "num_pes = 0 is below the minimum 1"),
-    (["--fifo", "0"], "act_queue_depth = 0 is below the minimum 1"),
-    (["--index-bits", "0"], "rel_index_bits = 0 is below the minimum 1"),
+    (["--pes", "0"], r"num_pes = 0 \(--pes\) is below the minimum 1"),
+    (["--fifo", "0"], r"act_queue_depth = 0 \(--fifo\) is below the minimum 1"),
+    (["--index-bits", "0"], r"rel_index_bits = 0 \(--index-bits\) is below the minimum 1"),
     (["--sram-width", "4"], "narrower than one 8-bit entry"),
     (["--arith", "int7"], "not supported"),
     (["--clock", "fast"], "not a frequency"),
-    (["--set", "bogus=3"], "expected NAME=VALUE"),
+    (["--set", "bogus=3"], "unknown hardware parameter 'bogus'"),
     (["--pes", "1", "--set", "spmat_sram_bytes=1024"], "needs .* entries.*more PEs"),
     (["--trace", "t.json"], "needs the reference engine"),
 ])

@@ -5,7 +5,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from eiesim import CapacityError, HardwareSpec, LayerError, encode
+from eiesim import CapacityError, EncodedLayer, HardwareSpec, LayerError, encode
+from eiesim.compress.encode import layer_requirements
+from eiesim.layer import LayerRequirements, fit_memories
 
 # The paper's 16x8 example (EIE.md §2): PE0 holds rows 0, 4, 8, 12.
 PAPER_PE0_NONZEROS = [(0, 0), (8, 0), (12, 0), (4, 1), (0, 2), (12, 2), (0, 4), (4, 4), (0, 5),
@@ -97,6 +99,56 @@ def test_round_trip(matrix, num_pes, rel_bits):
     assert stats.v_bits == stats.entries * 4
     assert stats.z_bits == stats.entries * rel_bits
     assert 0.0 <= stats.padding_share < 1.0
+    # to_dense: the codebook values of the codes, bias included.
+    weights, dense_bias = layer.to_dense()
+    np.testing.assert_array_equal(weights, codebook[codes])
+    if bias is not None:
+        np.testing.assert_array_equal(dense_bias, codebook[bias])
+    # The counting pass predicts the encoding's needs exactly (capacity checks use it).
+    assert layer_requirements(codes, bias, spec=layer_spec(layer)) == \
+        LayerRequirements.of_layer(layer)
+    # An independent construction from the non-zeros' coordinates gives the same arrays.
+    n = num_pes
+    rows_per_pe = -(-codes.shape[0] // n)
+    extended = np.zeros((rows_per_pe * n, layer.num_columns), np.uint8)
+    extended[:codes.shape[0], :codes.shape[1]] = codes
+    if bias is not None:
+        extended[:codes.shape[0], layer.bias_column] = bias
+    by_pe = extended.reshape(rows_per_pe, n, layer.num_columns).transpose(1, 2, 0)
+    pes, columns, local_rows = np.nonzero(by_pe)
+    other = EncodedLayer.from_entries(
+        num_pes=n, weight_index_bits=4, rel_index_bits=rel_bits, out_features=codes.shape[0],
+        in_features=codes.shape[1], has_bias=bias is not None, codebook=layer.codebook,
+        pes=pes, columns=columns, local_rows=local_rows, codes=by_pe[pes, columns, local_rows])
+    for name in ("entry_v", "entry_z", "pe_offsets", "col_ptr"):
+        np.testing.assert_array_equal(getattr(other, name), getattr(layer, name), err_msg=name)
+
+
+def layer_spec(layer):
+    return HardwareSpec(num_pes=layer.num_pes, rel_index_bits=layer.rel_index_bits)
+
+
+@settings(max_examples=60, deadline=None)
+@given(code_matrices(), st.integers(1, 5), st.integers(1, 4), st.integers(1, 3))
+def test_output_batches_are_the_encodings_of_row_slices(matrix, num_pes, rel_bits, regs):
+    """Rule T13's batches, cut from the layer's entries, equal encoding each slice of rows."""
+    codes, bias = matrix
+    codebook = np.linspace(0, 1, 16).astype(np.float32)
+    spec = HardwareSpec(num_pes=num_pes, rel_index_bits=rel_bits)
+    layer = encode(codes, codebook, bias, spec=spec)
+    batches = layer.output_batches(regs)
+    if len(batches) > 1:
+        assert layer.output_batches(regs) is batches  # computed once per layer and size
+    rows = regs * num_pes
+    assert len(batches) == max(1, -(-(-(-codes.shape[0] // num_pes)) // regs))
+    for index, batch in enumerate(batches):
+        part = slice(index * rows, (index + 1) * rows)
+        expected = encode(codes[part], codebook, None if bias is None else bias[part],
+                          spec=spec)
+        for name in ("out_features", "has_bias"):
+            assert getattr(batch, name) == getattr(expected, name)
+        for name in ("entry_v", "entry_z", "pe_offsets", "col_ptr"):
+            np.testing.assert_array_equal(getattr(batch, name), getattr(expected, name))
 
 
 @pytest.mark.parametrize("codes, codebook, message", [
@@ -116,18 +168,99 @@ def test_capacity_errors_name_limit_and_fix():
     from eiesim.sim import simulate
 
     codes = np.ones((64, 8), dtype=np.uint8)
+    codebook = np.array([0.0, 1.0])
     spec = HardwareSpec(num_pes=1, spmat_sram_bytes=64)  # 64 B hold 64 eight-bit entries
-    layer = encode(codes, np.array([0.0, 1.0]), spec=spec)
+    with pytest.raises(CapacityError, match=r"PE 0 needs 512 entries.*holds 64.*more PEs"):
+        encode(codes, codebook, spec=spec)
+    layer = encode(codes, codebook, spec=spec, check_capacity=False)
     with pytest.raises(CapacityError, match=r"PE 0 needs 512 entries.*holds 64.*more PEs"):
         simulate(layer, np.ones(8), spec)
-    spec = HardwareSpec(num_pes=1, pointer_bits=8)
-    layer = encode(codes, np.array([0.0, 1.0]), spec=spec)
     with pytest.raises(CapacityError, match="8-bit pointers address at most 255"):
-        simulate(layer, np.ones(8), spec)
-    spec = HardwareSpec(num_pes=1, ptr_sram_bytes=8)
-    layer = encode(codes, np.array([0.0, 1.0]), spec=spec)
+        encode(codes, codebook, spec=HardwareSpec(num_pes=1, pointer_bits=8))
     with pytest.raises(CapacityError, match="needs 9 column pointers"):
-        simulate(layer, np.ones(8), spec)
+        encode(codes, codebook, spec=HardwareSpec(num_pes=1, ptr_sram_bytes=8))
+
+
+def test_every_exceeded_limit_in_one_error_with_its_fix():
+    # 1 PE, 300 x 200 all ones: 60 000 entries; 200 inputs and 300 rows per PE.
+    spec = HardwareSpec(num_pes=1, spmat_sram_bytes=1024, pointer_bits=8, ptr_sram_bytes=16,
+                        act_sram_bytes=16)
+    with pytest.raises(CapacityError) as caught:
+        encode(np.ones((300, 200), np.uint8), np.array([0.0, 1.0]), spec=spec)
+    message = str(caught.value)
+    for fix in ("spmat_sram_bytes needs >= 65536 (--set spmat_sram_bytes=65536)",
+                "pointer_bits needs >= 16 (--set pointer_bits=16)",
+                # 5 output batches (300 rows, 64 registers) x 201 pointers x 16 bits = 2010 B
+                "ptr_sram_bytes needs >= 2048 (--set ptr_sram_bytes=2048)",
+                "act_sram_bytes needs >= 1024 (--set act_sram_bytes=1024)"):
+        assert fix in message
+    assert caught.value.fixes == {"spmat_sram_bytes": 65536, "pointer_bits": 16,
+                                  "ptr_sram_bytes": 2048, "act_sram_bytes": 1024}
+    fitted, changes = fit_memories(np.ones((300, 200), np.uint8), spec)
+    assert changes == caught.value.fixes
+    assert fitted == spec.replace(**changes)
+    encode(np.ones((300, 200), np.uint8), np.array([0.0, 1.0]), spec=fitted)
+
+
+def test_fit_memories_takes_the_smallest_sufficient_sizes():
+    codes = np.ones((64, 8), dtype=np.uint8)
+    spec = HardwareSpec(num_pes=1, spmat_sram_bytes=64)
+    fitted, changes = fit_memories(codes, spec)
+    assert changes == {"spmat_sram_bytes": 512}  # 512 entries of 8 bits
+    assert fit_memories(codes, fitted) == (fitted, {})
+    with pytest.raises(CapacityError):
+        encode(codes, np.array([0.0, 1.0]), spec=fitted.replace(spmat_sram_bytes=256))
+    # Requirements and encoded layers work too; a layer object with .codes and .bias_codes.
+    layer = encode(codes, np.array([0.0, 1.0]), spec=fitted)
+    assert fit_memories(layer, spec)[1] == changes
+    assert fit_memories(LayerRequirements.of_layer(layer), spec)[1] == changes
+
+
+def test_fc8_pe_scaling_sweep_fits_from_1_to_256_pes():
+    from eiesim import io, simulate
+
+    data = io.load_layer(io.example_path("alexnet-fc8"))
+    cycles = []
+    for num_pes in (1, 2, 4, 8, 16, 32, 64, 128, 256):
+        base = HardwareSpec(num_pes=num_pes)
+        spec, changes = fit_memories(data, base)
+        if changes:  # below 32 PEs the default memories are too small
+            with pytest.raises(CapacityError):
+                encode(data, spec=base)
+        result = simulate(encode(data, spec=spec), data.activations, spec)
+        cycles.append(result.cycles)
+    assert all(a > b for a, b in zip(cycles, cycles[1:]))  # more PEs, fewer cycles
+
+
+def test_too_large_layer_is_rejected_from_counts_without_encoding():
+    import tracemalloc
+
+    # 20 000 x 20 000, every weight present, as a zero-copy view: 400 M entries would need
+    # 800 MB encoded. The counts alone reject it, allocating only the per-column counts.
+    codes = np.broadcast_to(np.uint8(1), (20_000, 20_000))
+    tracemalloc.start()
+    with pytest.raises(CapacityError, match="spmat_sram_bytes needs"):
+        encode(codes, np.array([0.0, 1.0]))
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 50 * 2**20
+
+
+def test_encode_takes_a_quantized_layer_object():
+    class Quantized:  # any object with codes, codebook and bias_codes
+        codes = np.array([[1, 0], [0, 2]], np.uint8)
+        codebook = np.array([0.0, 0.5, -1.0])
+        bias_codes = np.array([2, 0], np.uint8)
+
+    spec = HardwareSpec(num_pes=2)
+    layer = encode(Quantized(), spec=spec)
+    same = encode(Quantized.codes, Quantized.codebook, Quantized.bias_codes, spec=spec)
+    for name in ("entry_v", "entry_z", "col_ptr", "codebook"):
+        np.testing.assert_array_equal(getattr(layer, name), getattr(same, name))
+    with pytest.raises(LayerError, match="pass the layer alone"):
+        encode(Quantized(), Quantized.codebook, spec=spec)
+    with pytest.raises(LayerError, match="needs a codebook"):
+        encode(Quantized.codes, spec=spec)
 
 
 def test_layer_encoded_for_other_hardware_rejected():

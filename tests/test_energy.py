@@ -11,12 +11,13 @@ import numpy as np
 import pytest
 
 import eiesim
+import eiesim.io
 from eiesim.actions import CCU_EVENTS, CYCLE_CLASSES, PE_EVENTS, UNITS
 from eiesim.energy import (CALIBRATION_ACTIVITY, CALIBRATION_LAYERS,
                            ENERGY_EVENTS, UNIT_OF, EnergyTable, EnergyTableError,
                            apply_overrides, area_report, default_energy_table,
                            dense_baseline_energy, energy_report, load_energy_table,
-                           paper_layer_inputs, run_paper_layer, sram_area_um2,
+                           run_paper_layer, sram_area_um2,
                            sram_read_energy_j)
 from eiesim.energy.area import TABLE2_AREA_UM2, TABLE2_PE_AREA_UM2
 from eiesim.energy.calibration import activity_of
@@ -24,6 +25,7 @@ from eiesim.energy.report import KINDS
 from eiesim.energy.table import LNZD_NODE_POWER_W, TABLE2_POWER_W
 from eiesim.errors import EiesimError
 from eiesim.spec import DEFAULT_SPEC, HardwareSpec
+from eiesim.workloads import synthetic_layer
 
 DATA = Path(eiesim.__file__).parent / "data" / "energy"
 WIDTHS = (32, 64, 128, 256, 512)
@@ -127,15 +129,20 @@ def test_sram_energy_grows_with_width_and_capacity_and_amortises_the_access():
 
 
 # --- calibration against the paper ---------------------------------------------------------
-def test_stored_calibration_activity_is_what_the_engine_measures(paper_results):
+def test_stored_calibration_activity_is_what_the_engine_measures_on_the_benchmark_layers(
+        paper_results):
+    """Fails when the generator, the engines or the default spec change without
+    `python -m eiesim.energy.calibration --write`."""
     measured = activity_of(paper_results.values())
     for name, rate in CALIBRATION_ACTIVITY.items():
         assert measured[name] == pytest.approx(rate, rel=1e-5, abs=1e-9), name
 
 
-def test_benchmark_suite_reproduces_table2(paper_results):
-    """Over the benchmark layers (the calibration activity) the chip draws Table II's power,
-    split among the modules as Table II says."""
+def test_calibration_reproduces_table2_at_the_calibration_activity_by_construction(
+        paper_results):
+    """The table is fitted so that, at the calibration activity (the benchmark layers pooled),
+    the chip draws Table II's power split among the modules as Table II says. This holds by
+    construction; it checks the bookkeeping of the fit and of the reports, not the model."""
     reports = [energy_report(result) for result in paper_results.values()]
     energy = sum(report.energy_j for report in reports)
     time_s = sum(report.time_s for report in reports)
@@ -147,6 +154,22 @@ def test_benchmark_suite_reproduces_table2(paper_results):
     for unit, module_power in TABLE2_POWER_W.items():
         assert by_unit[unit] == pytest.approx(64 * module_power / table2_chip, abs=0.003), unit
     ranked = sorted(by_unit, key=by_unit.get, reverse=True)
+    assert ranked[:2] == ["spmat_read", "ptr_read"]
+
+
+def test_held_out_real_layer_draws_table2_power_within_a_band():
+    """A layer the table was not fitted on: the real AlexNet fc8 layer (real weights, real fc7
+    input; the fit used only synthetic layers). It must draw Table II's chip power within 15 %
+    (the calibration layers themselves spread from -17 % to +16 %), with the sparse-matrix and
+    pointer SRAMs the two largest consumers. This can fail: a wrong event count, a unit
+    attributed to the wrong module, or a table that fits only its own calibration run moves
+    it (measured: +7 %)."""
+    table2_chip = 64 * sum(TABLE2_POWER_W.values()) + 21 * LNZD_NODE_POWER_W
+    fc8 = eiesim.io.load_layer(eiesim.io.example_path("alexnet-fc8"))
+    result = eiesim.simulate(fc8.encode(DEFAULT_SPEC), fc8.activations, DEFAULT_SPEC)
+    report = energy_report(result)
+    assert report.average_power_w == pytest.approx(table2_chip, rel=0.15)
+    ranked = sorted(report.shares, key=report.shares.get, reverse=True)
     assert ranked[:2] == ["spmat_read", "ptr_read"]
 
 
@@ -209,7 +232,7 @@ def _line_reads(in_scale: float, names) -> dict:
     width, so each layer is generated and encoded once."""
     reads = {}
     for name in names:
-        inputs = paper_layer_inputs(name, in_scale=in_scale)
+        inputs = synthetic_layer(name, in_scale=in_scale)
         layer = eiesim.encode(inputs.codes, inputs.codebook, inputs.bias_codes)
         for width in WIDTHS:
             spec = DEFAULT_SPEC.replace(spmat_sram_width_bits=width)

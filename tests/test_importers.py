@@ -151,7 +151,7 @@ def test_missing_optional_package_says_how_to_install(tmp_path: Path, module: st
     path.write_bytes(b"not read")
     monkeypatch.setitem(sys.modules, module, None)  # makes `import module` raise ImportError
     with pytest.raises(EiesimError, match=rf"optional package '{module}'.*pip install "
-                                          r"'eiesim\[formats\]'"):
+                                          r"'eiesim\[import\]'"):
         load_tensors(path)
 
 
@@ -174,8 +174,18 @@ def test_path_and_format_errors(tmp_path: Path) -> None:
         load_tensors(tmp_path / "missing.npz")
     corrupt = tmp_path / "corrupt.npz"
     corrupt.write_bytes(b"garbage")
-    with pytest.raises(EiesimError, match="could not read .*corrupt.npz' as npz"):
+    with pytest.raises(EiesimError, match="corrupt.npz' is a text file.*numpy.savez") as error:
         load_tensors(corrupt)
+    assert "allow_pickle" not in str(error.value)
+    np.save(tmp_path / "one.npy", FC1_W)
+    (tmp_path / "one.npy").rename(tmp_path / "one.npz")
+    with pytest.raises(EiesimError, match="single numpy array"):
+        load_tensors(tmp_path / "one.npz")
+    text = tmp_path / "text.npy"
+    text.write_text("1, 2, 3")
+    with pytest.raises(EiesimError, match="not a .npy file.*numpy.save") as error:
+        load_tensors(text)
+    assert "allow_pickle" not in str(error.value)
     renamed = tmp_path / "weights.dat"
     np.savez(renamed, w=FC1_W)  # np.savez appends .npz
     assert list(load_tensors(tmp_path / "weights.dat.npz")) == ["w"]

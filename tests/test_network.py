@@ -237,6 +237,53 @@ def float_layer(seed: int, out: int = 48, inp: int = 40):
             np.where(rng.random(inp) < 0.5, rng.uniform(0, 1, inp), 0.0))
 
 
+def test_layers_with_their_own_inputs_need_not_chain(tmp_path):
+    first, _ = random_network(5, sizes=(20, 12))
+    second, _ = random_network(6, sizes=(30, 8))
+    layers = first + second  # 20 -> 12, then 30 -> 8: no chain
+    rng = np.random.default_rng(1)
+    inputs = [rng.uniform(0, 1, 20), rng.uniform(0, 1, 30)]
+    spec = eiesim.HardwareSpec(num_pes=4)
+    with pytest.raises(LayerError, match="shapes must chain"):
+        simulate_network(layers, inputs[0], spec)
+    result = simulate_network(layers, None, spec, layer_inputs=inputs)
+    assert not result.chained and result.num_layers == 2
+    for layer, values, layer_result in zip(layers, inputs, result.layers):
+        alone = eiesim.simulate(layer.encode(spec), values, spec)
+        assert_results_equal(layer_result, alone)
+    assert result.cycles == sum(r.cycles for r in result.layers)
+    assert result.edp_js == pytest.approx(result.energy_j * result.time_s)
+    assert result.edap_jsm2 == pytest.approx(result.edp_js * result.area_mm2 * 1e-6)
+    payload = result.to_dict()
+    assert payload["power_w"] == payload["average_power_w"] == pytest.approx(result.power_w)
+
+    path = tmp_path / "net.npz"
+    save_network(path, layers, layer_inputs=inputs)
+    loaded = load_network(path)
+    assert loaded.activations is None and not loaded.chained
+    for values, back in zip(inputs, loaded.layer_inputs):
+        np.testing.assert_array_equal(values, back)
+    again = simulate_network(loaded.layers, None, spec, layer_inputs=loaded.layer_inputs)
+    assert again.cycles == result.cycles
+
+
+@pytest.mark.parametrize("extra, message", [
+    ({"activations": np.ones(20)}, "both 'activations'.*layer\\{K\\}_activations"),
+    ({"layer1_activations": None}, "layer 1 has no 'layer1_activations'"),
+])
+def test_per_layer_inputs_are_all_or_nothing(tmp_path, extra, message):
+    layers, _ = random_network(7, sizes=(20, 12, 6))
+    arrays = {"layer0_codes": layers[0].codes, "layer0_codebook": layers[0].codebook,
+              "layer1_codes": layers[1].codes, "layer1_codebook": layers[1].codebook,
+              "layer0_activations": np.ones(20), "layer1_activations": np.ones(12)}
+    arrays.update(extra)
+    np.savez(tmp_path / "net.npz", **{k: v for k, v in arrays.items() if v is not None})
+    with pytest.raises(LayerError, match=message):
+        load_network(tmp_path / "net.npz")
+    with pytest.raises(LayerError, match="either activations .* or layer_inputs"):
+        simulate_network(layers, np.ones(20), layer_inputs=[np.ones(20), np.ones(12)])
+
+
 @pytest.mark.parametrize("method", ["magnitude", "random", "gradient", "rows", "columns",
                                     "blocks", "balanced"])
 def test_compress_file_output_loads_and_runs(tmp_path, method):
@@ -252,7 +299,7 @@ def test_compress_file_output_loads_and_runs(tmp_path, method):
     assert abs(summary.density - 0.25) < 0.03
     assert summary.density == np.count_nonzero(data.codes) / data.codes.size
     assert summary.kept_weights == np.count_nonzero(data.codes)
-    np.testing.assert_array_equal(data.activations, x.astype(np.float32))
+    np.testing.assert_array_equal(data.activations, x)  # stored exactly (float64 if needed)
     assert data.bias_codes is not None and data.codebook[0] == 0
     expected = compress_arrays(w, b, method=method, density=0.25, num_pes=8, bits=4, seed=3,
                                gradients=arrays.get("gradients"))
@@ -285,8 +332,7 @@ def test_compress_file_without_activations_fails_and_writes_nothing(tmp_path):
     assert not (tmp_path / "out.npz").exists()
     compress_file(tmp_path / "in.npz", tmp_path / "out.npz", method="magnitude", density=0.5,
                   activations=x)
-    np.testing.assert_array_equal(io.load_layer(tmp_path / "out.npz").activations,
-                                  x.astype(np.float32))
+    np.testing.assert_array_equal(io.load_layer(tmp_path / "out.npz").activations, x)
 
 
 @pytest.mark.parametrize("arrays, options, message", [
@@ -327,9 +373,9 @@ def test_compress_file_path_errors(tmp_path):
     with pytest.raises(CompressError, match="directory .* does not exist"):
         compress_file(tmp_path / "in.npz", tmp_path / "no" / "out.npz", **common)
     np.save(tmp_path / "single.npy", w)
-    with pytest.raises(CompressError, match="single array"):
+    with pytest.raises(CompressError, match="single numpy array.*numpy.savez"):
         compress_file(tmp_path / "single.npy", tmp_path / "out.npz", **common)
     (tmp_path / "junk.npz").write_text("not a zip")
-    with pytest.raises(CompressError, match="not a readable .npz"):
+    with pytest.raises(CompressError, match="is a text file.*not an .npz archive"):
         compress_file(tmp_path / "junk.npz", tmp_path / "out.npz", **common)
     assert pipeline.INPUT_ARRAYS == ("weights", "bias", "activations", "gradients")

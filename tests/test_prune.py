@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -18,7 +19,7 @@ from eiesim.compress import (
     prune_global_mask,
     prune_mask,
 )
-from eiesim.compress.prune import METHODS
+from eiesim.compress.prune import METHODS, PruningWarning, prune_weights
 from eiesim.errors import LayerError
 
 ELEMENT_METHODS = ("magnitude", "random", "gradient", "balanced")
@@ -117,11 +118,43 @@ def test_balanced_equal_counts_per_pe_slice() -> None:
 
 
 def test_balanced_remainders_rotate() -> None:
-    # 8 rows, 4 PEs, 3 columns, 5 kept: columns get 2, 2, 1 and PEs 0, 1, 2, 3, 0 take them.
+    # 8 rows, 4 PEs, 3 columns, 14 kept (every column at least one per PE: per-column mode):
+    # columns get 5, 5, 4; the leftover one of each of the first two columns goes to PE 0, then
+    # PE 1 (the round robin continues from column to column).
+    w = np.arange(1.0, 25.0).reshape(8, 3)
+    mask = prune_mask(w, 14 / 24, "balanced", num_pes=4)
+    per_slice = mask.reshape(2, 4, 3).sum(axis=0)
+    assert per_slice.T.tolist() == [[2, 1, 1, 1], [1, 2, 1, 1], [1, 1, 1, 1]]
+
+
+def test_sparse_balanced_is_per_pe_and_magnitude_driven() -> None:
+    # 8 rows, 4 PEs, 3 columns, 5 kept: fewer than one per PE and column, so each PE keeps its
+    # share (2, 1, 1, 1) of the largest weights of its own rows (rows p and p + 4), which are
+    # in row p + 4 (the larger values); no round robin over columns decides.
     w = np.arange(1.0, 25.0).reshape(8, 3)
     mask = prune_mask(w, 5 / 24, "balanced", num_pes=4)
-    per_slice = mask.reshape(2, 4, 3).sum(axis=0)
-    assert per_slice.T.tolist() == [[1, 1, 0, 0], [0, 0, 1, 1], [1, 0, 0, 0]]
+    assert mask.reshape(2, 4, 3).sum(axis=(0, 2)).tolist() == [2, 1, 1, 1]
+    assert mask[4].tolist() == [False, True, True]  # PE 0: its two largest, 14 and 15
+    assert [int(np.flatnonzero(mask[row])[0]) for row in (5, 6, 7)] == [2, 2, 2]
+    assert not mask[:4].any()
+
+
+def test_balanced_on_a_layer_with_fewer_rows_than_pes_keeps_what_magnitude_keeps() -> None:
+    # The digits MLP's output layer: 10 rows at 16 PEs. Each PE holds one row, so balanced
+    # keeps the largest weights of each row, close to magnitude pruning in kept magnitude,
+    # and warns that 6 PEs idle.
+    rng = np.random.default_rng(4)
+    w = rng.standard_normal((10, 100)) * rng.uniform(0.8, 1.25, (10, 1))
+    with pytest.warns(PruningWarning, match=r"10 rows for num_pes = 16, so 6 PEs hold no rows"):
+        balanced = prune_mask(w, 0.2, "balanced", num_pes=16)
+    magnitude = prune_mask(w, 0.2)
+    assert balanced.sum() == magnitude.sum() == 200
+    kept_balanced, kept_magnitude = np.abs(w[balanced]).sum(), np.abs(w[magnitude]).sum()
+    assert kept_balanced >= 0.9 * kept_magnitude
+    assert np.all(balanced.sum(axis=1) == 20)  # every PE (row) keeps the same
+    for row in range(10):
+        kept = np.abs(w[row, balanced[row]])
+        assert kept.min() >= np.abs(w[row, ~balanced[row]]).max()
 
 
 def test_balanced_ties_keep_the_lower_rows() -> None:
@@ -132,7 +165,8 @@ def test_balanced_ties_keep_the_lower_rows() -> None:
 
 def test_balanced_with_fewer_rows_than_pes() -> None:
     w = np.arange(1.0, 31.0).reshape(3, 10)
-    mask = prune_mask(w, 0.5, "balanced", num_pes=64)
+    with pytest.warns(PruningWarning, match="61 PEs hold no rows"):
+        mask = prune_mask(w, 0.5, "balanced", num_pes=64)
     assert mask.sum() == 15
     assert np.array_equal(mask.sum(axis=1), [5, 5, 5])  # each row is its own PE
 
@@ -142,6 +176,7 @@ def test_balanced_with_fewer_rows_than_pes() -> None:
 @settings(max_examples=40, deadline=None)
 @given(w=matrices(), density=densities, method=st.sampled_from(ELEMENT_METHODS),
        seed=st.integers(0, 100), num_pes=st.integers(1, 9))
+@pytest.mark.filterwarnings("ignore::eiesim.compress.prune.PruningWarning")
 def test_element_methods_hit_the_density_exactly(w: np.ndarray, density: float, method: str,
                                                  seed: int, num_pes: int) -> None:
     mask = mask_of(w, density, method, seed=seed, num_pes=num_pes)
@@ -161,34 +196,66 @@ def test_magnitude_keeps_every_larger_weight(w: np.ndarray, density: float) -> N
         assert np.abs(w[mask]).min() >= np.abs(w[~mask]).max()
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(w=matrices(max_side=40), density=densities, num_pes=st.integers(1, 12))
 def test_balanced_pe_counts(w: np.ndarray, density: float, num_pes: int) -> None:
     out, inp = w.shape
-    mask = prune_mask(w, density, "balanced", num_pes=num_pes)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PruningWarning)
+        mask = prune_mask(w, density, "balanced", num_pes=num_pes)
     rows_per_pe = -(-out // num_pes)
     padded = np.zeros((rows_per_pe * num_pes, inp), dtype=bool)
     padded[:out] = mask
     per_slice = padded.reshape(rows_per_pe, num_pes, inp).sum(axis=0)  # [PE, column]
     slice_rows = np.array([len(range(p, out, num_pes)) for p in range(num_pes)])
-    # In each column, PEs whose slice is not full differ by at most 1 from every other PE.
-    for col in range(inp):
-        counts = per_slice[:, col]
-        room = counts < slice_rows
-        if room.any():
-            assert counts.max() - counts[room].min() <= 1
-    # Columns differ by at most 1 as well.
-    per_column = mask.sum(axis=0)
-    assert per_column.max() - per_column.min() <= 1
-    if out % num_pes == 0:
-        totals = per_slice.sum(axis=1)
-        assert totals.max() - totals.min() <= 1
-    # Within every slice, the kept weights are the largest.
-    for pe in range(min(num_pes, out)):
+    kept = expected_count(density, w.size)
+    if kept // inp >= min(num_pes, out):
+        # Per column: in each column, PEs whose slice is not full differ by at most 1 from
+        # every other PE; columns differ by at most 1 as well.
         for col in range(inp):
-            values, kept = np.abs(w[pe::num_pes, col]), mask[pe::num_pes, col]
-            if kept.any() and (~kept).any():
-                assert values[kept].min() >= values[~kept].max()
+            counts = per_slice[:, col]
+            room = counts < slice_rows
+            if room.any():
+                assert counts.max() - counts[room].min() <= 1
+        per_column = mask.sum(axis=0)
+        assert per_column.max() - per_column.min() <= 1
+        if out % num_pes == 0:
+            totals = per_slice.sum(axis=1)
+            assert totals.max() - totals.min() <= 1
+        # Within every slice, the kept weights are the largest.
+        for pe in range(min(num_pes, out)):
+            for col in range(inp):
+                values, kept_here = np.abs(w[pe::num_pes, col]), mask[pe::num_pes, col]
+                if kept_here.any() and (~kept_here).any():
+                    assert values[kept_here].min() >= values[~kept_here].max()
+    else:
+        # Per PE: PE totals differ by at most 1 among PEs with room; each PE keeps the largest
+        # weights of its own rows.
+        totals = per_slice.sum(axis=1)
+        room = totals < slice_rows * inp
+        if room.any():
+            assert totals.max() - totals[room].min() <= 1
+        for pe in range(min(num_pes, out)):
+            values, kept_here = np.abs(w[pe::num_pes]), mask[pe::num_pes]
+            if kept_here.any() and (~kept_here).any():
+                assert values[kept_here].min() >= values[~kept_here].max()
+
+
+def test_prune_is_a_module_whose_help_is_its_own() -> None:
+    import pydoc
+
+    import eiesim.compress
+    import eiesim.compress.prune as module
+
+    assert module is eiesim.compress.prune is prune  # the module, not a function
+    text = pydoc.render_doc(eiesim.compress.prune)
+    assert "Pruning to a target density" in text and "see the module doc" not in text
+    assert "fraction of positions kept" in pydoc.render_doc(prune_weights)
+    w = np.array([[0.1, -0.9, 0.3], [0.5, 0.2, -0.4]])
+    assert np.array_equal(prune(w, 0.5), prune_weights(w, 0.5))  # old calls still work
+    for name in eiesim.compress.__all__:
+        doc = getattr(eiesim.compress, name).__doc__
+        assert doc and len(doc) > 40, name
 
 
 @settings(max_examples=40, deadline=None)

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from eiesim.compress import dequantize, quantize
-from eiesim.compress.quantize import QuantizedLayer
+from eiesim.compress.quantize import QuantizedLayer, quantize_weights
 from eiesim.errors import EiesimError, LayerError
 from eiesim.spec import HardwareSpec
 
@@ -25,20 +25,46 @@ def sse_direct(weights: np.ndarray, q: QuantizedLayer) -> float:
 # --- exact cases ---------------------------------------------------------------------------------
 
 def test_linear_init_centroids_by_hand() -> None:
-    # k = 3 linear init over [1, 12]: 1, 6.5, 12. Midpoints 3.75 and 9.25 split the values into
-    # {1, 2, 3}, {} and {10, 11, 12}; the means are 2 and 11, the empty middle cluster keeps
-    # 6.5, and the next assignment (midpoints 4.25, 8.75) is the same: converged.
+    # k = 3 linear init over [1, 12] (all kept weights positive): 1, 6.5, 12. Midpoints 3.75 and
+    # 9.25 split the values into {1, 2, 3}, {} and {10, 11, 12}; the means are 2 and 11. The
+    # empty middle cluster is re-seeded onto the end of the run of the cluster with the largest
+    # error that lies farthest from its mean (a tie of errors 2 and 2: the first, {1, 2, 3};
+    # 1 and 3 are equally far: the lower end, 1). Centroids 1, 2, 11: {1}, {2, 3}, {10, 11, 12},
+    # means 1, 2.5, 11; the next assignment is the same: converged after 2 iterations.
     q = quantize(HAND, bits=2)
     assert q.codebook.dtype == np.float32
-    assert q.codebook.tolist() == [0.0, 2.0, 6.5, 11.0]
-    assert q.codes.tolist() == [[1, 1, 0], [1, 3, 3], [3, 0, 0]]
-    assert q.converged and q.iterations == 1
-    assert q.clusters_used == 2
-    assert q.kept_weights == 6
-    assert q.sse == pytest.approx(4.0)  # (1-2)^2 + 0 + (3-2)^2 + (10-11)^2 + 0 + (12-11)^2
-    assert q.rms_error == pytest.approx(np.sqrt(4.0 / 6))
+    assert q.codebook.tolist() == [0.0, 1.0, 2.5, 11.0]
+    assert q.codes.tolist() == [[1, 2, 0], [2, 3, 3], [3, 0, 0]]
+    assert q.converged and q.iterations == 2
+    assert q.clusters_used == 3 and q.quantization.clusters_used == 3
+    assert q.quantization.reseeded_clusters == 1
+    assert q.quantization.codebook_usage == 1.0
+    assert q.kept_weights == 6 and q.quantization.distinct_kept_values == 6
+    assert q.sse == pytest.approx(2.5)  # 0 + .5^2 + .5^2 + (10-11)^2 + 0 + (12-11)^2
+    assert q.rms_error == pytest.approx(np.sqrt(2.5 / 6))
     assert q.max_abs_error == pytest.approx(1.0)
-    assert q.relative_error == pytest.approx(np.sqrt(4.0 / (1 + 4 + 9 + 100 + 121 + 144)))
+    assert q.relative_error == pytest.approx(np.sqrt(2.5 / (1 + 4 + 9 + 100 + 121 + 144)))
+
+
+def test_linear_init_is_per_sign_over_the_kept_weights() -> None:
+    # 3 negative and 4 positive kept weights, k = 3: round(3 * 3/7) = 1 centroid for the
+    # negatives (the middle of [-3, -1]) and 2 spread over [1, 10]; nothing inside the gap.
+    w = np.array([[-3.0, -2.0, -1.0, 0.0], [1.0, 2.0, 3.0, 10.0]])
+    q = quantize(w, bits=2, max_iter=0)
+    assert q.codebook.tolist() == [0.0, -2.0, 1.0, 10.0]
+
+
+def test_no_centroid_unused_on_a_pruned_layer() -> None:
+    # A 512 x 1024 normal layer magnitude-pruned to 10 %: the kept weights are bimodal with a
+    # gap around 0. Linear init over [min, max] left 4 of the 15 entries in the gap, unused.
+    from eiesim.compress import prune_weights
+
+    w = prune_weights(np.random.default_rng(0).standard_normal((512, 1024)), 0.1)
+    q = quantize(w, bits=4)
+    assert q.quantization.distinct_kept_values > 15
+    assert q.quantization.clusters_used == 15 and q.quantization.codebook_usage == 1.0
+    assert not np.any((q.codebook[1:] > -1.5) & (q.codebook[1:] < 1.5))  # none in the gap
+    assert q.converged
 
 
 def test_initial_centroids_without_iterations() -> None:
@@ -101,11 +127,11 @@ def test_all_zero_weights_with_bias_fit_the_bias() -> None:
 
 
 def test_bias_uses_the_same_codebook() -> None:
-    bias = np.array([0.0, 2.4, 100.0])  # 0 -> code 0; 2.4 -> 2.0; 100 -> largest centroid 11
+    bias = np.array([0.0, 2.4, 100.0])  # 0 -> code 0; 2.4 -> 2.5; 100 -> largest centroid 11
     q = quantize(HAND, bits=2, bias=bias)
     assert q.bias_codes.dtype == np.uint8
-    assert q.bias_codes.tolist() == [0, 1, 3]
-    assert q.bias().tolist() == [0.0, 2.0, 11.0]
+    assert q.bias_codes.tolist() == [0, 2, 3]
+    assert q.bias().tolist() == [0.0, 2.5, 11.0]
     assert q.bias_max_abs_error == pytest.approx(89.0)
 
 
@@ -222,6 +248,9 @@ def test_invariants(w: np.ndarray, bits: int, init: str, seed: int) -> None:
         assigned = np.abs(kept - q.codebook[q.codes[w != 0]])
         nearest = np.min(np.abs(kept[:, None] - real[None, :]), axis=1)
         assert np.all(assigned <= nearest + 1e-5 * (1 + np.abs(kept)))
+    k = (1 << bits) - 1
+    if q.converged and np.unique(kept).size > k:  # every centroid in use (re-seeding)
+        assert q.quantization.clusters_used == k
     again = quantize(w, bits, init=init, seed=seed)
     assert np.array_equal(again.codes, q.codes) and np.array_equal(again.codebook, q.codebook)
 
@@ -271,3 +300,25 @@ def test_more_bits_never_hurt_on_a_real_sized_layer() -> None:
     assert all(a > b for a, b in zip(errors, errors[1:]))
     # 4-bit sharing of a pruned Gaussian: error a few percent of the weights' RMS.
     assert quantize(w, 4).relative_error < 0.05
+
+
+def test_the_module_is_callable_and_documents_itself() -> None:
+    import eiesim.compress
+    import eiesim.compress.quantize as module
+
+    assert module is eiesim.compress.quantize is quantize  # the module, not a function
+    assert "Weight sharing" in module.__doc__
+    assert quantize_weights.__doc__ and "codebook" in quantize_weights.__doc__
+    a, b = quantize(HAND, bits=2), quantize_weights(HAND, bits=2)
+    assert np.array_equal(a.codes, b.codes) and np.array_equal(a.codebook, b.codebook)
+
+
+def test_result_is_the_one_layer_type_with_its_reference_weights() -> None:
+    from eiesim.quantized import QuantizedLayer as OneType
+
+    q = quantize(HAND, bits=2, bias=np.array([0.0, 1.0, 2.0]))
+    assert QuantizedLayer is OneType and isinstance(q, OneType)
+    assert np.array_equal(q.reference_weights, HAND)
+    error = q.weight_error()
+    assert error["max_abs"] == pytest.approx(q.max_abs_error)
+    assert error["relative"] == pytest.approx(q.relative_error)

@@ -32,11 +32,22 @@ def codes_from(shape, nonzeros, value=1):
     return codes
 
 
-def reference(codes, activations, codebook=(0.0, 1.0), bias_codes=None, trace=None, **spec):
+def run_case(engine, codes, activations, codebook=(0.0, 1.0), bias_codes=None, trace=None,
+             **spec):
     spec = eiesim.HardwareSpec(**spec)
     layer = eiesim.encode(codes, np.array(codebook), bias_codes, spec=spec)
     return eiesim.simulate(layer, np.asarray(activations, dtype=np.float64), spec,
-                           engine="reference", trace=trace)
+                           engine=engine, trace=trace)
+
+
+def reference(codes, activations, **kwargs):
+    return run_case("reference", codes, activations, **kwargs)
+
+
+@pytest.fixture(params=["reference", "fast"])
+def engine(request):
+    """The hand-derived cases run on both engines."""
+    return request.param
 
 
 # The hand-worked layers here fit the register files, so the batching events of T12 and T13
@@ -62,16 +73,16 @@ PAPER_NONZEROS = [(0, 0), (8, 0), (12, 0), (4, 1), (0, 2), (12, 2), (0, 4), (4, 
                   (12, 5), (0, 6), (8, 7), (12, 7)]
 
 
-def test_paper_example_on_four_pes():
+def test_paper_example_on_four_pes(engine):
     # All 8 activations are 1: two groups of 4, each with its last non-zero in its last slot,
     # so the CCU broadcasts column c in cycle c, no scan cycle (T2), never full (D = 8).
     # PE 0 (k = 3 1 2 0 2 2 1 2): ptr 0@1; issue 0.0-0.2@2-4 with ptr 1@4 (T5, no bubble);
     # issue 1.0@5 with ptr 2@5; issue 2.x@6-7 with ptr 3@7 (empty, finished at 7); ptr 4@8;
     # 4.x@9-10 with ptr 5@10; 5.x@11-12 with ptr 6@12; 6.0@13 with ptr 7@13; 7.x@14-15.
     # At the start of cycle 16 everything is empty: T = 16 (T8). PE 0 is busy in 1..15.
-    result = reference(codes_from((16, 8), PAPER_NONZEROS), np.ones(8), num_pes=4)
+    result = run_case(engine, codes_from((16, 8), PAPER_NONZEROS), np.ones(8), num_pes=4)
     assert result.frontend_cycles == 16
-    assert result.cycles == 16 + 4 + 4  # T + P + R, 4 rows per PE at 1 per cycle (T10)
+    assert result.cycles == 16 + 4  # T + P + R, R = 0: ReLU on the way out (T10)
     assert ccu_counts(result) == {"ccu_active_cycles": 8, "broadcasts": 8,
                                   "broadcast_stall_cycles": 0, "lnzd_scan_cycles": 0}
     pe0 = pe_counts(result, 0)
@@ -96,7 +107,7 @@ def test_paper_example_on_four_pes():
     np.testing.assert_array_equal(result.outputs, expected)
 
 
-def test_full_queue_stalls_broadcast_and_starves_the_other_pe():
+def test_full_queue_stalls_broadcast_and_starves_the_other_pe(engine):
     # 2 PEs, D = 1. PE 0 owns rows 0, 2, 4 (3 entries in each of columns 0-2); PE 1 is empty.
     # Extended vector: groups {0, 1} and {2, 3}; slot 3 is the empty padding column (T1).
     #  c0: push 0                          (both queues hold 1 = D)
@@ -108,7 +119,8 @@ def test_full_queue_stalls_broadcast_and_starves_the_other_pe():
     #  c6: scan (group 1 has no non-zero after slot 2); PE0 issue 1.1; PE1 ptr 2 (empty)
     #  c7: CCU done; PE0 issue 1.2 + ptr 2;  c8-c10: PE0 issue 2.x.  T = 11.
     nonzeros = [(row, col) for row in (0, 2, 4) for col in range(3)]
-    result = reference(codes_from((6, 3), nonzeros), np.ones(3), num_pes=2, act_queue_depth=1)
+    result = run_case(engine, codes_from((6, 3), nonzeros), np.ones(3), num_pes=2,
+                      act_queue_depth=1)
     assert result.frontend_cycles == 11
     assert ccu_counts(result) == {"ccu_active_cycles": 7, "broadcasts": 3,
                                   "broadcast_stall_cycles": 3, "lnzd_scan_cycles": 1}
@@ -119,10 +131,10 @@ def test_full_queue_stalls_broadcast_and_starves_the_other_pe():
     assert pe1["src_act_reads"] == pe0["src_act_reads"] == 2  # one per group (T11)
 
 
-def test_same_row_in_adjacent_cycles_uses_the_bypass():
+def test_same_row_in_adjacent_cycles_uses_the_bypass(engine):
     # 1 PE, one row, three columns of one entry each: ptr c@c+1, issue c.0@c+2, so the row is
     # hit in cycles 2, 3, 4: the 2nd and 3rd MAC use the bypass (T7). T = 5.
-    result = reference(np.ones((1, 3), dtype=np.uint8), np.ones(3), num_pes=1)
+    result = run_case(engine, np.ones((1, 3), dtype=np.uint8), np.ones(3), num_pes=1)
     assert result.frontend_cycles == 5
     counts = pe_counts(result, 0)
     assert (counts["macs"], counts["bypasses"], counts["acc_reads"]) == (3, 2, 1)
@@ -130,32 +142,32 @@ def test_same_row_in_adjacent_cycles_uses_the_bypass():
     assert result.outputs.tolist() == [3.0]
 
 
-def test_bypass_needs_adjacent_issue_cycles():
+def test_bypass_needs_adjacent_issue_cycles(engine):
     # Same row, but an empty column in between: ptr 0@1, issue 0.0@2 + ptr 1@2 (empty),
     # ptr 2@3, issue 2.0@4: cycles 2 and 4 are not adjacent, so no bypass.
-    result = reference(codes_from((1, 3), [(0, 0), (0, 2)]), np.ones(3), num_pes=1)
+    result = run_case(engine, codes_from((1, 3), [(0, 0), (0, 2)]), np.ones(3), num_pes=1)
     assert result.frontend_cycles == 5
     counts = pe_counts(result, 0)
     assert (counts["macs"], counts["bypasses"], counts["acc_reads"]) == (2, 0, 2)
 
 
-def test_scan_cycles_of_empty_groups_and_group_ends():
+def test_scan_cycles_of_empty_groups_and_group_ends(engine):
     # 2 PEs, a = [0, 0, 1, 0]: group {0, 1} has no non-zero: scan@0; group {2, 3}: push 2@1,
     # then a scan@2 because slot 2 is not the group's last slot (T2). Column 2 has one entry
     # in PE 0: ptr 2@2, issue@3; T = 4.
-    result = reference(codes_from((2, 4), [(0, 2)]), [0.0, 0.0, 1.0, 0.0], num_pes=2)
+    result = run_case(engine, codes_from((2, 4), [(0, 2)]), [0.0, 0.0, 1.0, 0.0], num_pes=2)
     assert ccu_counts(result) == {"ccu_active_cycles": 3, "broadcasts": 1,
                                   "broadcast_stall_cycles": 0, "lnzd_scan_cycles": 2}
     assert result.frontend_cycles == 4
     assert pe_counts(result, 0)["busy_cycles"] == 2
 
 
-def test_bias_column_is_broadcast_last_with_activation_one():
+def test_bias_column_is_broadcast_last_with_activation_one(engine):
     # 2 PEs, 3 inputs + bias: padded to 4 columns, bias column 4, scanned slots 0..5 in groups
     # {0,1} {2,3} {4,5} (T1). a = [1, 0, 1]: each group has one non-zero not in its last slot:
     # push + scan each, 6 CCU cycles. Row 0: 0.5 * 1 + bias 0.25 * 1.
     codes = codes_from((2, 3), [(0, 0)], value=2)
-    result = reference(codes, [1.0, 0.0, 1.0], codebook=(0.0, 0.25, 0.5),
+    result = run_case(engine, codes, [1.0, 0.0, 1.0], codebook=(0.0, 0.25, 0.5),
                        bias_codes=np.array([1, 0], dtype=np.uint8), num_pes=2)
     assert ccu_counts(result) == {"ccu_active_cycles": 6, "broadcasts": 3,
                                   "broadcast_stall_cycles": 0, "lnzd_scan_cycles": 3}
@@ -163,11 +175,11 @@ def test_bias_column_is_broadcast_last_with_activation_one():
     assert result.outputs.tolist() == [0.75, 0.0]
 
 
-def test_padding_entries_and_narrow_sram_lines():
+def test_padding_entries_and_narrow_sram_lines(engine):
     # rel_index_bits = 2: a gap of 8 zeros is 2 padding entries (z = 3) then the real entry
     # (z = 0): column 0 = [(v,0) pad pad (v,0)] for rows 0 and 9 (EIE.md §2). A 12-bit line
     # holds 2 entries: lines 0, 0, 1, 1 -> 2 line reads. ptr 0@1, issue@2-5, T = 6.
-    result = reference(codes_from((10, 1), [(0, 0), (9, 0)]), [1.0], num_pes=1,
+    result = run_case(engine, codes_from((10, 1), [(0, 0), (9, 0)]), [1.0], num_pes=1,
                        rel_index_bits=2, spmat_sram_width_bits=12)
     assert result.frontend_cycles == 6
     counts = pe_counts(result, 0)
@@ -177,39 +189,41 @@ def test_padding_entries_and_narrow_sram_lines():
     assert result.outputs.tolist() == [1.0] + [0.0] * 8 + [1.0]
 
 
-@pytest.mark.parametrize("stages, relu", [(1, 1), (3, 2), (6, 4)])
-def test_total_cycles_are_frontend_drain_relu(stages, relu):
+@pytest.mark.parametrize("stages, relu", [(1, 1), (3, 2), (6, 4), (4, 0)])
+def test_total_cycles_are_frontend_drain_relu(engine, stages, relu):
     case = random_layer(3, out_features=23, in_features=17, density=0.4, act_density=0.7)
     spec = eiesim.HardwareSpec(num_pes=4, arith_pipeline_stages=stages,
                                relu_outputs_per_cycle=relu)
     recorder = TraceRecorder()
-    result = eiesim.simulate(case.encode(spec), case.activations, spec, engine="reference",
-                             trace=recorder)
-    # The model runs the drain and the ReLU phase cycle by cycle (T9, T10).
-    assert recorder.meta["total_cycles"] == result.cycles
-    assert result.relu_cycles == -(-6 // relu)  # PE 0..2 own 6 rows
+    result = eiesim.simulate(case.encode(spec), case.activations, spec, engine=engine,
+                             trace=recorder if engine == "reference" else None)
+    if engine == "reference":
+        # The model runs the drain and the ReLU phase cycle by cycle (T9, T10).
+        assert recorder.meta["total_cycles"] == result.cycles
+    # PE 0..2 own 6 rows; R = 0 with ReLU on the way out of the registers (T10).
+    assert result.relu_cycles == (-(-6 // relu) if relu else 0)
     assert result.pe_count("relu_ops").tolist() == [6, 6, 6, 5]
 
 
-def test_fixed_point_saturates_and_rounds():
+def test_fixed_point_saturates_and_rounds(engine):
     # fixed8, Q3.4 activations. Codebook [0, 1.0]: F_w = 6 (A2). Ten terms of 1.0 * 1.0:
     # each adds 16; the adder saturates at 127 = 7.9375 (A3).
-    result = reference(np.ones((1, 10), dtype=np.uint8), np.ones(10), num_pes=1,
+    result = run_case(engine, np.ones((1, 10), dtype=np.uint8), np.ones(10), num_pes=1,
                        arithmetic="fixed8")
     assert result.weight_frac_bits == 6
     assert result.pre_activations.tolist() == [127 / 16]
     # Negative terms saturate at -128 and ReLU gives 0.
-    result = reference(np.ones((1, 10), dtype=np.uint8), np.ones(10), codebook=(0.0, -1.0),
+    result = run_case(engine, np.ones((1, 10), dtype=np.uint8), np.ones(10), codebook=(0.0, -1.0),
                        num_pes=1, arithmetic="fixed8")
     assert result.pre_activations.tolist() == [-8.0]
     assert result.outputs.tolist() == [0.0]
 
 
-def test_tiny_activation_rounds_to_zero_and_is_not_broadcast():
+def test_tiny_activation_rounds_to_zero_and_is_not_broadcast(engine):
     # 0.001 is 0 in Q7.8 (A1), so the LNZD does not see it (T2); in float32 it is broadcast.
     codes = np.ones((1, 2), dtype=np.uint8)
-    fixed = reference(codes, [0.001, 1.0], num_pes=1)
-    floating = reference(codes, [0.001, 1.0], num_pes=1, arithmetic="float32")
+    fixed = run_case(engine, codes, [0.001, 1.0], num_pes=1)
+    floating = run_case(engine, codes, [0.001, 1.0], num_pes=1, arithmetic="float32")
     assert fixed.broadcasts == 1 and floating.broadcasts == 2
 
 

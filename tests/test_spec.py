@@ -38,18 +38,22 @@ def test_frozen_and_round_trips_through_dict():
 
 
 @pytest.mark.parametrize("changes, message", [
-    ({"num_pes": 0}, "num_pes = 0 is below the minimum 1"),
-    ({"act_queue_depth": 0}, "act_queue_depth = 0 is below the minimum 1"),
-    ({"rel_index_bits": 0}, "rel_index_bits = 0 is below the minimum 1"),
-    ({"weight_index_bits": 9}, "weight_index_bits = 9 is above the maximum 8"),
+    ({"num_pes": 0}, r"num_pes = 0 \(--pes\) is below the minimum 1"),
+    ({"act_queue_depth": 0}, r"act_queue_depth = 0 \(--fifo\) is below the minimum 1"),
+    ({"rel_index_bits": 0}, r"rel_index_bits = 0 \(--index-bits\) is below the minimum 1"),
+    ({"weight_index_bits": 9}, r"weight_index_bits = 9 \(--weight-bits\) is above the maximum 8"),
     ({"num_pes": 2.5}, "must be a whole number"),
     ({"num_pes": True}, "must be a whole number"),
     ({"spmat_sram_width_bits": 7}, "narrower than one 8-bit entry"),
-    ({"clock_hz": 0}, "positive finite"),
-    ({"clock_hz": float("inf")}, "positive finite"),
+    ({"clock_hz": 0}, "below the minimum 1e.06 Hz"),
+    ({"clock_hz": 1e30}, "above the maximum 1e.10 Hz"),
+    ({"clock_hz": float("inf")}, "must be a finite number"),
     ({"arithmetic": "int8"}, "not supported"),
     ({"arithmetic": "fixed64"}, "outside 4..32"),
-    ({"act_frac_bits": 16}, "act_frac_bits = 16 is above the maximum 15"),
+    ({"act_frac_bits": 16}, r"act_frac_bits = 16 \(--act-frac-bits\) is above the maximum 15"),
+    ({"act_frac_bits": -1}, "below the minimum 0"),
+    ({"spmat_sram_bytes": 1 << 41}, "above the maximum"),
+    ({"lnzd_fanin": 1}, r"lnzd_fanin = 1 \(--lnzd-fanin\) is below the minimum 2"),
 ])
 def test_bad_values_rejected(changes, message):
     with pytest.raises(SpecError, match=message):
@@ -59,3 +63,16 @@ def test_bad_values_rejected(changes, message):
 def test_unknown_keys_rejected_by_name():
     with pytest.raises(SpecError, match="unknown hardware parameter.*num_pe\\b"):
         HardwareSpec.from_dict({"num_pe": 4})
+
+
+def test_every_field_declares_doc_unit_range_and_flag():
+    from eiesim.spec import AXES, PARAMETERS, field_for
+
+    flags = [param.flag for param in PARAMETERS.values()]
+    assert len(set(flags)) == len(flags)  # one flag per field
+    for name, param in PARAMETERS.items():
+        assert param.doc and param.hint and param.flag.startswith("--"), name
+        assert field_for(param.flag) == name
+        if param.kind is not str:
+            assert param.unit and (param.low is not None), name
+    assert AXES["pes"] == "num_pes" and field_for("fifo") == "act_queue_depth"

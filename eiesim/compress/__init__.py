@@ -1,21 +1,34 @@
 """Compression front end: prune, quantize (weight sharing) and encode (interleaved CSC).
 
+Functions: :func:`prune_weights` (and :func:`prune_mask`, :func:`prune_global`,
+:func:`iterative_prune`), :func:`quantize_weights` (returns an
+:class:`eiesim.quantized.QuantizedLayer`), :func:`dequantize`, :func:`encode`.
+
+``prune`` and ``quantize`` are the modules :mod:`eiesim.compress.prune` and
+:mod:`eiesim.compress.quantize` (``help()`` on them shows how each method works); both modules
+are callable as their function, so ``from eiesim.compress import prune, quantize`` and
+``quantize(prune(w, 0.1), bits=4)`` keep working as before.
+
 Pure numpy; never imports eiesim.sim (the two share only EncodedLayer).
 """
 
+from eiesim.compress import prune, quantize
 from eiesim.compress.encode import encode
 from eiesim.compress.prune import (
     IterativePruneResult,
+    PruningWarning,
     density_schedule,
     iterative_prune,
-    prune,
     prune_global,
     prune_global_mask,
     prune_mask,
+    prune_weights,
 )
-from eiesim.compress.quantize import QuantizedLayer, dequantize, quantize
+from eiesim.compress.quantize import dequantize, quantize_weights
+from eiesim.quantized import QuantizationStats, QuantizedLayer
 
 __all__ = [
-    "IterativePruneResult", "QuantizedLayer", "density_schedule", "dequantize", "encode",
-    "iterative_prune", "prune", "prune_global", "prune_global_mask", "prune_mask", "quantize",
+    "IterativePruneResult", "PruningWarning", "QuantizationStats", "QuantizedLayer",
+    "density_schedule", "dequantize", "encode", "iterative_prune", "prune", "prune_global",
+    "prune_global_mask", "prune_mask", "prune_weights", "quantize", "quantize_weights",
 ]

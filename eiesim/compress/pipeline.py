@@ -18,9 +18,10 @@ array              shape / dtype          meaning
 ``gradients``      (out, in) float, opt.  dL/dW, needed by ``method="gradient"`` only
 =================  =====================  ==========================================================
 
-Pruning is one shot here (:func:`eiesim.compress.prune`); for pruning with retraining use
-:func:`eiesim.compress.iterative_prune` with a ``fine_tune`` callback, then
-:func:`eiesim.compress.quantize` (see ``examples/digits.py`` for a worked example).
+Pruning is one shot here (:func:`eiesim.compress.prune_weights`); for pruning with retraining
+use :func:`eiesim.compress.iterative_prune` with a ``fine_tune`` callback, then
+:func:`eiesim.compress.quantize_weights` (``examples/digits.py`` is a worked example;
+:mod:`eiesim.compress.network` does it for whole networks).
 
 Pure numpy: like the rest of :mod:`eiesim.compress`, this module never imports :mod:`eiesim.sim`.
 
@@ -34,16 +35,16 @@ Pure numpy: like the rest of :mod:`eiesim.compress`, this module never imports :
 
 from __future__ import annotations
 
-import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from eiesim.checks import real_array, unknown_names_hint
-from eiesim.compress.prune import METHODS, prune
-from eiesim.compress.quantize import QuantizedLayer, quantize
+from eiesim.checks import check_array_kinds, real_array, unknown_names_hint
+from eiesim.compress.prune import METHODS, _check_num_pes, prune_weights
+from eiesim.compress.quantize import quantize_weights
+from eiesim.quantized import QuantizedLayer
 from eiesim.errors import LayerError
 
 INPUT_ARRAYS = ("weights", "bias", "activations", "gradients")
@@ -106,7 +107,8 @@ class CompressSummary:
 
 
 def compress_arrays(weights: np.ndarray, bias: np.ndarray | None = None, *, method: str,
-                    density: float, num_pes: int = 64, bits: int = 4, seed: int = 0,
+                    density: float, num_pes: int | None = None, bits: int | None = None,
+                    seed: int = 0,
                     gradients: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Prune ``weights`` (out, in) to ``density`` with ``method``, then share the kept weights
     through a ``2**bits``-entry codebook; return the layer-file arrays.
@@ -114,7 +116,9 @@ def compress_arrays(weights: np.ndarray, bias: np.ndarray | None = None, *, meth
     The result holds ``codes`` (uint8 (out, in), 0 = pruned), ``codebook`` (float32
     (2**bits,), entry 0 = 0) and, when ``bias`` is given, ``bias_codes`` (uint8 (out,)). Add
     ``activations`` and pass it to :func:`eiesim.io.save_layer` to get a runnable layer file.
-    ``num_pes`` matters to method "balanced" only (row i belongs to PE i mod num_pes);
+    ``num_pes`` and ``bits`` default to the default spec's ``num_pes`` and
+    ``weight_index_bits``. ``num_pes`` matters to method "balanced" only (row i belongs to PE
+    i mod num_pes);
     ``gradients`` (dL/dW) is needed by method "gradient" only; ``seed`` decides method
     "random".
     """
@@ -124,7 +128,7 @@ def compress_arrays(weights: np.ndarray, bias: np.ndarray | None = None, *, meth
 
 
 def compress_file(in_path: str | Path, out_path: str | Path, *, method: str, density: float,
-                  num_pes: int = 64, bits: int = 4, seed: int = 0,
+                  num_pes: int | None = None, bits: int | None = None, seed: int = 0,
                   activations: np.ndarray | None = None) -> CompressSummary:
     """Compress the float layer in ``in_path`` into the layer file ``out_path``.
 
@@ -192,7 +196,7 @@ def compress_file(in_path: str | Path, out_path: str | Path, *, method: str, den
         codebook_size=int(quantized.codebook.size), clusters_used=quantized.clusters_used,
         rms_error=quantized.rms_error, relative_error=quantized.relative_error,
         max_abs_error=quantized.max_abs_error, bias_max_abs_error=quantized.bias_max_abs_error,
-        has_bias=bias is not None, num_pes=int(num_pes), seed=int(seed))
+        has_bias=bias is not None, num_pes=_check_num_pes(num_pes), seed=int(seed))
 
 
 # --- internals -------------------------------------------------------------------------------
@@ -211,8 +215,8 @@ def _compress(weights: np.ndarray, bias: np.ndarray | None, *, method: str, dens
         raise CompressError(f"method 'gradient' needs gradients=dL/dW of shape {w.shape}; pass "
                             f"them or use method='magnitude'")
     # prune() and quantize() validate density, seed, num_pes, bits and the values themselves.
-    pruned = prune(w, density, method, seed=seed, gradients=gradients, num_pes=num_pes)
-    quantized = quantize(pruned, bits=bits, seed=seed, bias=bias)
+    pruned = prune_weights(w, density, method, seed=seed, gradients=gradients, num_pes=num_pes)
+    quantized = quantize_weights(pruned, bits=bits, seed=seed, bias=bias)
     arrays = {"codes": quantized.codes, "codebook": quantized.codebook}
     if quantized.bias_codes is not None:
         arrays["bias_codes"] = quantized.bias_codes
@@ -220,22 +224,15 @@ def _compress(weights: np.ndarray, bias: np.ndarray | None, *, method: str, dens
 
 
 def _read_input(path: Path) -> dict[str, np.ndarray]:
-    if not path.exists():
-        raise CompressError(f"input file {str(path)!r} does not exist; give an .npz file with "
-                            f"float 'weights' (out, in)")
+    from eiesim.io import read_npz  # io imports compress lazily; keep the import one way
+
     try:
-        data = np.load(path, allow_pickle=False)
-        if isinstance(data, np.lib.npyio.NpzFile):
-            with data:
-                arrays = {name: data[name] for name in data.files}
-        else:
-            arrays = None
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as error:
-        raise CompressError(f"{str(path)!r} is not a readable .npz file ({error}); save one with "
-                            f"numpy.savez(path, weights=..., activations=...)") from None
-    if arrays is None:
-        raise CompressError(f"{str(path)!r} holds a single array, not an .npz archive; save the "
-                            f"weights with numpy.savez(path, weights=W, activations=a)")
+        arrays = read_npz(path, what="input file",
+                          how="save the float weights with numpy.savez(path, weights=W, "
+                              "activations=a)")
+    except LayerError as error:
+        raise CompressError(str(error)) from None
+    check_array_kinds(arrays, source=str(path), error=CompressError)
     source = str(path)
     if "codes" in arrays:
         raise CompressError(f"{source}: already holds 'codes' (a compressed layer); run it with "

@@ -23,21 +23,44 @@ Methods:
   ICLR 2019); needs ``gradients`` of the weights' shape.
 * "rows", "columns", "blocks": whole structures with the largest L2 norm.
 * "balanced": load-balance-aware pruning (ESE, Han et al., FPGA 2017). Row i belongs to PE
-  ``i mod num_pes`` (EIE.md §2), so a PE's work for input j is its slice of column j. The kept
-  positions are first spread over the columns as evenly as possible (counts differ by at most
-  1; the first columns take the leftover), then over the PEs' slices of each column as evenly
-  as possible, and each slice keeps its largest |w| (the lower row on ties). When a column's
-  count is not a multiple of ``num_pes`` the leftover positions go one each to the next PEs in
-  a round robin that continues from column to column (skipping a PE whose slice is full), so in
-  every column the PEs' counts differ by at most 1 and, whenever every slice has room (e.g.
-  ``num_pes`` divides the number of rows), the PEs' totals over the layer differ by at most 1.
+  ``i mod num_pes`` (EIE.md §2), so a PE's work for input j is its slice of column j, and its
+  work over the layer is the weights of its own rows. Balancing is magnitude-driven in one of
+  two ways:
+
+  - *per column* (ESE), when every column keeps at least one weight per PE holding rows
+    (``kept // in >= min(num_pes, out)``): the kept positions are first spread over the columns
+    as evenly as possible (counts differ by at most 1; the first columns take the leftover),
+    then over the PEs' slices of each column as evenly as possible, and each slice keeps its
+    largest |w| (the lower row on ties). When a column's count is not a multiple of
+    ``num_pes`` the leftover positions go one each to the next PEs in a round robin that
+    continues from column to column (skipping a PE whose slice is full), so in every column
+    the PEs' counts differ by at most 1 and, whenever every slice has room (e.g. ``num_pes``
+    divides the number of rows), the PEs' totals over the layer differ by at most 1.
+  - *per PE*, otherwise (sparse layers, and layers with about as many rows as PEs, where a
+    PE's share of a column holds one row or none and splitting each column's few kept weights
+    among the PEs would pick them by round robin rather than by magnitude): the kept positions
+    are spread over the PEs as evenly as their rows allow (totals differ by at most 1 while
+    every PE has room, the first PEs take the leftover), and each PE keeps the largest |w| of
+    its own rows (row-major order within the PE on ties). On a layer with one row per PE this
+    is magnitude pruning of each row.
+
+  A layer with fewer rows than PEs cannot be balanced: the PEs without rows idle whatever is
+  kept. ``balanced`` then still prunes per PE as above and emits a :class:`PruningWarning`
+  saying how many PEs stay idle.
+
+Old names: the function :func:`prune` of earlier versions is :func:`prune_weights`; this module
+is callable as that function, so ``eiesim.compress.prune(w, 0.1)`` and ``from eiesim.compress
+import prune`` keep working while ``help(eiesim.compress.prune)`` shows this text.
 """
 
 from __future__ import annotations
 
 import math
 import numbers
-from typing import Callable, NamedTuple, Sequence
+import sys
+import types
+import warnings
+from typing import Any, Callable, NamedTuple, Sequence
 
 import numpy as np
 
@@ -50,6 +73,11 @@ SCHEDULES = ("geometric", "linear")
 _COLUMN_CHUNK = 1024  # balanced pruning ranks slices a chunk of columns at a time (memory)
 
 
+class PruningWarning(UserWarning):
+    """A pruning method could not do everything it promises on this layer (the message says
+    what and why); the result is still the documented fallback."""
+
+
 class IterativePruneResult(NamedTuple):
     """What :func:`iterative_prune` returns; unpacks as ``weights, mask = ...``."""
 
@@ -60,9 +88,12 @@ class IterativePruneResult(NamedTuple):
 
 
 def prune_mask(weights: np.ndarray, density: float, method: str = "magnitude", *, seed: int = 0,
-               gradients: np.ndarray | None = None, num_pes: int = 64,
+               gradients: np.ndarray | None = None, num_pes: int | None = None,
                block: tuple[int, int] = (4, 4)) -> np.ndarray:
-    """Boolean mask of the positions :func:`prune` keeps (True = kept); see the module doc.
+    """Boolean mask of the positions :func:`prune_weights` keeps (True = kept).
+
+    Arguments as for :func:`prune_weights`; the methods, rounding and tie rules are in the
+    module doc (``help(eiesim.compress.prune)``).
 
     >>> w = np.array([[0.1, -0.9, 0.3], [0.5, 0.2, -0.4]])
     >>> prune_mask(w, 0.5).astype(int).tolist()
@@ -74,16 +105,22 @@ def prune_mask(weights: np.ndarray, density: float, method: str = "magnitude", *
                  block=block, allowed=None)
 
 
-def prune(weights: np.ndarray, density: float, method: str = "magnitude", *, seed: int = 0,
-          gradients: np.ndarray | None = None, num_pes: int = 64,
-          block: tuple[int, int] = (4, 4)) -> np.ndarray:
+def prune_weights(weights: np.ndarray, density: float, method: str = "magnitude", *,
+                  seed: int = 0, gradients: np.ndarray | None = None,
+                  num_pes: int | None = None,
+                  block: tuple[int, int] = (4, 4)) -> np.ndarray:
     """A copy of ``weights`` with all but a ``density`` fraction of the positions set to 0.
 
-    ``method`` is one of "magnitude", "random", "gradient", "rows", "columns", "blocks",
-    "balanced" (see the module doc). ``gradients`` is needed by "gradient" only, ``num_pes`` by
-    "balanced" only and ``block`` (rows, columns) by "blocks" only.
+    ``density`` in (0, 1] is the fraction of positions kept (``round(density * size)``, at
+    least one, for the element methods). ``method``: "magnitude" (largest |w|), "random"
+    (seeded by ``seed``), "gradient" (largest |w * dL/dw|, needs ``gradients`` of the weights'
+    shape), "rows" / "columns" / "blocks" (whole structures by L2 norm; ``block`` = (rows,
+    columns)), "balanced" (equal work per PE of ``num_pes``, default the default spec's, row i
+    on PE i mod num_pes; warns
+    with :class:`PruningWarning` when the layer has fewer rows than PEs). The module doc
+    (``help(eiesim.compress.prune)``) gives every rule.
 
-    >>> prune(np.array([[0.1, -0.9, 0.3], [0.5, 0.2, -0.4]]), 0.5).tolist()
+    >>> prune_weights(np.array([[0.1, -0.9, 0.3], [0.5, 0.2, -0.4]]), 0.5).tolist()
     [[0.0, -0.9, 0.0], [0.5, 0.0, -0.4]]
     """
     w = np.asarray(weights)
@@ -102,10 +139,10 @@ def prune_global_mask(weights: Sequence[np.ndarray], density: float,
     """
     if isinstance(weights, np.ndarray) or not isinstance(weights, Sequence) or not weights:
         raise LayerError("prune_global takes a non-empty list of weight arrays, one per layer; "
-                         "for a single layer use prune()")
+                         "for a single layer use prune_weights()")
     if method not in GLOBAL_METHODS:
         raise LayerError(f"method = {method!r} cannot prune globally; use one of "
-                         f"{', '.join(map(repr, GLOBAL_METHODS))}, or prune() per layer")
+                         f"{', '.join(map(repr, GLOBAL_METHODS))}, or prune_weights() per layer")
     fraction = _check_density(density)
     layers = [_as_scores_input(w, f"weights[{i}]") for i, w in enumerate(weights)]
     if method == "gradient":
@@ -170,7 +207,7 @@ def iterative_prune(weights: np.ndarray, final_density: float, steps: int,
                     fine_tune: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
                     method: str = "magnitude", *, schedule: str = "geometric", seed: int = 0,
                     gradients: np.ndarray | Callable[[np.ndarray, np.ndarray], np.ndarray]
-                    | None = None, num_pes: int = 64,
+                    | None = None, num_pes: int | None = None,
                     block: tuple[int, int] = (4, 4)) -> IterativePruneResult:
     """Prune in ``steps`` rounds down to ``final_density``, fine-tuning after each round.
 
@@ -279,7 +316,7 @@ def _restrict(mask: np.ndarray, allowed: np.ndarray | None) -> np.ndarray:
 
 def _balanced_mask(w: np.ndarray, kept: int, num_pes: int,
                    allowed: np.ndarray | None) -> np.ndarray:
-    """ESE's load-balance-aware pruning; see the module doc for the distribution rule."""
+    """ESE's load-balance-aware pruning; see the module doc for the two distribution rules."""
     out, inp = w.shape
     rows_per_pe = -(-out // num_pes)
     padded_rows = rows_per_pe * num_pes
@@ -287,6 +324,13 @@ def _balanced_mask(w: np.ndarray, kept: int, num_pes: int,
     scores = np.full((padded_rows, inp), -np.inf, dtype=w.dtype)
     scores[:out] = np.abs(w) if allowed is None else np.where(allowed, np.abs(w), -np.inf)
     scores = scores.reshape(rows_per_pe, num_pes, inp)
+    if out < num_pes:
+        warnings.warn(f"balanced pruning: the layer has {out} rows for num_pes = {num_pes}, so "
+                      f"{num_pes - out} PEs hold no rows and idle whatever is kept; each of the "
+                      f"{out} PEs with rows keeps the largest weights of its own row",
+                      PruningWarning, stacklevel=4)
+    if kept // inp < min(num_pes, out):
+        return _balanced_per_pe(scores, kept)[:out]
     capacity = np.isfinite(scores).sum(axis=0).T  # (column, PE): rows a slice can keep
     per_column = _waterfill(capacity.sum(axis=1)[None, :], np.array([kept]))[0]
     per_slice = _waterfill(capacity, per_column)  # (column, PE)
@@ -307,6 +351,20 @@ def _balanced_mask(w: np.ndarray, kept: int, num_pes: int,
         keep |= ties & (np.cumsum(ties, axis=2) <= missing)
         mask[:, :, start:stop] = keep.transpose(2, 1, 0)
     return mask.reshape(padded_rows, inp)[:out]
+
+
+def _balanced_per_pe(scores: np.ndarray, kept: int) -> np.ndarray:
+    """Per-PE balance: ``scores`` is (row-in-PE, PE, column) with -inf where nothing may be kept;
+    each PE keeps its share of ``kept``, its largest scores. Returns the (padded rows, in)
+    mask."""
+    rows_per_pe, num_pes, inp = scores.shape
+    capacity = np.isfinite(scores).sum(axis=(0, 2))
+    per_pe = _waterfill(capacity[None, :], np.array([kept]))[0]
+    mask = np.zeros(scores.shape, dtype=bool)
+    for pe in np.flatnonzero(per_pe):
+        own = np.ascontiguousarray(scores[:, pe, :]).ravel()
+        mask[:, pe, :] = _top_k(own, int(per_pe[pe])).reshape(rows_per_pe, inp)
+    return mask.reshape(rows_per_pe * num_pes, inp)
 
 
 def _waterfill(capacity: np.ndarray, targets: np.ndarray) -> np.ndarray:
@@ -398,6 +456,10 @@ def _check_seed(seed: object) -> None:
 
 
 def _check_num_pes(num_pes: object) -> int:
+    if num_pes is None:  # the default design point's (the paper's 64)
+        from eiesim.spec import DEFAULT_SPEC
+
+        return DEFAULT_SPEC.num_pes
     if isinstance(num_pes, bool) or not isinstance(num_pes, numbers.Integral) or num_pes < 1:
         raise LayerError(f"num_pes = {num_pes!r} must be a whole number >= 1; use the "
                          f"HardwareSpec's num_pes (the paper: 64)")
@@ -415,3 +477,21 @@ def _check_block(block: object) -> tuple[int, int]:
 
 def _step_seed(seed: int, step: int) -> tuple[int, int]:
     return (int(seed), step)
+
+
+# --- compatibility -------------------------------------------------------------------------------
+
+prune = prune_weights
+"""Old name of :func:`prune_weights` (``from eiesim.compress.prune import prune``)."""
+
+
+class _CallableModule(types.ModuleType):
+    """This module, callable as :func:`prune_weights`, so that ``eiesim.compress.prune`` is the
+    module (``help()`` shows the module doc) and old calls ``eiesim.compress.prune(w, 0.1)``
+    keep working."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> np.ndarray:
+        return prune_weights(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

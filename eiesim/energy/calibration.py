@@ -1,87 +1,66 @@
 """The activity the default energy table is calibrated at: the paper's benchmark layers.
 
 The paper measured Table II's power "with toggle rates from RTL simulation of the benchmark
-layers" (EIE.md §4). We do the same with this simulator: synthetic layers of the paper's
-shapes and densities (Table III; uniform random sparsity, 4-bit codes, seeded), run back to
-back on the default design point; the *calibration activity* is each event's count over the
-whole run divided by its PE-cycles (per-PE events) or cycles (CCU events), i.e. a time-weighted
-average over the layers.
+layers" (EIE.md §4). We do the same with this simulator: the benchmark layers exactly as the
+benchmark suite makes them (:func:`eiesim.workloads.synthetic_layer`, seed 0, full size: the
+paper's shapes and densities, uniform random sparsity, 4-bit codes), run back to back on the
+default design point; the *calibration activity* is each event's count over the whole run
+divided by its PE-cycles (per-PE events) or cycles (CCU events), i.e. a time-weighted average
+over the layers.
 
 VGG-6 is left out of the calibration: at 4 % density its 25088 x 4096 matrix needs about
 101 K entries in one PE (padding included), more than 16-bit pointers address (the paper's
 open inconsistency, EIE.md §3); it runs with ``pointer_bits = 17``, a different design point.
 
 ``CALIBRATION_ACTIVITY`` holds the measured rates so that building an energy table never runs
-the simulator; ``measure_calibration_activity()`` measures them again (the tests check that
-the two agree).
+the simulator. Regenerate them after any change to the generator, the engines or the default
+spec with ``python -m eiesim.energy.calibration --write``, which runs
+:func:`measure_calibration_activity` and rewrites the block at the end of this file (the tests
+check that the stored rates are what the engine measures).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import argparse
+import re
+import sys
+from pathlib import Path
 from types import MappingProxyType
 from typing import Mapping
 
-import numpy as np
-
 from eiesim.energy.events import CCU_ENERGY_EVENTS, PE_ENERGY_EVENTS, event_counts
+from eiesim.quantized import QuantizedLayer
 from eiesim.spec import DEFAULT_SPEC, HardwareSpec
-from eiesim.workloads import PAPER_LAYERS_BY_NAME, SYNTHETIC_CODEBOOK, PaperLayer
+from eiesim.workloads import PAPER_LAYERS_BY_NAME, PaperLayer, synthetic_layer
 
-# The paper's Table III layers (NeuralTalk: all-ones input, no bias, EIE.md §5) and the
-# synthetic codebook are the ones eiesim.workloads defines for the benchmark suite.
+# The paper's Table III layers (NeuralTalk: all-ones input, no bias, EIE.md §5) as
+# eiesim.workloads defines them for the benchmark suite.
 PAPER_LAYERS: Mapping[str, PaperLayer] = PAPER_LAYERS_BY_NAME
 
 CALIBRATION_LAYERS = tuple(name for name in PAPER_LAYERS if name != "VGG-6")
 CALIBRATION_SEED = 0
 
-
-@dataclass(frozen=True, eq=False)
-class LayerInputs:
-    codes: np.ndarray  # uint8 (out, in)
-    codebook: np.ndarray  # float32 (16,)
-    bias_codes: np.ndarray | None  # uint8 (out,)
-    activations: np.ndarray  # float64 (in,)
+LayerInputs = QuantizedLayer
+"""Old name of :class:`eiesim.quantized.QuantizedLayer` (what :func:`paper_layer_inputs`
+returned)."""
 
 
 def paper_layer_inputs(name: str, *, seed: int = CALIBRATION_SEED,
-                       in_scale: float = 1.0) -> LayerInputs:
-    """A synthetic layer with the shape and densities of paper layer ``name``.
-
-    Each weight is kept with probability ``weight_density`` (uniform random sparsity) and gets
-    a code drawn uniformly from 1..15; exactly round(activation_density * in) activations are
-    non-zero, at random positions, with values in (0.01, 1] (inputs come out of a ReLU).
-    ``in_scale`` < 1 keeps only the first columns: every PE's per-column statistics (rows per
-    PE, density, padding) are unchanged, only the number of columns shrinks.
-    """
-    layer = PAPER_LAYERS[name]
-    rng = np.random.default_rng(seed)
-    out_features = layer.out_features
-    in_features = max(1, int(round(layer.in_features * in_scale)))
-    kept = rng.random((out_features, in_features), dtype=np.float32) < layer.weight_density
-    codes = rng.integers(1, 16, size=(out_features, in_features), dtype=np.uint8)
-    codes[~kept] = 0
-    bias_codes = rng.integers(1, 16, size=out_features).astype(np.uint8) \
-        if layer.has_bias else None
-    if layer.activation_density >= 1.0:
-        activations = np.ones(in_features)
-    else:
-        activations = np.zeros(in_features)
-        count = int(round(layer.activation_density * in_features))
-        where = rng.choice(in_features, size=count, replace=False)
-        activations[where] = rng.uniform(0.01, 1.0, size=count)
-    return LayerInputs(codes, SYNTHETIC_CODEBOOK, bias_codes, activations)
+                       in_scale: float = 1.0) -> QuantizedLayer:
+    """Old name: :func:`eiesim.workloads.synthetic_layer` ``(name, seed=seed,
+    in_scale=in_scale)``, the benchmark layer with its input vector."""
+    return synthetic_layer(name, seed=seed, in_scale=in_scale)
 
 
 def run_paper_layer(name: str, spec: HardwareSpec = DEFAULT_SPEC, *,
                     seed: int = CALIBRATION_SEED, in_scale: float = 1.0):
-    """Encode and simulate the synthetic paper layer ``name`` on ``spec`` (fast engine)."""
+    """Encode and simulate the benchmark layer ``name`` on ``spec`` (fast engine)."""
     from eiesim.compress import encode
     from eiesim.sim import simulate
 
-    inputs = paper_layer_inputs(name, seed=seed, in_scale=in_scale)
-    layer = encode(inputs.codes, inputs.codebook, inputs.bias_codes, spec=spec)
-    return simulate(layer, inputs.activations, spec)
+    layer = synthetic_layer(name, seed=seed, in_scale=in_scale)
+    encoded = encode(layer.codes, layer.codebook, layer.bias_codes, spec=spec)
+    return simulate(encoded, layer.activations, spec)
 
 
 def activity_of(results) -> dict[str, float]:
@@ -102,29 +81,77 @@ def measure_calibration_activity(seed: int = CALIBRATION_SEED) -> dict[str, floa
     return activity_of(run_paper_layer(name, seed=seed) for name in CALIBRATION_LAYERS)
 
 
+# The stored block runs from a line starting with the BEGIN marker to one starting with END.
+_BLOCK = re.compile(r"^(# --- calibrated constants: BEGIN[^\n]*\n(?:#[^\n]*\n)*)(.*?)"
+                    r"^(# --- calibrated constants: END)", re.S | re.M)
+
+
+def format_activity(activity: Mapping[str, float]) -> str:
+    """The Python block that stores ``activity`` (6 significant digits)."""
+    lines = ["CALIBRATION_ACTIVITY: Mapping[str, float] = MappingProxyType({"]
+    lines += [f"    {name!r}: {rate:.6g}," for name, rate in activity.items()]
+    lines.append("})")
+    return "\n".join(lines).replace("'", '"') + "\n"
+
+
+def write_calibration_activity(activity: Mapping[str, float], path: str | Path = __file__
+                               ) -> None:
+    """Replace the stored constants at the end of ``path`` (this module) by ``activity``."""
+    path = Path(path)
+    text = path.read_text()
+    if len(_BLOCK.findall(text)) != 1:
+        raise RuntimeError(f"{path} must hold exactly one calibrated-constants block")
+    path.write_text(_BLOCK.sub(lambda m: m.group(1) + format_activity(activity) + m.group(3),
+                               text))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m eiesim.energy.calibration",
+        description="Measure the calibration activity of the default energy table (the "
+                    "benchmark layers on the default spec, fast engine) and print it, or "
+                    "store it in this module with --write.")
+    parser.add_argument("--write", action="store_true",
+                        help="rewrite CALIBRATION_ACTIVITY in eiesim/energy/calibration.py")
+    args = parser.parse_args(argv)
+    activity = measure_calibration_activity()
+    if args.write:
+        write_calibration_activity(activity)
+        print(f"wrote {len(activity)} rates to eiesim/energy/calibration.py", file=sys.stderr)
+    else:
+        sys.stdout.write(format_activity(activity))
+    return 0
+
+
+# --- calibrated constants: BEGIN (measured by `python -m eiesim.energy.calibration --write`:
+# seed 0, default spec, fast engine; CCU events per cycle, the others per PE-cycle) ---
+# --- calibrated constants: END)",
 CALIBRATION_ACTIVITY: Mapping[str, float] = MappingProxyType({
-    # measured by measure_calibration_activity() (seed 0, default spec, fast engine), 6 digits;
-    # CCU events per cycle, the others per PE-cycle
-    "ccu_active_cycles": 0.983887,
-    "broadcasts": 0.217886,
-    "broadcast_stall_cycles": 0.760744,
-    "lnzd_scan_cycles": 0.0033596,
-    "act_load_cycles": 0.00189718,
-    "act_queue_pushes": 0.217886,
-    "act_queue_pops": 0.217886,
-    "src_act_reads": 0.00682459,
-    "pointer_reads": 0.217886,
-    "empty_columns": 0.0253339,
-    "spmat_line_reads": 0.174564,
-    "entries": 0.916502,
-    "padding_entries": 0.118491,
-    "codebook_decodes": 0.916502,
-    "macs": 0.798012,
-    "acc_reads": 0.795178,
-    "acc_writes": 0.798012,
-    "bypasses": 0.00283342,
-    "act_sram_reads": 0.00189718,
-    "act_sram_writes": 0.00180969,
-    "relu_ops": 0.00536856,
-    "act_writebacks": 0.00536856,
+    "ccu_active_cycles": 0.989304,
+    "broadcasts": 0.218661,
+    "broadcast_stall_cycles": 0.765222,
+    "lnzd_scan_cycles": 0.00351698,
+    "act_load_cycles": 0.00190393,
+    "act_queue_pushes": 0.218661,
+    "act_queue_pops": 0.218661,
+    "src_act_reads": 0.00684886,
+    "pointer_reads": 0.218661,
+    "empty_columns": 0.0253897,
+    "spmat_line_reads": 0.17508,
+    "entries": 0.920082,
+    "padding_entries": 0.118816,
+    "codebook_decodes": 0.920082,
+    "macs": 0.801266,
+    "acc_reads": 0.798421,
+    "acc_writes": 0.801266,
+    "bypasses": 0.00284557,
+    "act_sram_reads": 0.00190393,
+    "act_sram_writes": 0.00181613,
+    "relu_ops": 0.00538765,
+    "act_writebacks": 0.00538765,
 })
+# --- calibrated constants: END
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any
 
 from eiesim.actions import UNITS
 from eiesim.energy.events import ENERGY_EVENTS, PE_UNITS, UNIT_OF, event_counts
@@ -146,10 +147,6 @@ class EnergyReport:
     def shares(self) -> dict[str, float]:
         """Each unit's share of the energy (Table II's power-share column)."""
         return {unit: energy / self.energy_j for unit, energy in self.by_unit.items()}
-
-    @property
-    def power_by_unit_w(self) -> dict[str, float]:
-        return {unit: energy / self.time_s for unit, energy in self.by_unit.items()}
 
     @property
     def savings_vs_dense(self) -> float:

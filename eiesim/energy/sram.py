@@ -79,7 +79,8 @@ def _fit_capacity_exponent() -> float:
 
 
 CAPACITY_EXPONENT = _fit_capacity_exponent()
-"""beta, least-squares log-log slope of Horowitz's 64-bit reads against capacity (0.472)."""
+"""beta, least-squares log-log slope of Horowitz's 64-bit reads against capacity: 0.4726,
+quoted as 0.473."""
 
 OVERHEAD_BITS = 36.0
 """w0: the per-access energy of a read expressed in bits of per-bit energy (see module doc)."""

@@ -54,15 +54,16 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any
 
 from eiesim.actions import UNITS
 from eiesim.energy.area import ccu_area_um2, column_index_bits, row_address_bits, unit_areas_um2
 from eiesim.energy.calibration import CALIBRATION_ACTIVITY
 from eiesim.energy.events import ENERGY_EVENTS, PE_UNITS, UNIT_OF
-from eiesim.energy.sram import OVERHEAD_BITS, sram_read_energy_j
+from eiesim.energy.sram import CAPACITY_EXPONENT, OVERHEAD_BITS, sram_read_energy_j
 from eiesim.errors import EiesimError
 from eiesim.spec import DEFAULT_SPEC, HardwareSpec
 
@@ -157,7 +158,8 @@ def _sram_reads(spec: HardwareSpec, k_sram: float) -> dict[str, tuple[float, str
         energy = count * sram_read_energy_j(width, capacity, k_sram=k_sram)
         times = f"{count} x " if count > 1 else ""
         return energy, (f"{times}{what} ({width:g} bits from {capacity:g} B): SRAM model "
-                        f"k_sram {k_sram:.3f} x 5 pJ x (C / 32 KB)^0.472 x (w0 + w) / (w0 + 32), "
+                        f"k_sram {k_sram:.3f} x 5 pJ x (C / 32 KB)^{CAPACITY_EXPONENT:.3f} x "
+                        f"(w0 + w) / (w0 + 32), "
                         f"w0 = {OVERHEAD_BITS:g}, = {energy * 1e12:.3f} pJ")
     return {
         "spmat_line_reads": model(spec.spmat_sram_width_bits, spec.spmat_sram_bytes,
@@ -321,10 +323,6 @@ class EnergyTable:
         return {"events": self.event_j, "clock": self.clock_j, "leakage": self.leakage_w}[
             section][name]
 
-    @staticmethod
-    def unit_of(event: str) -> str:
-        return UNIT_OF[event]
-
     def static_w(self, unit: str) -> float:
         """Clock plus leakage power of one instance of ``unit`` at the spec's clock."""
         return self.clock_j[unit] * self.spec.clock_hz + self.leakage_w[unit]
@@ -350,7 +348,7 @@ def default_energy_table(spec: HardwareSpec = DEFAULT_SPEC) -> EnergyTable:
 
     >>> table = default_energy_table()
     >>> round(table.event_j["spmat_line_reads"] * 1e12, 1)
-    24.8
+    24.7
     """
     cal = calibration()
     bits = _event_bits(spec)

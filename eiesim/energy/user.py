@@ -9,10 +9,9 @@ from __future__ import annotations
 import difflib
 import math
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
-
-import yaml
+from typing import Any
 
 from eiesim.actions import UNITS
 from eiesim.energy.events import ENERGY_EVENTS, UNIT_OF
@@ -113,6 +112,18 @@ def apply_overrides(table: EnergyTable, overrides: Mapping[str, Any], *,
                        provenance=provenance, spec=table.spec, name=description)
 
 
+def _import_yaml(path: Path) -> Any:
+    """PyYAML, an optional dependency (the ``yaml`` extra): only YAML tables need it."""
+    try:
+        import yaml
+    except ImportError:
+        raise EnergyTableError(
+            f"energy table {path} is YAML, and reading YAML needs PyYAML, which is not "
+            f"installed; install it with pip install 'eiesim[yaml]', or write the table as "
+            f".toml") from None
+    return yaml
+
+
 def load_energy_table(path: str | Path, spec: HardwareSpec,
                       base: EnergyTable | None = None) -> EnergyTable:
     """The default table for ``spec`` (or ``base``) with the overrides in ``path`` applied.
@@ -132,9 +143,14 @@ def load_energy_table(path: str | Path, spec: HardwareSpec,
     except OSError as error:
         raise EnergyTableError(f"energy table {path} cannot be read ({error}); check the path "
                                f"and its permissions") from None
+    if suffix == ".toml":
+        parse, syntax_errors = tomllib.loads, (tomllib.TOMLDecodeError,)
+    else:
+        yaml = _import_yaml(path)
+        parse, syntax_errors = yaml.safe_load, (yaml.YAMLError,)
     try:
-        overrides = tomllib.loads(text) if suffix == ".toml" else yaml.safe_load(text)
-    except (tomllib.TOMLDecodeError, yaml.YAMLError) as error:
+        overrides = parse(text)
+    except syntax_errors as error:
         message = " ".join(str(error).split())
         raise EnergyTableError(f"energy table {path} is not valid "
                                f"{'TOML' if suffix == '.toml' else 'YAML'}: {message}; fix the "

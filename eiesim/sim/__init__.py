@@ -45,9 +45,13 @@ T7  Arithmetic. Each issued entry passes P pipeline stages and never stalls. The
 T8  End of the front end: the first cycle T at whose start the CCU has no cycle left and every
     PE's queue and sparse-matrix read unit are empty. Cycles 0 .. T - 1 are the front end.
 T9  Drain: P cycles, for the last issued entries to leave the arithmetic pipeline.
-T10 ReLU and write-back: every PE passes its rows through ReLU and writes them back,
-    ``relu_outputs_per_cycle`` per cycle, all PEs in parallel:
-    R = ceil(max_p rows_p / relu_outputs_per_cycle) cycles. The layer takes T + P + R cycles.
+T10 ReLU. EIE applies ReLU as outputs leave the destination register file (as the next
+    layer's LNZD reads them, or as they are written back), so by default
+    (``relu_outputs_per_cycle = 0``) ReLU costs no cycle: R = 0. A positive
+    ``relu_outputs_per_cycle`` models a separate ReLU and write-back pass instead, that many
+    outputs per PE per cycle, all PEs in parallel: R = ceil(max_p rows_p /
+    relu_outputs_per_cycle) cycles. Either way every PE passes each of its rows through ReLU
+    once. The layer takes T + P + R cycles.
 T11 Cycle classes. In each front-end cycle a PE is *busy* if its pointer read or its
     sparse-matrix read worked; otherwise *stalled* if the CCU's broadcast stalled in that cycle
     (the PE starves because another PE's queue is full); otherwise *idle*. So busy + stall +
@@ -68,7 +72,8 @@ T12 Input batches. Let G = ceil(in_features / N) be the number of input groups (
     meanwhile, and a PE without work in a load cycle is idle (T11).
 T13 Output batches. If some PE owns more than R rows, the rows are processed in output batches:
     batch b holds the rows whose local index (row // N) lies in [b R, (b + 1) R), i.e. global
-    rows [b R N, (b + 1) R N), stored as an interleaved CSC of their own (own pointers). The layer
+    rows [b R N, (b + 1) R N), stored as an interleaved CSC of their own (own pointers; see
+    ``EncodedLayer.output_batches``, which cuts them from the layer's entries). The layer
     runs once per output batch, each run following T1-T12 with the whole input scanned and
     broadcast again; after its ReLU (T10) every PE writes the batch's outputs to its activation
     SRAM in ceil(max_p rows_(p,b) / K) cycles (one access per PE per cycle). The layer takes the

@@ -68,6 +68,33 @@ def check_activations(activations: np.ndarray, in_features: int) -> np.ndarray:
                       why=f"(one value for each of the layer's {in_features} inputs)")
 
 
+def check_activation_range(values: np.ndarray, spec: HardwareSpec, *,
+                           in_features: int | None = None) -> np.ndarray:
+    """The activations as fixed-point integers (rule A1), or an error naming the first value
+    outside the format's range; nothing to check in float32 (returns zeros).
+
+    ``in_features``: slots from there on are the bias column's constant 1.0 (rule T1), whose
+    overflow is a spec problem (too many fractional bits), not an input problem.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    if not spec.is_fixed_point:
+        return np.zeros(values.size, dtype=np.float64)
+    bits, act_frac = spec.data_bits, spec.act_frac_bits_effective
+    high, low = (1 << (bits - 1)) - 1, -(1 << (bits - 1))
+    act_fixed = to_fixed(values, act_frac)
+    if values.size and (act_fixed.max() > high or act_fixed.min() < low):
+        worst = int(np.argmax(np.abs(act_fixed)))
+        in_features = values.size if in_features is None else in_features
+        what = "the bias column's activation 1.0" if worst >= in_features \
+            else f"activation {worst} = {values[worst]}"
+        limit = high / (1 << act_frac)
+        raise (SpecError if worst >= in_features else LayerError)(
+            f"{what} exceeds the {spec.arithmetic} range +-{limit:g} with {act_frac} "
+            f"fractional bits; scale the input, lower act_frac_bits, or use "
+            f"arithmetic='float32'")
+    return act_fixed
+
+
 def prepare_inputs(layer: EncodedLayer, activations: np.ndarray,
                    spec: HardwareSpec) -> PreparedInputs:
     layer.check_fits(spec)
@@ -85,16 +112,7 @@ def prepare_inputs(layer: EncodedLayer, activations: np.ndarray,
         bits = spec.data_bits
         act_frac = spec.act_frac_bits_effective
         high, low = (1 << (bits - 1)) - 1, -(1 << (bits - 1))
-        act_fixed = to_fixed(extended, act_frac)
-        if act_fixed.max() > high or act_fixed.min() < low:
-            worst = int(np.argmax(np.abs(act_fixed)))
-            what = "the bias column's activation 1.0" if worst >= layer.in_features \
-                else f"activation {worst} = {extended[worst]}"
-            limit = high / (1 << act_frac)
-            raise (SpecError if worst >= layer.in_features else LayerError)(
-                f"{what} exceeds the {spec.arithmetic} range +-{limit:g} with {act_frac} "
-                f"fractional bits; scale the input, lower act_frac_bits, or use "
-                f"arithmetic='float32'")
+        act_fixed = check_activation_range(extended, spec, in_features=layer.in_features)
         weight_frac = spec.weight_frac_bits if spec.weight_frac_bits is not None \
             else auto_weight_frac_bits(codebook_float.astype(np.float64), bits)
         codebook_fixed = to_fixed(codebook_float, weight_frac)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
+
+import functools
 
 import numpy as np
 
@@ -26,7 +28,7 @@ class EngineOutput:
 class SimResult:
     """The result of simulating one layer: timing, event counts and outputs.
 
-    Cycle counts follow the timing contract in :mod:`eiesim.sim` (rules T1-T11).
+    Cycle counts follow the timing contract in :mod:`eiesim.sim` (rules T1-T13).
     """
 
     engine: str
@@ -38,21 +40,29 @@ class SimResult:
     relu_cycles: int
     outputs: np.ndarray  # float64 (out,), after ReLU, in the configured arithmetic
     pre_activations: np.ndarray  # float64 (out,), before ReLU, in the configured arithmetic
-    float_reference: np.ndarray  # float64 (out,): relu(W a + b) with the codebook values exact
+    float_reference_of: Callable[[], np.ndarray] = field(repr=False)
+    """Returns relu(W a + b) in float64 with the codebook values exact (see float_reference)."""
     pe_counts: np.ndarray
     ccu_counts: np.ndarray
-    wall_time_s: float
+    wall_time_s: float  # the engine runs alone (no preparation, warm-up or float reference)
     act_frac_bits: int = 0
     weight_frac_bits: int = 0
     trace: Any = field(default=None, repr=False)
     writeback_cycles: int = 0  # T13: output batches written to the activation SRAM
     output_batches: int = 1  # T13
 
+    @functools.cached_property
+    def float_reference(self) -> np.ndarray:
+        """float64 (out,): relu(W a + b) with the codebook values exact, computed on first use
+        (and kept by the layer for the same input)."""
+        return self.float_reference_of()
+
     # --- timing ------------------------------------------------------------------------------
     @property
     def cycles(self) -> int:
         """Total cycles of the layer: T + P + R (rules T8-T10), summed over output batches,
-        plus the output batches' write-back to the activation SRAM (T13)."""
+        plus the output batches' write-back to the activation SRAM (T13). The components are
+        ``frontend_cycles``, ``drain_cycles``, ``relu_cycles`` and ``writeback_cycles``."""
         return self.frontend_cycles + self.drain_cycles + self.relu_cycles + \
             self.writeback_cycles
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-import weakref
 from typing import Any
 
 import numpy as np
@@ -11,7 +10,7 @@ import numpy as np
 from eiesim.actions import PE_INDEX
 from eiesim.errors import SpecError
 from eiesim.layer import EncodedLayer
-from eiesim.sim.prepare import PreparedInputs, prepare_inputs
+from eiesim.sim.prepare import PreparedInputs, check_activations, prepare_inputs
 from eiesim.sim.result import EngineOutput, SimResult
 from eiesim.spec import DEFAULT_SPEC, HardwareSpec
 
@@ -26,31 +25,9 @@ def spec_for_layer(layer: EncodedLayer, spec: HardwareSpec | None) -> HardwareSp
                                 rel_index_bits=layer.rel_index_bits)
 
 
-_WARM_ENGINES: set[str] = set()
-
-
-def _warm_up(engine: str) -> None:
-    """Run the engine once on a tiny layer so that compilation (or loading numba's cache) is not
-    counted in ``wall_time_s``, which measures the simulation alone."""
-    if engine in _WARM_ENGINES or engine != "fast":
-        return
-    _WARM_ENGINES.add(engine)
-    from eiesim.compress.encode import encode
-
-    for arithmetic in ("fixed16", "float32"):
-        spec = DEFAULT_SPEC.replace(num_pes=2, arithmetic=arithmetic)
-        tiny = encode(np.array([[1, 0], [0, 1], [1, 1]], dtype=np.uint8),
-                      np.array([0.0, 0.5], dtype=np.float32), np.array([1, 0, 1], np.uint8),
-                      spec=spec)
-        _run_engine(engine, prepare_inputs(tiny, np.array([1.0, 0.0]), spec), None)
-
-
 def _run_engine(engine: str, prepared: PreparedInputs, trace: Any) -> EngineOutput:
     # Imported here so that using one engine never pays for importing (or compiling) the other.
     if engine == "fast":
-        if trace is not None:
-            raise SpecError("tracing needs the reference engine; use engine='reference' "
-                            "(--engine reference) together with a trace")
         from eiesim.sim.fast import run
         return run(prepared)
     from eiesim.sim.reference import run as run_reference
@@ -58,15 +35,17 @@ def _run_engine(engine: str, prepared: PreparedInputs, trace: Any) -> EngineOutp
 
 
 def float_reference(layer: EncodedLayer, activations: np.ndarray) -> np.ndarray:
-    """relu(W a + bias) in float64 with the exact codebook values, from the encoded entries."""
-    rows, cols, values = layer.real_entry_coordinates()
-    extended = np.zeros(layer.num_columns, dtype=np.float64)
-    extended[: layer.in_features] = activations
-    if layer.has_bias:
-        extended[layer.bias_column] = 1.0
-    weights = layer.codebook.astype(np.float64)[values]
-    out = np.bincount(rows, weights=weights * extended[cols], minlength=layer.out_features)
-    return np.maximum(out, 0.0)
+    """relu(W a + bias) in float64 with the exact codebook values (see
+    :meth:`EncodedLayer.float_outputs`)."""
+    return layer.float_outputs(activations)
+
+
+def relu_cycles(rows_per_pe: int, spec: HardwareSpec) -> int:
+    """Rule T10: R = 0 with ReLU on the way out of the register file (the default), else
+    ceil(rows / relu_outputs_per_cycle) cycles of a separate pass."""
+    if spec.relu_outputs_per_cycle == 0:
+        return 0
+    return -(-rows_per_pe // spec.relu_outputs_per_cycle)
 
 
 def simulate(layer: EncodedLayer, activations: np.ndarray, spec: HardwareSpec | None = None, *,
@@ -75,31 +54,52 @@ def simulate(layer: EncodedLayer, activations: np.ndarray, spec: HardwareSpec | 
 
     ``engine`` is ``"fast"`` (numba, default) or ``"reference"`` (SimPy, readable, slow; the
     only one that records a ``trace``). Both implement the contract in :mod:`eiesim.sim`.
+
+    What a call does, in order: check that the layer fits ``spec`` (CapacityError otherwise);
+    split it into output batches if rule T13 needs them (cut from the layer's own entries, once
+    per layer and batch size, see :meth:`EncodedLayer.output_batches`); prepare the input
+    (rules T1, A1, A2); on the first fast run in a process, load the fast engine's kernel
+    (:func:`eiesim.sim.fast.warm_up`: from numba's on-disk cache, or by compiling it), and on
+    the first fast run of a layer, arrange its entries for the kernel
+    (:func:`eiesim.sim.fast.columns_of`, kept with the layer); then run the engine once per
+    batch. ``wall_time_s`` is the time of those engine runs alone. The float64 reference
+    output (``SimResult.float_reference``) is computed on first access and kept with the layer
+    for the same input.
     """
     if engine not in ENGINES:
         raise SpecError(f"engine = {engine!r} is unknown; use one of {', '.join(ENGINES)}")
+    if trace is not None and engine == "fast":
+        raise SpecError("tracing needs the reference engine; use engine='reference' "
+                        "(--engine reference) together with a trace")
     spec = spec_for_layer(layer, spec)
     batches = output_batches(layer, spec)
     if trace is not None and len(batches) > 1:
         raise SpecError(f"the layer runs in {len(batches)} output batches (rule T13: PEs own "
                         f"more than act_regs_per_file = {spec.act_regs_per_file} rows); traces "
                         f"cover single-batch layers, so trace fewer rows or use more PEs")
+    activations = check_activations(activations, layer.in_features)
     prepared = [prepare_inputs(batch, activations, spec) for batch in batches]
-    _warm_up(engine)
+    if engine == "fast":
+        from eiesim.sim.fast import columns_of, warm_up
+        warm_up()
+        for batch in batches:
+            columns_of(batch)  # the layer's layout for the kernel, built once per layer
     start = time.perf_counter()
     outputs = [_run_engine(engine, inputs, trace) for inputs in prepared]
     wall_time_s = time.perf_counter() - start
 
     first = prepared[0]
-    accumulators = np.concatenate([output.accumulators for output in outputs])
+    accumulators = outputs[0].accumulators if len(outputs) == 1 else \
+        np.concatenate([output.accumulators for output in outputs])
     if first.is_fixed:
         pre = accumulators.astype(np.float64) / float(1 << first.act_frac_bits)
     else:
-        pre = accumulators.astype(np.float32).astype(np.float64)
-    pe_counts = sum(output.pe_counts for output in outputs)
-    ccu_counts = sum(output.ccu_counts for output in outputs)
-    relu_cycles = sum(-(-int(batch.rows_per_pe.max()) // spec.relu_outputs_per_cycle)
-                      for batch in batches)
+        pre = accumulators.astype(np.float64)
+    pe_counts = outputs[0].pe_counts
+    ccu_counts = outputs[0].ccu_counts
+    for output in outputs[1:]:
+        pe_counts = pe_counts + output.pe_counts
+        ccu_counts = ccu_counts + output.ccu_counts
     writeback_cycles = 0
     if len(batches) > 1:
         # T13: every batch's outputs go to the activation SRAM, K per access, one access a cycle.
@@ -108,6 +108,7 @@ def simulate(layer: EncodedLayer, activations: np.ndarray, spec: HardwareSpec | 
             accesses = -(-batch.rows_per_pe // per_access)
             pe_counts[:, PE_INDEX["act_sram_writes"]] += accesses
             writeback_cycles += int(accesses.max())
+    # The float reference is the same for every spec: computed on first use, kept by the layer.
     return SimResult(
         engine=engine,
         spec=spec,
@@ -115,12 +116,12 @@ def simulate(layer: EncodedLayer, activations: np.ndarray, spec: HardwareSpec | 
         in_features=layer.in_features,
         frontend_cycles=sum(int(output.frontend_cycles) for output in outputs),
         drain_cycles=spec.arith_pipeline_stages * len(batches),
-        relu_cycles=relu_cycles,
+        relu_cycles=sum(relu_cycles(int(batch.rows_per_pe.max()), spec) for batch in batches),
         writeback_cycles=writeback_cycles,
         output_batches=len(batches),
         outputs=np.maximum(pre, 0.0),
         pre_activations=pre,
-        float_reference=float_reference(layer, np.asarray(activations, dtype=np.float64)),
+        float_reference_of=_FloatReference(layer, activations),
         pe_counts=pe_counts,
         ccu_counts=ccu_counts,
         wall_time_s=wall_time_s,
@@ -130,26 +131,22 @@ def simulate(layer: EncodedLayer, activations: np.ndarray, spec: HardwareSpec | 
     )
 
 
-def output_batches(layer: EncodedLayer, spec: HardwareSpec) -> list[EncodedLayer]:
+class _FloatReference:
+    """Computes the float64 reference of (layer, activations) when first asked for it."""
+
+    __slots__ = ("layer", "activations")
+
+    def __init__(self, layer: EncodedLayer, activations: np.ndarray) -> None:
+        self.layer = layer
+        self.activations = activations
+
+    def __call__(self) -> np.ndarray:
+        # A copy: the layer keeps its array for the next run of this input.
+        return self.layer.float_outputs(self.activations).copy()
+
+
+def output_batches(layer: EncodedLayer, spec: HardwareSpec) -> tuple[EncodedLayer, ...]:
     """Rule T13: the layer itself, or one sub-layer per output batch of
     ``act_regs_per_file`` local rows per PE (global rows [b R N, (b + 1) R N))."""
     layer.check_fits(spec)
-    rows = spec.act_regs_per_file * spec.num_pes
-    if int(layer.rows_per_pe.max()) <= spec.act_regs_per_file:
-        return [layer]
-    # Splitting re-encodes the layer; keep the pieces for the next run of the same layer
-    # (many inputs, or sweep points that only change timing parameters).
-    cached = _BATCH_CACHE.setdefault(layer, {})
-    if rows not in cached:
-        from eiesim.compress.encode import encode
-
-        codes, bias_codes = layer.to_codes()
-        cached[rows] = [
-            encode(codes[first:first + rows], layer.codebook,
-                   None if bias_codes is None else bias_codes[first:first + rows], spec=spec)
-            for first in range(0, layer.out_features, rows)]
-    return cached[rows]
-
-
-_BATCH_CACHE: "weakref.WeakKeyDictionary[EncodedLayer, dict[int, list[EncodedLayer]]]" = \
-    weakref.WeakKeyDictionary()
+    return layer.output_batches(spec.act_regs_per_file)

@@ -5,7 +5,8 @@
 :class:`~eiesim.sim.result.EngineOutput` laid out as :mod:`eiesim.actions` says. Two kernels
 give identical results: the literal one steps every PE through every cycle of the front end
 (rules T2-T8, T11); the default one skips from event to event (each broadcast's push and pop
-cycles). The numba options live in :mod:`eiesim.sim.fast.options`.
+cycles). The numba options live in :mod:`eiesim.sim.fast.options`. :func:`warm_up` loads (or
+compiles) the kernel before a timed run.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from eiesim.sim.fast import kernel
 from eiesim.sim.prepare import PreparedInputs
 from eiesim.sim.result import EngineOutput
 
-__all__ = ["run"]
+__all__ = ["columns_of", "run", "warm_up"]
 
 # Events this wrapper counts itself: the input-batch loads of T12 are CCU cycles the kernel
 # treats as scan cycles (same timing), and the output write-back of T13 happens after the front
@@ -46,6 +47,22 @@ def _array(value: object, name: str, dtype: type, shape: tuple[int, ...]) -> np.
         raise LayerError(f"prepared input {name} has dtype {array.dtype}, expected {dtype}; "
                          f"build the inputs with eiesim.sim.prepare_inputs")
     return np.ascontiguousarray(array, dtype=dtype)
+
+
+def _storage(layer) -> "kernel.Storage":
+    n = layer.num_pes
+    return kernel.Storage(
+        entry_v=_array(layer.entry_v, "entry_v", np.uint8, layer.entry_v.shape),
+        entry_z=_array(layer.entry_z, "entry_z", np.uint8, layer.entry_v.shape),
+        pe_offsets=_array(layer.pe_offsets, "pe_offsets", np.int64, (n + 1,)),
+        col_ptr=_array(layer.col_ptr, "col_ptr", np.int64, (n, layer.num_columns + 1)))
+
+
+def columns_of(layer) -> "kernel.Columns":
+    """The layer's entries arranged for the event-skipping kernel (:data:`kernel.Columns`),
+    built on first use and kept with the layer, so sweeps and repeated inputs reuse it."""
+    return layer.memo(("fast engine", "columns"),
+                      lambda: kernel.Columns(*kernel.build_columns(_storage(layer))))
 
 
 def _program_with_loads(nonzero: np.ndarray, spec, input_groups: int) -> tuple[np.ndarray, int]:
@@ -105,10 +122,6 @@ def run(prepared: PreparedInputs, *, cycle_by_cycle: bool = False) -> EngineOutp
                             (codebook_size,))
     codebook_float = _array(prepared.codebook_float, "codebook_float", np.float32,
                             (codebook_size,))
-    entry_v = _array(layer.entry_v, "entry_v", np.uint8, layer.entry_v.shape)
-    entry_z = _array(layer.entry_z, "entry_z", np.uint8, layer.entry_v.shape)
-    pe_offsets = _array(layer.pe_offsets, "pe_offsets", np.int64, (n + 1,))
-    col_ptr = _array(layer.col_ptr, "col_ptr", np.int64, (n, layer.num_columns + 1))
 
     is_fixed = bool(prepared.is_fixed)
     weight_frac = int(prepared.weight_frac_bits)
@@ -116,28 +129,33 @@ def run(prepared: PreparedInputs, *, cycle_by_cycle: bool = False) -> EngineOutp
         raise SpecError(f"weight_frac_bits = {weight_frac} is outside 0..{2 * spec.data_bits} "
                         f"allowed by rule A2 for {spec.arithmetic}")
     out_features = layer.out_features
-    acc_fixed = np.zeros(out_features if is_fixed else 0, dtype=np.int64)
-    acc_float = np.zeros(0 if is_fixed else out_features, dtype=np.float32)
-    raw_pe = np.zeros((n, kernel.NUM_PE_COUNTERS), dtype=np.int64)
-    raw_ccu = np.zeros(kernel.NUM_CCU_COUNTERS, dtype=np.int64)
-
+    out = kernel.Outputs(
+        acc_fixed=np.zeros(out_features if is_fixed else 0, dtype=np.int64),
+        acc_float=np.zeros(0 if is_fixed else out_features, dtype=np.float32),
+        pe_counts=np.zeros((n, kernel.NUM_PE_COUNTERS), dtype=np.int64),
+        ccu_counts=np.zeros(kernel.NUM_CCU_COUNTERS, dtype=np.int64))
     program, load_cycles = _program_with_loads(nonzero, spec,
                                                layer.padded_in_features // n)
-    depth = int(spec.act_queue_depth)
     per_line = int(spec.entries_per_sram_line)
+    timing = kernel.Timing(
+        num_pes=n, queue_depth=int(spec.act_queue_depth), entries_per_line=per_line,
+        line_shift=per_line.bit_length() - 1 if per_line & (per_line - 1) == 0 else -1)
     # A3's rounding shifts, clamped to 63 (see kernel._mac).
-    arithmetic = (is_fixed, codebook_fixed, codebook_float, weight_frac > 0,
-                  min(weight_frac, 63), min(max(weight_frac - 1, 0), 63),
-                  int(prepared.acc_min), int(prepared.acc_max), acc_fixed, acc_float)
+    arith = kernel.Arithmetic(
+        is_fixed=is_fixed, round_shift=weight_frac > 0, quot_shift=min(weight_frac, 63),
+        half_shift=min(max(weight_frac - 1, 0), 63), acc_min=int(prepared.acc_min),
+        acc_max=int(prepared.acc_max))
+    codebook = kernel.Codebook(fixed=codebook_fixed, float=codebook_float)
+    acts = kernel.Activations(fixed=act_fixed, float=act_float)
     if cycle_by_cycle:
-        frontend_cycles = kernel.frontend_cycles(
-            program, act_fixed, act_float, n, depth, per_line, entry_v, entry_z, pe_offsets,
-            col_ptr, int(out_features), *arithmetic, raw_pe, raw_ccu)
+        frontend_cycles = kernel.frontend_cycles(program, acts, timing, _storage(layer), arith,
+                                                 codebook, out)
     else:
-        line_shift = per_line.bit_length() - 1 if per_line & (per_line - 1) == 0 else -1
-        frontend_cycles = kernel.frontend_events(
-            program, act_fixed, act_float, n, depth, per_line, line_shift, entry_v, entry_z,
-            pe_offsets, col_ptr, int(out_features), *arithmetic, raw_pe, raw_ccu)
+        frontend_cycles = kernel.frontend_events(program, acts, timing, columns_of(layer), arith,
+                                                 codebook,
+                                                 out)
+    raw_pe, raw_ccu = out.pe_counts, out.ccu_counts
+    acc_fixed, acc_float = out.acc_fixed, out.acc_float
 
     pe_counts = np.zeros((n, len(PE_EVENTS)), dtype=np.int64)
     pe_counts[:, _PE_COLUMNS] = raw_pe
@@ -153,3 +171,28 @@ def run(prepared: PreparedInputs, *, cycle_by_cycle: bool = False) -> EngineOutp
         pe_counts=pe_counts,
         ccu_counts=ccu_counts,
     )
+
+
+_WARM_KERNELS: set[bool] = set()
+
+
+def warm_up(*, cycle_by_cycle: bool = False) -> None:
+    """Load the kernel that :func:`run` will call (from numba's cache, or compile it) by running
+    it once on a one-entry layer, so that a timed run measures the simulation alone. The
+    kernels' argument types do not depend on the spec or the arithmetic, so one call warms the
+    kernel for every later run; repeated calls return at once."""
+    if cycle_by_cycle in _WARM_KERNELS:
+        return
+    from eiesim.layer import EncodedLayer
+    from eiesim.sim.prepare import prepare_inputs
+    from eiesim.spec import DEFAULT_SPEC
+
+    spec = DEFAULT_SPEC.replace(num_pes=1, weight_index_bits=1, rel_index_bits=1)
+    tiny = EncodedLayer(num_pes=1, weight_index_bits=1, rel_index_bits=1, out_features=1,
+                        in_features=1, has_bias=False,
+                        codebook=np.array([0.0, 1.0], dtype=np.float32),
+                        entry_v=np.ones(1, dtype=np.uint8), entry_z=np.zeros(1, dtype=np.uint8),
+                        pe_offsets=np.array([0, 1], dtype=np.int64),
+                        col_ptr=np.array([[0, 1]], dtype=np.int64))
+    run(prepare_inputs(tiny, np.ones(1), spec), cycle_by_cycle=cycle_by_cycle)
+    _WARM_KERNELS.add(cycle_by_cycle)

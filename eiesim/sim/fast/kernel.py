@@ -10,9 +10,17 @@ refer to the timing contract in :mod:`eiesim.sim`. Two front-end kernels impleme
 ``frontend_events``
     the event-skipping fast path used by default. It computes, broadcast by broadcast, the cycle
     of every push and pop from the recurrences the contract implies (derived in the docstring
-    of ``_schedule``), then works through each PE's columns with their issue cycles known. It
+    of ``_schedule``) and what each PE's column does from per-(column, PE) summaries of the
+    layer; then it adds every broadcast's real entries into their rows, column by column. It
     gives identical results: tests/test_bounds.py, test_fast_values.py and test_timing_micro.py
     hold it equal to ``frontend_cycles`` (cycles, every counter, accumulators).
+
+Arguments travel in named tuples (defined here, built by the wrapper), so that no kernel takes
+more than eight parameters and two arrays of the same dtype cannot be swapped by position:
+:data:`Activations`, :data:`Timing`, :data:`Arithmetic`, :data:`Codebook`, :data:`Storage` (the
+per-PE entry arrays, for the literal kernel), :data:`Columns` (the column view, for the fast
+path) and :data:`Outputs` (accumulators and counters, written in place). Kernels take the arrays
+out of their tuples once, before their loops.
 
 Both count into the kernel's own (num_pes, len(PE_COUNTERS)) and (len(CCU_COUNTERS),) arrays,
 whose column order is fixed *here*; the wrapper scatters them into the layout of
@@ -22,6 +30,8 @@ module's constants do.
 """
 
 from __future__ import annotations
+
+from collections import namedtuple
 
 import numpy as np
 from numba import njit
@@ -62,6 +72,31 @@ _BROADCASTS = 1
 _BCAST_STALLS = 2
 _SCANS = 3
 NUM_CCU_COUNTERS = 4
+
+Activations = namedtuple("Activations", "fixed float")
+"""Extended input (T1): int64 fixed-point values (A1; zeros in float32) and float32 values."""
+Timing = namedtuple("Timing", "num_pes queue_depth entries_per_line line_shift")
+"""N, D, entries per SRAM line L, and log2(L) if L is a power of two, else -1."""
+Arithmetic = namedtuple("Arithmetic", "is_fixed round_shift quot_shift half_shift acc_min acc_max")
+"""A3 and A5 (scalars): the format, the rounding shifts (see _mac), the adder's range."""
+Codebook = namedtuple("Codebook", "fixed float")
+"""The codebook as int64 fixed point (A2; zeros in float32) and as float32."""
+Storage = namedtuple("Storage", "entry_v entry_z pe_offsets col_ptr")
+"""The interleaved CSC as stored, PE by PE (eiesim.layer.EncodedLayer)."""
+Columns = namedtuple("Columns", "start length padding first_row last_real_offset last_real_row "
+                                "col_start entry_row entry_code")
+"""The layer arranged for working broadcast by broadcast (built by :func:`build_columns`).
+
+Per (column, PE), arrays of shape (num_columns, num_pes) so that one broadcast's PEs are adjacent
+in memory: ``start``, the column's first PE-local address; ``length``, its entries, padding
+included; ``padding``, its padding entries; ``first_row``, the local row of its first entry if
+that entry is real, else -1; ``last_real_offset``, the position of its last real entry within
+the column (-1 without one); ``last_real_row``, that entry's local row. And the real entries in
+column-major order: column j's are ``entry_row[col_start[j]:col_start[j + 1]]`` (global rows)
+with codebook indices ``entry_code[...]``."""
+Outputs = namedtuple("Outputs", "acc_fixed acc_float pe_counts ccu_counts")
+"""Accumulators (int64 in fixed point, float32 in float32; the other one empty) and the kernel's
+counter arrays, all updated in place."""
 
 SCAN = -1  # a scan cycle in the CCU program (a broadcast cycle holds its column j >= 0)
 
@@ -120,31 +155,95 @@ def _broadcasts(program):
     return columns, scans_before, scans
 
 
+# --- the column view -------------------------------------------------------------------------
+@njit(**NUMBA_OPTIONS)
+def build_columns(storage):
+    """The fields of :data:`Columns`, in order, from the per-PE storage (two passes over the
+    entries; rows as rule T7 computes them: restart at -1 per column, advance by z + 1)."""
+    entry_v, entry_z = storage.entry_v, storage.entry_z
+    pe_offsets, col_ptr = storage.pe_offsets, storage.col_ptr
+    n = col_ptr.shape[0]
+    num_columns = col_ptr.shape[1] - 1
+    start = np.empty((num_columns, n), dtype=np.int64)
+    length = np.empty((num_columns, n), dtype=np.int64)
+    padding = np.empty((num_columns, n), dtype=np.int64)
+    first_row = np.empty((num_columns, n), dtype=np.int64)
+    last_offset = np.empty((num_columns, n), dtype=np.int64)
+    last_row = np.empty((num_columns, n), dtype=np.int64)
+    col_start = np.zeros(num_columns + 1, dtype=np.int64)
+    for p in range(n):
+        base = pe_offsets[p]
+        for j in range(num_columns):
+            first = base + col_ptr[p, j]
+            stop = base + col_ptr[p, j + 1]
+            start[j, p] = col_ptr[p, j]
+            length[j, p] = stop - first
+            r = -1
+            pads = 0
+            row_of_first = -1
+            offset = -1
+            row_of_last = 0
+            for e in range(first, stop):
+                r += np.int64(entry_z[e]) + 1
+                if entry_v[e] == 0:
+                    pads += 1
+                else:
+                    if e == first:
+                        row_of_first = r
+                    offset = e - first
+                    row_of_last = r
+                    col_start[j + 1] += 1
+            padding[j, p] = pads
+            first_row[j, p] = row_of_first
+            last_offset[j, p] = offset
+            last_row[j, p] = row_of_last
+    for j in range(num_columns):
+        col_start[j + 1] += col_start[j]
+    entry_row = np.empty(col_start[num_columns], dtype=np.int64)
+    entry_code = np.empty(col_start[num_columns], dtype=np.uint8)
+    fill = col_start[:num_columns].copy()
+    for p in range(n):
+        base = pe_offsets[p]
+        for j in range(num_columns):
+            r = -1
+            for e in range(base + col_ptr[p, j], base + col_ptr[p, j + 1]):
+                r += np.int64(entry_z[e]) + 1
+                if entry_v[e] != 0:
+                    k = fill[j]
+                    entry_row[k] = r * n + p
+                    entry_code[k] = entry_v[e]
+                    fill[j] = k + 1
+    return (start, length, padding, first_row, last_offset, last_row, col_start, entry_row,
+            entry_code)
+
+
 # --- arithmetic (A3, A5) --------------------------------------------------------------------
 @njit(**INLINE_OPTIONS)
-def _mac(g, v, a_fix, a_flt, is_fixed, codebook_fixed, codebook_float, round_shift, quot_shift,
-         half_shift, acc_min, acc_max, acc_fixed, acc_float):
-    """Add codebook[v] * a into the accumulator of global row g.
+def _mac(g, w_fix, w_flt, a_fix, a_flt, arith, acc_fixed, acc_float):
+    """Add the weight w (codebook[v], in both formats) times a into the accumulator of global
+    row g.
 
     Fixed point (A3): s = floor((w * a + 2**(F - 1)) / 2**F) for F > 0, computed without overflow
     as (p >> F) + bit F - 1 of p, with the shifts passed in already clamped to 63 (F <= 2B = 64 is
     allowed; for F = 64 both shifts by 63 give the same s). The B-bit adder saturates.
     float32 (A5): a float32 product, then a float32 sum; no fused multiply-add.
+    ``arith`` holds scalars only: arrays are looked up by the caller, outside its loops, because
+    taking an array out of a tuple costs a reference count in numba.
     """
-    if is_fixed:
-        prod = codebook_fixed[v] * a_fix  # exact: 2B <= 64 bits (A3)
-        if round_shift:
-            s = (prod >> quot_shift) + ((prod >> half_shift) & 1)
+    if arith.is_fixed:
+        prod = w_fix * a_fix  # exact: 2B <= 64 bits (A3)
+        if arith.round_shift:
+            s = (prod >> arith.quot_shift) + ((prod >> arith.half_shift) & 1)
         else:
             s = prod
         acc = acc_fixed[g] + s
-        if acc > acc_max:
-            acc = acc_max
-        elif acc < acc_min:
-            acc = acc_min
+        if acc > arith.acc_max:
+            acc = arith.acc_max
+        elif acc < arith.acc_min:
+            acc = arith.acc_min
         acc_fixed[g] = acc
     else:
-        term = codebook_float[v] * a_flt
+        term = w_flt * a_flt
         acc_float[g] = acc_float[g] + term
 
 
@@ -154,7 +253,7 @@ def _finish_counts(pe_counts, num_pes, groups, out_features):
     for p in range(n):
         # T11: each PE's local LNZD reads one source activation per group of the scan (T2).
         pe_counts[p, _SRC_READS] += groups
-        # T10: every PE passes its rows p, p + N, ... through ReLU and writes them back.
+        # T10: every PE passes its rows p, p + N, ... through ReLU on their way out.
         rows = (out_features - p + n - 1) // n
         pe_counts[p, _RELU] += rows
         pe_counts[p, _WRITEBACKS] += rows
@@ -162,17 +261,23 @@ def _finish_counts(pe_counts, num_pes, groups, out_features):
 
 # --- the literal statement: every PE, every cycle --------------------------------------------
 @njit(**NUMBA_OPTIONS)
-def frontend_cycles(program, act_fixed, act_float, num_pes, queue_depth, entries_per_line,
-                    entry_v, entry_z, pe_offsets, col_ptr, out_features,
-                    is_fixed, codebook_fixed, codebook_float, round_shift, quot_shift,
-                    half_shift, acc_min, acc_max, acc_fixed, acc_float, pe_counts, ccu_counts):
+def frontend_cycles(program, acts, timing, storage, arith, codebook, out):
     """Simulate the front end cycle by cycle (T2-T8, T11), every PE in every cycle.
 
     Every decision of cycle t reads the state at the start of t; every update takes effect at
-    its end (T4). Fills ``acc_fixed`` (fixed point) or ``acc_float`` (float32) by global row,
-    ``pe_counts`` and ``ccu_counts``; returns T, the number of front-end cycles (T8).
+    its end (T4). Fills ``out``: the accumulators by global row and the counters; returns T, the
+    number of front-end cycles (T8). ``program`` is the CCU's program (:func:`ccu_program`, with
+    T12's loads as scan cycles).
     """
-    n = num_pes
+    n = timing.num_pes
+    queue_depth = timing.queue_depth
+    entries_per_line = timing.entries_per_line
+    entry_v, entry_z = storage.entry_v, storage.entry_z
+    pe_offsets, col_ptr = storage.pe_offsets, storage.col_ptr
+    pe_counts, ccu_counts = out.pe_counts, out.ccu_counts
+    acc_fixed, acc_float = out.acc_fixed, out.acc_float
+    act_fixed, act_float = acts.fixed, acts.float
+    codebook_fixed, codebook_float = codebook.fixed, codebook.float
     # Broadcast b carries column bcast_col[b]; every PE receives the same sequence (T3), so a
     # PE's queue always holds broadcasts pops[p] .. pushes - 1 and needs no storage of its own.
     bcast_col, _, _ = _broadcasts(program)
@@ -240,9 +345,8 @@ def frontend_cycles(program, act_fixed, act_float, num_pes, queue_depth, entries
                         pe_counts[p, _ACC_READS] += 1
                     last_real_cycle[p] = t
                     last_real_row[p] = r
-                    _mac(r * n + p, v, a_fix[p], a_flt[p], is_fixed, codebook_fixed,
-                         codebook_float, round_shift, quot_shift, half_shift, acc_min, acc_max,
-                         acc_fixed, acc_float)
+                    _mac(r * n + p, codebook_fixed[v], codebook_float[v], a_fix[p], a_flt[p],
+                         arith, acc_fixed, acc_float)
                 e += 1
                 cur[p] = e
                 if e == end[p]:
@@ -289,14 +393,16 @@ def frontend_cycles(program, act_fixed, act_float, num_pes, queue_depth, entries
             pc += 1
         t += 1
 
-    _finish_counts(pe_counts, n, act_fixed.size // n, out_features)
+    # One accumulator array is empty, the other holds the layer's outputs.
+    _finish_counts(pe_counts, n, act_fixed.size // n, acc_fixed.size + acc_float.size)
     return t
 
 
 # --- the fast path: push and pop cycles from the recurrences ----------------------------------
 @njit(**NUMBA_OPTIONS)
-def _schedule(bcast_col, scans_before, queue_depth, num_pes, col_ptr, pop_cycles, pe_counts):
-    """Push and pop cycles of every broadcast from the recurrences of the contract.
+def _schedule(bcast_col, scans_before, timing, columns, pe_counts):
+    """Push and pop cycles of every broadcast from the recurrences of the contract, and what
+    each PE's column does in them.
 
     With b = 0 .. B - 1 the broadcasts and k_p(b) the entries of their column in PE p:
 
@@ -316,13 +422,41 @@ def _schedule(bcast_col, scans_before, queue_depth, num_pes, col_ptr, pop_cycles
       stalls in cycles arrive(b) .. push(b) - 1 only, so PE p stalls
       max(0, push(b) - max(free_p(b - 1), arrive(b))) cycles before pop_p(b) (T11).
 
-    Fills pop_cycles[p, b] and the busy and stall counts; returns (push(B - 1), broadcast stall
-    cycles, max_p free_p(B - 1)), or (-1, 0, 0) without broadcasts.
+    The column of broadcast b issues its entries in cycles pop_p(b) + 1, + 2, ... (T6). An issued
+    entry never feeds back into timing (T7: the pipeline never stalls), so each column's work
+    follows from its summary in ``columns`` (:data:`Columns`):
+
+    * T6: a column's addresses are consecutive, so it reads each line from floor(first / L) to
+      floor((last) / L) once, except the first if the line register already holds it; the
+      register then holds the last.
+    * T7: rows strictly rise within a column (each entry advances the row by z + 1 >= 1) and a
+      padding entry breaks adjacency, so only a column's first entry, issued in cycle pop + 1,
+      can be served by the bypass: when it is real and the PE issued a real entry of the same
+      row in cycle pop (the last real entry of its previous column, at its known offset).
+
+    Adds the busy, stall, line-read, bypass, entry, padding and empty-column counts; returns
+    (push(B - 1), broadcast stall cycles, max_p free_p(B - 1)), or (-1, 0, 0) without broadcasts.
     """
-    n = num_pes
+    n = timing.num_pes
+    queue_depth = timing.queue_depth
+    line_shift = timing.line_shift
+    per_line = timing.entries_per_line
+    col_length, col_padding, col_first = columns.length, columns.padding, columns.start
+    col_first_row = columns.first_row
+    col_last_offset, col_last_row = columns.last_real_offset, columns.last_real_row
     num_bcasts = bcast_col.size
     next_pop = np.zeros(n, dtype=np.int64)  # next_p: earliest pop its unit allows (T5)
     free = np.zeros(n, dtype=np.int64)  # free_p: first cycle after the PE's busy run (T11)
+    line_reg = np.full(n, -1, dtype=np.int64)  # the SRAM line register starts empty (T6)
+    prev_cycle = np.full(n, -2, dtype=np.int64)  # issue cycle and row of the last real entry
+    prev_row = np.full(n, -1, dtype=np.int64)
+    busy = np.zeros(n, dtype=np.int64)
+    stall = np.zeros(n, dtype=np.int64)
+    line_reads = np.zeros(n, dtype=np.int64)
+    bypasses = np.zeros(n, dtype=np.int64)
+    entries = np.zeros(n, dtype=np.int64)
+    padding = np.zeros(n, dtype=np.int64)
+    empty = np.zeros(n, dtype=np.int64)
     max_pop = np.empty(num_bcasts, dtype=np.int64)  # max_p pop_p(b)
     push = -1
     stalls = 0
@@ -340,128 +474,87 @@ def _schedule(bcast_col, scans_before, queue_depth, num_pes, col_ptr, pop_cycles
             if next_pop[p] > pop:
                 pop = next_pop[p]
             if push > f and push > arrive:
-                pe_counts[p, _STALL] += push - (f if f > arrive else arrive)
-            k = col_ptr[p, j + 1] - col_ptr[p, j]
+                stall[p] += push - (f if f > arrive else arrive)
+            k = col_length[j, p]
             # The pop cycle is busy unless it is the last issue cycle of the previous column.
-            pe_counts[p, _BUSY] += k + 1 if pop >= f else k
+            busy[p] += k + 1 if pop >= f else k
             next_pop[p] = pop + (k if k > 0 else 1)
             free[p] = pop + k + 1
-            pop_cycles[p, b] = pop
             if pop > latest:
                 latest = pop
+            if k == 0:
+                empty[p] += 1  # finished in its pop cycle (T5)
+                continue
+            entries[p] += k
+            padding[p] += col_padding[j, p]
+            first = col_first[j, p]
+            if line_shift >= 0:  # entries per line is a power of two
+                first_line = first >> line_shift
+                last_line = (first + k - 1) >> line_shift
+            else:
+                first_line = first // per_line
+                last_line = (first + k - 1) // per_line
+            line_reads[p] += last_line - first_line + (0 if line_reg[p] == first_line else 1)
+            line_reg[p] = last_line
+            first_row = col_first_row[j, p]
+            if first_row >= 0 and prev_cycle[p] == pop and prev_row[p] == first_row:
+                bypasses[p] += 1
+            offset = col_last_offset[j, p]
+            if offset >= 0:
+                prev_cycle[p] = pop + 1 + offset
+                prev_row[p] = col_last_row[j, p]
         max_pop[b] = latest
     last_free = 0
     for p in range(n):
         if free[p] > last_free:
             last_free = free[p]
+        pe_counts[p, _BUSY] += busy[p]
+        pe_counts[p, _STALL] += stall[p]
+        pe_counts[p, _LINE_READS] += line_reads[p]
+        pe_counts[p, _BYPASSES] += bypasses[p]
+        pe_counts[p, _ENTRIES] += entries[p]
+        pe_counts[p, _PADDING] += padding[p]
+        pe_counts[p, _EMPTY_COLS] += empty[p]
     return push, stalls, last_free
 
 
 @njit(**NUMBA_OPTIONS)
-def _issue_entries(p, num_pes, bcast_col, pop_cycles, act_fixed, act_float, entries_per_line,
-                   line_shift, entry_v, entry_z, pe_offsets, col_ptr, is_fixed, codebook_fixed,
-                   codebook_float, round_shift, quot_shift, half_shift, acc_min, acc_max,
-                   acc_fixed, acc_float, pe_counts):
-    """Everything PE p's entries do, column by column in broadcast order.
-
-    The column of broadcast b issues its entries one per cycle in cycles pop_cycles[p, b] + 1,
-    + 2, ... (T6). An issued entry never feeds back into timing (T7: the pipeline never stalls),
-    so each column is worked through as a whole, with each entry's issue cycle known:
-
-    * T6: a column's addresses are consecutive, so it reads each line from floor(first / L) to
-      floor((stop - 1) / L) once, except the first if the line register already holds it; the
-      register then holds the last.
-    * T7: rows strictly rise within a column (each entry advances the row by z + 1 >= 1) and a
-      padding entry breaks adjacency, so only a column's first entry, issued in cycle pop + 1,
-      can be served by the bypass: when it is real and the PE issued a real entry of the same
-      row in cycle pop (the last entry of its previous column).
-    * A3, A5: every real entry adds into its row in storage order, which is broadcast order.
-    """
-    n = num_pes
-    base = pe_offsets[p]
-    line_reg = -1  # the SRAM line register starts empty (T6)
-    prev_cycle = -2  # issue cycle and row of the last real entry (T7)
-    prev_row = -1
-    line_reads = 0
-    bypasses = 0
-    padding = 0
-    entries = 0
-    empty = 0
+def _accumulate(bcast_col, acts, columns, arith, codebook, out):
+    """A3, A5: every broadcast's real entries add into their rows, broadcast by broadcast, so
+    each row receives its terms in broadcast (storage) order, as in every PE."""
+    col_start, entry_row, entry_code = columns.col_start, columns.entry_row, columns.entry_code
+    act_fixed, act_float = acts.fixed, acts.float
+    codebook_fixed, codebook_float = codebook.fixed, codebook.float
+    acc_fixed, acc_float = out.acc_fixed, out.acc_float
     for b in range(bcast_col.size):
         j = bcast_col[b]
-        first = col_ptr[p, j]
-        stop = col_ptr[p, j + 1]
-        if stop == first:
-            empty += 1  # finished in its pop cycle (T5)
-            continue
-        entries += stop - first
-        pop = pop_cycles[p, b]
-        if line_shift >= 0:  # entries per line is a power of two
-            first_line = first >> line_shift
-            last_line = (stop - 1) >> line_shift
-        else:
-            first_line = first // entries_per_line
-            last_line = (stop - 1) // entries_per_line
-        line_reads += last_line - first_line + (0 if line_reg == first_line else 1)
-        line_reg = last_line
-        e0 = base + first
-        if entry_v[e0] != 0 and prev_cycle == pop and prev_row == np.int64(entry_z[e0]):
-            bypasses += 1
         a_fix = act_fixed[j]
         a_flt = act_float[j]
-        r = -1  # T7: the row address restarts at -1 for each column and advances by z + 1
-        last_real = -1
-        last_row = 0
-        e = e0
-        end = base + stop
-        while e < end:  # (a while loop: leaner than range() for columns of a few entries)
-            r += np.int64(entry_z[e]) + 1
-            v = np.int64(entry_v[e])
-            if v == 0:
-                padding += 1  # decoded, writes nothing (T7)
-            else:
-                last_real = e
-                last_row = r
-                _mac(r * n + p, v, a_fix, a_flt, is_fixed, codebook_fixed, codebook_float,
-                     round_shift, quot_shift, half_shift, acc_min, acc_max, acc_fixed,
-                     acc_float)
-            e += 1
-        if last_real >= 0:
-            prev_cycle = pop + 1 + (last_real - e0)
-            prev_row = last_row
-    pe_counts[p, _LINE_READS] += line_reads
-    pe_counts[p, _BYPASSES] += bypasses
-    pe_counts[p, _ENTRIES] += entries
-    pe_counts[p, _PADDING] += padding
-    pe_counts[p, _EMPTY_COLS] += empty
+        for e in range(col_start[j], col_start[j + 1]):
+            v = entry_code[e]
+            _mac(entry_row[e], codebook_fixed[v], codebook_float[v], a_fix, a_flt, arith,
+                 acc_fixed, acc_float)
 
 
 @njit(**NUMBA_OPTIONS)
-def frontend_events(program, act_fixed, act_float, num_pes, queue_depth, entries_per_line,
-                    line_shift, entry_v, entry_z, pe_offsets, col_ptr, out_features,
-                    is_fixed, codebook_fixed, codebook_float, round_shift, quot_shift,
-                    half_shift, acc_min, acc_max, acc_fixed, acc_float, pe_counts, ccu_counts):
+def frontend_events(program, acts, timing, columns, arith, codebook, out):
     """The front end (T2-T8, T11) from the push and pop cycle of every broadcast.
 
-    Same arguments (plus ``line_shift`` = log2(entries_per_line) if that is a power of two,
-    else -1) and results as :func:`frontend_cycles`, which it equals exactly. It visits each
-    (broadcast, PE) pair once instead of each (cycle, PE) pair: :func:`_schedule` computes the
-    cycles, :func:`_issue_entries` the work of the entries. Every PE pushes and pops all B
-    broadcasts before T, and T = max(CCU end, max_p free_p(B - 1)) (T8).
+    Same results as :func:`frontend_cycles`, which it equals exactly, from the layer's column
+    view instead of its per-PE storage. It visits each (broadcast, PE) pair once instead of each
+    (cycle, PE) pair: :func:`_schedule` computes the cycles and counts, :func:`_accumulate` the
+    values. Every PE pushes and pops all B broadcasts before T, and
+    T = max(CCU end, max_p free_p(B - 1)) (T8).
     """
-    n = num_pes
+    n = timing.num_pes
+    pe_counts, ccu_counts = out.pe_counts, out.ccu_counts
     bcast_col, scans_before, trailing_scans = _broadcasts(program)
     num_bcasts = bcast_col.size
-    pop_cycles = np.empty((n, num_bcasts), dtype=np.int64)
-    last_push, stalls, last_free = _schedule(bcast_col, scans_before, queue_depth, n, col_ptr,
-                                             pop_cycles, pe_counts)
+    last_push, stalls, last_free = _schedule(bcast_col, scans_before, timing, columns,
+                                             pe_counts)
+    _accumulate(bcast_col, acts, columns, arith, codebook, out)
     ccu_end = last_push + 1 + trailing_scans  # the cycle after the CCU's last (T2)
     frontend = max(ccu_end, last_free)
-    for p in range(n):
-        _issue_entries(p, n, bcast_col, pop_cycles, act_fixed, act_float, entries_per_line,
-                       line_shift, entry_v, entry_z, pe_offsets, col_ptr, is_fixed,
-                       codebook_fixed, codebook_float, round_shift, quot_shift, half_shift,
-                       acc_min, acc_max, acc_fixed, acc_float, pe_counts)
 
     ccu_counts[_CCU_ACTIVE] += ccu_end  # the CCU works in every cycle until its program ends
     ccu_counts[_BROADCASTS] += num_bcasts
@@ -479,5 +572,6 @@ def frontend_events(program, act_fixed, act_float, num_pes, queue_depth, entries
         pe_counts[p, _ACC_READS] += macs - pe_counts[p, _BYPASSES]
         # T11: the cycles before T in which PE p was neither busy nor stalled.
         pe_counts[p, _IDLE] += frontend - pe_counts[p, _BUSY] - pe_counts[p, _STALL]
-    _finish_counts(pe_counts, n, act_fixed.size // n, out_features)
+    # One accumulator array is empty, the other holds the layer's outputs.
+    _finish_counts(pe_counts, n, acts.fixed.size // n, out.acc_fixed.size + out.acc_float.size)
     return frontend

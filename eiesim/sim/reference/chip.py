@@ -118,7 +118,9 @@ class Chip:
         for pe in self.pes:
             # Local row r of PE p is output row r * N + p (EIE.md §2).
             accumulators[pe.index::n] = np.asarray(pe.arith.acc, dtype=dtype)
-        total_cycles = self.clock.cycle + 1
+        # The last cycle the clock ran belongs to the layer, except with ReLU on the way out
+        # (T10, R = 0): then the outputs were read at the start of cycle T + P, the next layer's.
+        total_cycles = self.clock.cycle + (1 if prepared.spec.relu_outputs_per_cycle else 0)
         if self.trace is not None:
             self.trace.finish(frontend_cycles=self.frontend_cycles, total_cycles=total_cycles)
         return EngineOutput(

@@ -377,8 +377,15 @@ class ActRw:
         for _ in range(self.drain_cycles + 1):  # T9: cycles T .. T + P - 1 drain the pipeline
             cycle = yield pe.clock.decide
         assert all(stage is None for stage in pe.arith.stages), "T9: P cycles drain everything"
-        done = 0
+        if self.relu_per_cycle == 0:
+            # T10 with R = 0: ReLU is applied as the outputs leave the destination registers.
+            # They are read here, at the start of cycle T + P, which belongs to the next layer.
+            self.destination.extend(max(acc, 0) for acc in pe.arith.acc)
+            pe.counts[RELU_OPS] += self.rows
+            pe.counts[WRITEBACKS] += self.rows
+            return  # no cycle of its own, so no ReLU slice in a trace
         start = cycle
+        done = 0
         while done < self.rows:  # T10: relu_outputs_per_cycle rows per cycle
             chunk = min(self.relu_per_cycle, self.rows - done)
             self.destination.extend(max(acc, 0) for acc in pe.arith.acc[done:done + chunk])

@@ -1,0 +1,77 @@
+"""The ``eiesim`` command: thin parsing and formatting around the public API.
+
+One module per command (``run``, ``sweep``, ``compress``, ``search``), each with
+``add_parser(commands)`` and ``handle(args) -> exit code``; :mod:`eiesim.cli.options` makes the
+hardware flags from the spec's field metadata. Only this package, argparse and the spec are
+imported before a command runs, so ``eiesim --help`` stays quick.
+
+Exit codes: 0 success; 2 bad input or usage (one line on stderr naming the value, the limit and
+the fix; no traceback; no file written); 130 interrupted (Ctrl-C; no file written).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Sequence
+
+from eiesim.cli import compress, run, sweep
+from eiesim.cli.options import ArgumentParser
+from eiesim.errors import EiesimError
+
+COMMANDS = (run, compress, sweep)
+
+
+def build_parser(argv: Sequence[str] | None = None) -> ArgumentParser:
+    """The parser; only the command named in ``argv`` gets its full set of options (each
+    command's options import what their choices come from, which ``eiesim --help`` need not)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    wanted = next((word for word in argv if not word.startswith("-")), None)
+    parser = ArgumentParser(
+        prog="eiesim",
+        description="Cycle-level simulator of EIE, the Efficient Inference Engine for "
+                    "compressed sparse fully connected layers (Han et al., ISCA 2016).",
+        epilog="Run 'eiesim run --example alexnet-fc8' for the shipped real layer. "
+               "Exit codes: 0 success, 2 bad input (nothing written), 130 interrupted.")
+    from eiesim import __version__
+
+    parser.add_argument("--version", action="version", version=f"eiesim {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True,
+                                     parser_class=ArgumentParser)
+    for command in COMMANDS:
+        if command.NAME == wanted:
+            command.add_parser(commands)
+        else:
+            commands.add_parser(command.NAME, help=command.HELP)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser(argv)
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except EiesimError as error:
+        print(f"eiesim: error: {error}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        # The reader of stdout went away (e.g. `eiesim run ... | head`): not an error of ours.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except OSError as error:
+        where = f": {error.filename}" if error.filename else ""
+        print(f"eiesim: error: {error.strerror or error}{where}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("eiesim: interrupted; no file was written", file=sys.stderr)
+        return 130
+
+
+def console_main() -> None:
+    """The ``eiesim`` console script: :func:`main`, then exit without tearing the interpreter
+    down (a quarter of a second for numba's and numpy's modules) once every output is flushed;
+    every file was already committed or removed by then."""
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

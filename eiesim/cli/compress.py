@@ -1,0 +1,61 @@
+"""``eiesim compress``: prune and quantize float weights into a layer file for ``eiesim run``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from eiesim.cli.options import add_spec_options, announce, spec_from_args
+from eiesim.safe_output import OutputFiles
+
+
+NAME = "compress"
+HELP = ("prune, quantize and write a layer file that 'eiesim run' reads")
+
+
+def add_parser(commands: Any) -> None:
+    from eiesim.compress.prune import METHODS
+
+    compress = commands.add_parser(
+        NAME, help=HELP,
+        description="Prune the float 'weights' of IN.npz to a density, quantize the kept "
+                    "weights with a k-means codebook, and write a layer file. IN.npz must hold "
+                    "'weights' (out, in) and 'activations' (in,) (a layer file needs an input "
+                    "vector); optional: 'bias' (out,), and 'gradients' (dL/dW, out x in) for "
+                    "--method gradient.")
+    compress.add_argument("input", type=Path, metavar="IN.npz")
+    compress.add_argument("--method", required=True, choices=METHODS,
+                          help="pruning method (balanced: equal work per PE, for --pes PEs)")
+    compress.add_argument("--density", required=True, type=float, metavar="D",
+                          help="fraction of weights kept, 0 < D <= 1")
+    add_spec_options(compress, fields=("num_pes", "weight_index_bits"), fit=False)
+    compress.add_argument("--bits", dest="spec:weight_index_bits", type=int, metavar="B",
+                          help="alias of --weight-bits")
+    compress.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    compress.add_argument("-o", "--output", type=Path, required=True, metavar="OUT.npz",
+                          help="layer file to write")
+    compress.add_argument("--json", action="store_true", help="print the summary as JSON")
+    compress.set_defaults(handler=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    from eiesim.compress.pipeline import compress_file
+
+    spec = spec_from_args(args)
+    with OutputFiles(inputs=[args.input]) as outputs:
+        outputs.add(args.output, "-o", suffixes=(".npz",))
+        with outputs.writing(args.output) as temporary:
+            summary = compress_file(args.input, temporary, method=args.method,
+                                    density=args.density, num_pes=spec.num_pes,
+                                    bits=spec.weight_index_bits, seed=args.seed)
+        written = outputs.commit()
+    fields = summary.to_dict() | {"out_path": str(args.output)}
+    if args.json:
+        print(json.dumps(fields))
+    else:
+        for name, value in fields.items():
+            print(f"{name:<22} {value}")
+    announce(written)
+    return 0

@@ -1,0 +1,160 @@
+"""``eiesim run``: simulate one layer or a network and report cycles, time, energy, outputs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from eiesim.cli.options import (add_source_options, add_spec_options, announce, input_path,
+                                is_network, load_workload, spec_from_args)
+from eiesim.errors import UsageError
+from eiesim.safe_output import OutputFiles
+
+ENGINES = ("fast", "reference")
+
+
+NAME = "run"
+HELP = ("simulate one layer (or a network) and report cycles, time, load balance, energy and "
+        "outputs")
+
+
+def add_parser(commands: Any) -> None:
+    run = commands.add_parser(
+        NAME, help=HELP,
+        description="Simulate one fully connected layer b = ReLU(W a + bias) on EIE. The layer "
+                    "file (.npz) holds 'weights' (float, quantized on load) or 'codes' with a "
+                    "'codebook', the input 'activations', and optionally 'bias' or "
+                    "'bias_codes' (see docs/file-formats.md). A network file (layer0_codes, "
+                    "layer0_codebook, ..., activations) runs layer after layer and reports each "
+                    "layer and the total.")
+    add_source_options(run, "layer or network file (.npz)")
+    add_spec_options(run)
+    run.add_argument("--engine", choices=ENGINES, default="fast",
+                     help="fast: numba (default); reference: the SimPy model, slow, traceable")
+    run.add_argument("--trace", type=Path, metavar="FILE.json",
+                     help="write a Chrome/Perfetto trace-event JSON file (reference engine)")
+    run.add_argument("--energy-table", type=Path, metavar="FILE",
+                     help="TOML or YAML file replacing or scaling entries of the default 45 nm "
+                          "energy table (see eiesim/data/energy/example.toml)")
+    run.add_argument("--seed", type=int, default=0,
+                     help="seed of the k-means quantization of float weights (default 0)")
+    run.add_argument("--json", action="store_true",
+                     help="print one JSON object instead of the table")
+    run.add_argument("--output", type=Path, metavar="OUT.npy",
+                     help="save the output activations (after ReLU) as a .npy file, written "
+                          "exactly to this path")
+    run.set_defaults(handler=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    if args.list_examples:
+        from eiesim.catalog import describe
+
+        print(describe())
+        return 0
+    spec = spec_from_args(args)
+    if args.trace is not None and args.engine != "reference":
+        raise UsageError("--trace needs the reference engine; add --engine reference")
+
+    # Every destination is checked before any work, and written only once all of it succeeded.
+    with OutputFiles(inputs=[input_path(args), args.energy_table]) as outputs:
+        if args.output is not None:
+            outputs.add(args.output, "--output")
+        if args.trace is not None:
+            outputs.add(args.trace, "--trace")
+        from eiesim import energy
+
+        table = energy.load_energy_table(args.energy_table, spec) if args.energy_table else None
+        workload = load_workload(args, weight_index_bits=spec.weight_index_bits)
+        if is_network(workload):
+            if args.trace is not None:
+                raise UsageError("--trace records one layer; run the layers of a network one at "
+                                 "a time")
+            payload, text, result_outputs, recorder = _run_network(args, workload, spec, table)
+        else:
+            payload, text, result_outputs, recorder = _run_layer(args, workload, spec, table)
+        if args.output is not None:
+            import numpy as np
+
+            with outputs.writing(args.output) as temporary:
+                with open(temporary, "wb") as handle:
+                    np.save(handle, result_outputs)  # a file object: no '.npy' is appended
+        if recorder is not None:
+            with outputs.writing(args.trace) as temporary:
+                recorder.write_chrome_trace(temporary)
+        written = outputs.commit()
+    print(json.dumps(payload) if args.json else text)
+    announce(written)
+    return 0
+
+
+def _fit(spec: Any, layer: Any, fit: bool) -> tuple[Any, dict[str, Any]]:
+    """The spec to run: as given, or with the memories the layer does not fit enlarged."""
+    if not fit:
+        return spec, {}
+    from eiesim.layer import fit_memories
+
+    return fit_memories(layer, spec)
+
+
+def _run_layer(args: argparse.Namespace, data: Any, spec: Any,
+               table: Any) -> tuple[dict[str, Any], str, Any, Any]:
+    from eiesim import encode, energy, io, report
+    from eiesim.progress import activity
+    from eiesim.sim import simulate
+
+    spec, changes = _fit(spec, data, args.fit_memories)
+    layer = encode(data.codes, data.codebook, data.bias_codes, spec=spec)
+    recorder = None
+    if args.trace is not None:
+        from eiesim.trace import TraceRecorder
+
+        recorder = TraceRecorder()
+    with activity(f"eiesim: simulating ({args.engine} engine)", enabled=not args.json):
+        result = simulate(layer, data.activations, spec, engine=args.engine, trace=recorder)
+    energy_report = energy.energy_report(result, table)
+    area = energy.area_report(spec)
+    metadata = io.environment_metadata()
+    metadata.update({"layer": data.source, "input_checksum": data.checksum,
+                     "quantized_on_load": data.quantized_on_load})
+    payload = report.to_dict(result, metadata=metadata)
+    payload.update(report.energy_fields(energy_report, area))
+    payload["spec_changes"] = changes
+    text = "\n".join([report.format_table(result, title=f"eiesim: {data.source}"),
+                      report.format_energy(energy_report, area)]
+                     + _changes_lines(changes))
+    return payload, text, result.outputs, recorder
+
+
+def _run_network(args: argparse.Namespace, network: Any, spec: Any,
+                 table: Any) -> tuple[dict[str, Any], str, Any, None]:
+    from eiesim import io
+    from eiesim.network import simulate_network
+    from eiesim.progress import activity
+
+    changes: dict[str, Any] = {}
+    if args.fit_memories:
+        for layer in network.layers:
+            spec, layer_changes = _fit(spec, layer, True)
+            changes.update(layer_changes)
+    with activity(f"eiesim: simulating {len(network.layers)} layers", enabled=not args.json):
+        result = simulate_network(network.layers, network.activations, spec, engine=args.engine,
+                                  energy_table=table, layer_inputs=network.layer_inputs)
+    payload = result.to_dict()
+    payload["metadata"] = io.environment_metadata() | {"network": network.source,
+                                                       "input_checksum": network.checksum}
+    payload["spec_changes"] = changes
+    text = "\n".join([result.format_table(title=f"eiesim: {network.source}")]
+                     + _changes_lines(changes))
+    return payload, text, result.outputs, None
+
+
+def _changes_lines(changes: dict[str, Any]) -> list[str]:
+    if not changes:
+        return []
+    from eiesim.spec import PARAMETERS
+
+    return ["", "--fit-memories changed: " + ", ".join(
+        f"{name} = {value} ({PARAMETERS[name].flag})" for name, value in changes.items())]

@@ -1,0 +1,66 @@
+"""The encoder's two numba kernels (see :mod:`eiesim.compress.encode`, which validates the
+input and calls them). Arrays and integers only.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+# cache: compiled once per machine; nogil: sweeps may encode in threads.
+NUMBA_OPTIONS = dict(cache=True, nogil=True)
+
+
+@njit(**NUMBA_OPTIONS)
+def count_entries(codes, bias_codes, num_pes, bias_column, run_shift, per_column):
+    """Pass 1: per_column[p, j] += the entries of PE p's slice of column j, padding included
+    (a gap of g zeros before an entry costs g >> run_shift padding entries). Rows are visited in
+    order, so each slice sees its rows rising; branch-free, so the loop vectorises."""
+    out_features, in_features = codes.shape
+    last = np.full(per_column.shape, -1, dtype=np.int64)  # last local row with an entry
+    for i in range(out_features):
+        p = i % num_pes
+        local = i // num_pes
+        row = codes[i]
+        counts = per_column[p]
+        previous = last[p]
+        for j in range(in_features):
+            present = np.int64(row[j] != 0)
+            counts[j] += present * (((local - previous[j] - 1) >> run_shift) + 1)
+            previous[j] = previous[j] + present * (local - previous[j])
+        if bias_column >= 0 and bias_codes[i] != 0:
+            counts[bias_column] += ((local - previous[bias_column] - 1) >> run_shift) + 1
+            previous[bias_column] = local
+
+
+@njit(**NUMBA_OPTIONS)
+def write_entries(codes, bias_codes, num_pes, bias_column, run_shift, cursor, entry_v,
+                   entry_z):
+    """Pass 2: write each entry after its padding at cursor[p, j] (the next free address of
+    PE p's slice of column j), in row order. entry_v and entry_z arrive filled as padding
+    (v = 0, z = run - 1), so padding needs no write."""
+    out_features, in_features = codes.shape
+    run_mask = (np.int64(1) << run_shift) - 1
+    last = np.full(cursor.shape, -1, dtype=np.int64)
+    for i in range(out_features):
+        p = i % num_pes
+        local = i // num_pes
+        row = codes[i]
+        at = cursor[p]
+        previous = last[p]
+        for j in range(in_features):
+            v = row[j]
+            if v != 0:
+                gap = local - previous[j] - 1
+                e = at[j] + (gap >> run_shift)
+                entry_v[e] = v
+                entry_z[e] = gap & run_mask
+                at[j] = e + 1
+                previous[j] = local
+        if bias_column >= 0 and bias_codes[i] != 0:
+            gap = local - previous[bias_column] - 1
+            e = at[bias_column] + (gap >> run_shift)
+            entry_v[e] = bias_codes[i]
+            entry_z[e] = gap & run_mask
+            at[bias_column] = e + 1
+            previous[bias_column] = local
