@@ -107,8 +107,10 @@ def _run_dask(function: TaskFunction, batches: list[list[Any]], shared: Any, cli
             raise EiesimError(f"cannot reach the Dask scheduler at {scheduler!r} ({error}); "
                               f"check the address (e.g. tcp://127.0.0.1:8786)") from None
     try:
-        # Scatter once: every batch refers to the same future instead of carrying a copy.
-        shared_future = client.scatter(shared, broadcast=True)
+        # Scatter once: every batch refers to the same future instead of carrying a copy. A fresh
+        # key (hash=False): a content-hashed key would be shared with the previous call's
+        # scatter on the same client, whose release can delete the data under this call.
+        shared_future = client.scatter(shared, broadcast=True, hash=False)
         futures = [client.submit(_run_batch, function, shared_future, batch, pure=False,
                                  retries=retries) for batch in batches]
         position = {future.key: index for index, future in enumerate(futures)}

@@ -23,6 +23,7 @@ from eiesim.compress.network import chip_logits, compress_network, dense_network
 from eiesim.compress.search import SearchError, SearchSettings, search  # noqa: E402
 from eiesim.compress.search.results import pareto_flags  # noqa: E402
 from eiesim.compress.train import init_mlp, train  # noqa: E402
+from eiesim.errors import EiesimError  # noqa: E402
 from eiesim.network import simulate_network  # noqa: E402
 from eiesim.spec import HardwareSpec  # noqa: E402
 
@@ -177,9 +178,17 @@ def test_bad_settings_name_the_value(changes, words):
         SearchSettings(**changes)
 
 
-def test_failed_writes_leave_no_file(result, tmp_path):
-    with pytest.raises(ValueError, match="nosuch"):  # matplotlib: unknown image format
+def test_failed_writes_leave_no_file(result, tmp_path, monkeypatch):
+    with pytest.raises(EiesimError, match="must end in"):  # refused before writing
         result.write(tmp_path / "net.npz", tmp_path / "front.csv", tmp_path / "plot.nosuch")
+    assert list(tmp_path.iterdir()) == []
+
+    def fail(*args, **kwargs):
+        raise KeyboardInterrupt  # Ctrl-C while the plot is drawn, after the other two files
+
+    monkeypatch.setattr("eiesim.compress.search.results.plot_front", fail)
+    with pytest.raises(KeyboardInterrupt):
+        result.write(tmp_path / "net.npz", tmp_path / "front.csv", tmp_path / "plot.png")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -212,7 +221,7 @@ def test_sensitivity_curves_cover_every_method_layer_and_density(result, setting
     assert len(curves) == 2 * 2 * (len(settings.densities) + 1)
     dense = curves[curves["density"] == 1.0]
     assert (dense["layer_cycles"].to_numpy()[:2] == dense["layer_cycles"].to_numpy()[2:]).all()
-    for (_, layer), part in curves.groupby(["method", "layer"]):
+    for _, part in curves.groupby(["method", "layer"]):
         part = part.sort_values("density")
         assert part["layer_nonzero_weights"].is_monotonic_increasing
     import matplotlib

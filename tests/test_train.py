@@ -8,8 +8,7 @@ import pytest
 from eiesim.compress.model import (
     Dataset,
     ModelFileError,
-    atomic_output,
-    load_data,
+        load_data,
     load_model,
     save_data,
     save_model,
@@ -109,17 +108,3 @@ def test_bad_model_and_data_files(tmp_path):
     (tmp_path / "junk.npz").write_text("not a zip")
     with pytest.raises(EiesimError, match="junk.npz"):
         load_data(tmp_path / "junk.npz")
-
-
-def test_atomic_output_leaves_nothing_on_failure(tmp_path):
-    target = tmp_path / "out.csv"
-    with pytest.raises(KeyboardInterrupt):
-        with atomic_output(target) as temporary:
-            temporary.write_text("half")
-            raise KeyboardInterrupt
-    assert list(tmp_path.iterdir()) == []
-    source = tmp_path / "in.npz"
-    source.write_text("x")
-    with pytest.raises(ModelFileError, match="also an input"):
-        with atomic_output(source, inputs=(source,)):
-            pass

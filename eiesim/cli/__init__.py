@@ -15,11 +15,11 @@ import os
 import sys
 from typing import Sequence
 
-from eiesim.cli import compress, run, sweep
+from eiesim.cli import compress, run, search, sweep
 from eiesim.cli.options import ArgumentParser
 from eiesim.errors import EiesimError
 
-COMMANDS = (run, compress, sweep)
+COMMANDS = (run, compress, sweep, search)
 
 
 def build_parser(argv: Sequence[str] | None = None) -> ArgumentParser:

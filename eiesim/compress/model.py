@@ -17,19 +17,14 @@ its fully connected layers, in file order, become the model's layers.
 Data file (``.npz``): ``train_inputs`` (n, in) float, ``train_labels`` (n,) integer in
 0 .. classes-1, ``test_inputs`` (m, in) float, ``test_labels`` (m,) integer.
 
-Outputs are written atomically (:func:`atomic_output`): to a temporary file in the target's
-folder, moved over the target with ``os.replace`` only when complete, so an interrupted or
-failed run leaves no half-written file.
+Both writers go through :func:`eiesim.safe_output.write_file`: all or nothing, so an
+interrupted or failed write leaves no half-written file.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
-import tempfile
 import zipfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,9 +32,9 @@ import numpy as np
 
 from eiesim.compress.train import MLP, TrainError
 from eiesim.errors import EiesimError
+from eiesim.safe_output import write_file
 
-__all__ = ["Dataset", "ModelFileError", "atomic_output", "load_data", "load_model", "save_data",
-           "save_model"]
+__all__ = ["Dataset", "ModelFileError", "load_data", "load_model", "save_data", "save_model"]
 
 _MODEL_KEY = re.compile(r"^layer(0|[1-9][0-9]*)_(weights|bias)$")
 DATA_KEYS = ("train_inputs", "train_labels", "test_inputs", "test_labels")
@@ -102,38 +97,6 @@ class Dataset:
             raise ModelFileError(f"labels go up to {self.num_classes - 1} but the model has "
                                  f"{model.num_classes} outputs ({self.source}); give labels "
                                  f"0..{model.num_classes - 1}")
-
-
-@contextlib.contextmanager
-def atomic_output(path: str | Path, *, inputs: tuple[str | Path, ...] = ()) -> Iterator[Path]:
-    """Yield a temporary path in ``path``'s folder; on success move it over ``path``.
-
-    On any exception (KeyboardInterrupt included) the temporary file is removed and ``path``
-    is left as it was. ``inputs`` are files the run reads: writing over one is refused.
-    """
-    target = Path(path)
-    for source in inputs:
-        if Path(source).exists() and target.exists() and \
-                os.path.samefile(Path(source), target):
-            raise ModelFileError(f"output {str(target)!r} is also an input file; write the "
-                                 f"output to another path")
-    folder = target.parent if str(target.parent) else Path(".")
-    if not folder.is_dir():
-        raise ModelFileError(f"cannot write {str(target)!r}: folder {str(folder)!r} does not "
-                             f"exist; create it or choose another output path")
-    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".tmp{target.suffix}",
-                                         dir=folder)
-    os.close(handle)
-    umask = os.umask(0)
-    os.umask(umask)
-    try:
-        os.chmod(temporary, 0o666 & ~umask)  # mkstemp's 0600 would outlive the rename
-        yield Path(temporary)
-        os.replace(temporary, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
 
 
 def save_model(path: str | Path, model: MLP) -> Path:
@@ -238,8 +201,5 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
 
 
 def _save_npz(path: str | Path, arrays: dict[str, np.ndarray]) -> Path:
-    path = Path(path)
-    with atomic_output(path) as temporary:
-        with open(temporary, "wb") as handle:  # a file object: numpy adds no ".npz" suffix
-            np.savez_compressed(handle, **arrays)  # type: ignore[arg-type]
-    return path
+    # A file object: numpy adds no ".npz" suffix to the temporary name.
+    return write_file(path, lambda handle: np.savez_compressed(handle, **arrays))

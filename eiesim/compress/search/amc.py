@@ -78,7 +78,8 @@ def amc(context: SearchContext, evaluator: Evaluator, table: CostTable, method: 
         for _ in range(settings.amc_generations):
             thetas = mean + spread * rng.standard_normal((settings.amc_population, size))
             actions = [policy_actions(t, embeddings, table, budget) for t in thetas]
-            rewards = evaluator.map(episode_accuracy, [(method, a) for a in actions], progress)
+            rewards = evaluator.map(episode_accuracy, [(method, a) for a in actions], progress,
+                                    desc=f"amc ({method})")
             order = sorted(range(len(thetas)), key=lambda i: (-rewards[i], i))
             for i in order[:1]:
                 if best is None or rewards[i] > best[0]:

@@ -19,7 +19,6 @@ from collections.abc import Callable
 
 import numpy as np
 
-from eiesim.compress.network import prune_masks
 from eiesim.compress.search.parallel import Evaluator
 from eiesim.compress.search.sensitivity import CostTable
 from eiesim.compress.search.tasks import Candidate, SearchContext, short_fine_tune
@@ -51,13 +50,13 @@ def netadapt(context: SearchContext, evaluator: Evaluator, table: CostTable, met
                 continue
             trial = list(densities)
             trial[layer] = density
-            new = prune_masks(model, trial, method, num_pes=context.spec.num_pes,
-                              seed=settings.seed, data=context.fit)
+            new = context.masks(trial, method, start=model)
             combined = tuple(m & n for m, n in zip(masks, new))  # never revive a weight
             proposals.append((layer, trial, combined))
         if not proposals:
             break
-        scored = evaluator.map(short_fine_tune, [(model, m) for _, _, m in proposals], progress)
+        scored = evaluator.map(short_fine_tune, [(model, m) for _, _, m in proposals], progress,
+                               desc=f"netadapt ({method})")
         best = max(range(len(proposals)),
                    key=lambda i: (scored[i][0], -table.predict(proposals[i][1]), -i))
         accuracy, model = scored[best]

@@ -1,22 +1,20 @@
-"""Run many independent evaluations on local processes or a Dask cluster, results in order.
+"""The searches' evaluations, in parallel on local processes or a Dask cluster, in task order.
 
-One small object, :class:`Evaluator`, sits between the searches and the machines: the searches
-call ``evaluator.map(function, tasks)`` and get the results in task order whatever ran where,
-so a search is deterministic under its seed however many workers it has. The shared read-only
-state (the model, the data, the spec: a :class:`~eiesim.compress.search.tasks.SearchContext`)
-is sent once per worker (a process-pool initializer, or one Dask scatter), not with every task.
+A thin layer over :func:`eiesim.executor.run_tasks` (the executor the sweeps use): the
+searches call ``evaluator.map(function, tasks)`` and get ``[function(context, task) ...]`` in
+task order whatever ran where, so a search is deterministic under its seed however many workers
+it has. The shared read-only state (the model, the data, the spec: a
+:class:`~eiesim.compress.search.tasks.SearchContext`) goes to each worker once per call.
 """
 
 from __future__ import annotations
 
-import os
+import functools
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
-from eiesim.errors import EiesimError
-
-_WORKER_CONTEXT: Any = None
+from eiesim.errors import EiesimError, MissingDependencyError
+from eiesim.executor import run_tasks
 
 
 def single_threaded_blas() -> Any:
@@ -27,105 +25,63 @@ def single_threaded_blas() -> Any:
     slower on 2 cores); parallelism comes from the worker processes instead."""
     try:
         from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - threadpoolctl ships with scikit-learn
+    except ImportError:  # threadpoolctl ships with scikit-learn; without it, BLAS as it is
         import contextlib
 
         return contextlib.nullcontext()
     return threadpool_limits(limits=1, user_api="blas")
 
 
-def _set_worker_context(context: Any) -> None:
-    global _WORKER_CONTEXT
-    _WORKER_CONTEXT = context
-    single_threaded_blas()  # kept for the life of the worker process
-
-
-def _call_in_worker(function: Callable[[Any, Any], Any], task: Any) -> Any:
-    return function(_WORKER_CONTEXT, task)
-
-
-def _call_single_threaded(function: Callable[[Any, Any], Any], context: Any, task: Any) -> Any:
-    """A Dask task: the worker's BLAS threads are not ours to keep limited, so limit per task."""
+def _single_threaded(function: Callable[[Any, Any], Any], context: Any, task: Any) -> Any:
     with single_threaded_blas():
         return function(context, task)
 
 
 class Evaluator:
-    """``map(function, tasks)`` -> ``[function(context, task) for task in tasks]``, in parallel.
+    """``map(function, tasks)`` -> ``[function(context, task) for task in tasks]``.
 
     ``workers`` local processes (1, the default, runs in this process), or a Dask ``scheduler``
-    address (or a ``client``). Use as a context manager so the pool or client is closed.
-    """
+    address or ``client``. ``progress_bars``: a bar on a terminal for each long map (the
+    executor's, shown after a couple of seconds)."""
 
     def __init__(self, context: Any, *, workers: int = 1, scheduler: str | None = None,
-                 client: Any = None) -> None:
-        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-            raise EiesimError(f"workers = {workers!r} must be a whole number >= 1 of local "
-                              f"processes (the machine has {os.cpu_count()} cores)")
+                 client: Any = None, progress_bars: bool = False) -> None:
         self.context = context
         self.workers = workers
-        self._pool: ProcessPoolExecutor | None = None
-        self._client = client
+        self.client = client
+        self.progress_bars = progress_bars
         self._own_client = False
-        self._context_future: Any = None
         if scheduler is not None and client is None:
+            # One connection for the whole search, not one per map.
             try:
                 from dask.distributed import Client
             except ImportError:
-                raise EiesimError("a Dask scheduler needs dask.distributed; install it with "
-                                  "pip install 'eiesim[dist]'") from None
+                raise MissingDependencyError("a Dask scheduler needs dask.distributed, which is "
+                                             "not installed; install it with pip install "
+                                             "'eiesim[dask]'") from None
             try:
-                self._client = Client(scheduler, timeout="30s")
-            except OSError as error:
+                self.client = Client(scheduler, timeout="30s")
+            except (OSError, TimeoutError) as error:
                 raise EiesimError(f"cannot reach the Dask scheduler at {scheduler!r} ({error}); "
                                   f"check the address (e.g. tcp://127.0.0.1:8786)") from None
             self._own_client = True
-        if self._client is not None:
-            self._context_future = self._client.scatter(context, broadcast=True)
-        elif workers > 1:
-            self._pool = ProcessPoolExecutor(max_workers=workers,
-                                             initializer=_set_worker_context,
-                                             initargs=(context,))
 
     def map(self, function: Callable[[Any, Any], Any], tasks: Sequence[Any],
-            progress: Callable[[int], None] | None = None) -> list[Any]:
-        """Results of ``function(context, task)`` in task order; ``progress(1)`` per result."""
+            progress: Callable[[int], None] | None = None, desc: str = "") -> list[Any]:
+        """Results in task order; ``progress(len(tasks))`` once they are all in."""
         tasks = list(tasks)
-        if self._client is not None:
-            futures = [self._client.submit(_call_single_threaded, function,
-                                           self._context_future, task, pure=False)
-                       for task in tasks]
-            results = []
-            for future in futures:
-                results.append(future.result())
-                if progress is not None:
-                    progress(1)
-            return results
-        if self._pool is not None and len(tasks) > 1:
-            futures = [self._pool.submit(_call_in_worker, function, task) for task in tasks]
-            results = []
-            for future in futures:
-                results.append(future.result())
-                if progress is not None:
-                    progress(1)
-            return results
-        results = []
-        for task in tasks:
-            results.append(function(self.context, task))
-            if progress is not None:
-                progress(1)
+        results = run_tasks(functools.partial(_single_threaded, function), tasks,
+                            shared=self.context, workers=self.workers, client=self.client,
+                            progress=self.progress_bars,
+                            desc=f"eiesim search{': ' + desc if desc else ''}", unit="net")
+        if progress is not None:
+            progress(len(tasks))
         return results
-
-    def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
-        if self._own_client and self._client is not None:
-            self._client.close()
-            self._client = None
 
     def __enter__(self) -> Evaluator:
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        self.close()
+        if self._own_client and self.client is not None:
+            self.client.close()
+            self.client = None

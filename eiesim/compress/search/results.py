@@ -17,16 +17,15 @@ objective; ties go to the higher chip accuracy, then the lower other cost, then 
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from eiesim.compress.model import ModelFileError, atomic_output
 from eiesim.compress.network import CompressedNetwork, save_compressed
 from eiesim.compress.search.tasks import SearchError, SearchSettings
+from eiesim.safe_output import OutputFiles
 
 OBJECTIVE_COLUMN = {"cycles": "cycles", "energy": "energy_j"}
 
@@ -81,15 +80,11 @@ def tidy(rows: Sequence[dict[str, Any]], num_layers: int, settings: SearchSettin
     return table[first + extra], chosen
 
 
-def plot_front(table: Any, objective: str, path: str | Path | None = None,
-               ax: Any = None, bound: float | None = None) -> Any:
+def plot_front(table: Any, objective: str, ax: Any = None, bound: float | None = None) -> Any:
     """Chip accuracy against the objective, one colour per strategy, the front in these two
     coordinates (each network more accurate than every cheaper one), the chosen network and
     the accuracy ``bound`` marked."""
-    import matplotlib
-
     if ax is None:
-        matplotlib.use("Agg") if path is not None else None
         import matplotlib.pyplot as plt
 
         figure, ax = plt.subplots(figsize=(7, 4.5))
@@ -118,34 +113,26 @@ def plot_front(table: Any, objective: str, path: str | Path | None = None,
     return figure
 
 
-def write_outputs(table: Any, network: CompressedNetwork, activations: np.ndarray, *,
-                  objective: str, bound: float | None = None,
-                  network_path: str | Path | None = None,
-                  report_path: str | Path | None = None, plot_path: str | Path | None = None,
-                  inputs: Sequence[str | Path] = ()) -> None:
-    """Write the network file, the CSV and the plot: all or nothing.
+def write_outputs(outputs: OutputFiles, table: Any, network: CompressedNetwork,
+                  activations: np.ndarray, *, objective: str, bound: float | None = None,
+                  network_path: str | Path | None = None, report_path: str | Path | None = None,
+                  plot_path: str | Path | None = None) -> None:
+    """Produce the network file, the CSV and the plot into ``outputs`` (each path declared
+    there first); they appear when the caller commits, all or none."""
+    if network_path is not None:
+        with outputs.writing(network_path) as temporary:
+            save_compressed(temporary, network, activations)
+    if report_path is not None:
+        with outputs.writing(report_path) as temporary:
+            table.to_csv(temporary, index=False)
+    if plot_path is not None:
+        import matplotlib
 
-    Every file goes to a temporary file in its folder first; only when all are complete are
-    they moved into place, so a failure or Ctrl-C leaves none half-written. An output that is
-    also an input is refused before anything is written."""
-    paths = [Path(p) for p in (network_path, report_path, plot_path) if p is not None]
-    if len({p.resolve() for p in paths}) != len(paths):
-        raise ModelFileError("two outputs have the same path; give -o, --report and --plot "
-                             "different files")
-    if network_path is not None and Path(network_path).suffix.lower() != ".npz":
-        raise ModelFileError(f"network file {str(network_path)!r} must end in .npz")
-    with contextlib.ExitStack() as stack:
-        temporaries = {p: stack.enter_context(atomic_output(p, inputs=tuple(inputs)))
-                       for p in paths}
-        if network_path is not None:
-            save_compressed(temporaries[Path(network_path)], network, activations)
-        if report_path is not None:
-            table.to_csv(temporaries[Path(report_path)], index=False)
-        if plot_path is not None:
-            import matplotlib.pyplot as plt
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
 
-            figure = plot_front(table, objective, plot_path, bound=bound)
-            suffix = Path(plot_path).suffix.lstrip(".") or "png"
-            figure.savefig(temporaries[Path(plot_path)], format=suffix, dpi=120,
-                           bbox_inches="tight")
-            plt.close(figure)
+        figure = plot_front(table, objective, bound=bound)
+        with outputs.writing(plot_path) as temporary:
+            figure.savefig(temporary, format=Path(plot_path).suffix.lstrip(".").lower(),
+                           dpi=120, bbox_inches="tight")
+        plt.close(figure)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,7 @@ from eiesim.compress.search.tasks import (
     split_validation,
 )
 from eiesim.compress.train import MLP
+from eiesim.safe_output import OutputFiles
 from eiesim.spec import HardwareSpec
 
 Progress = Callable[[str, int, int], None]
@@ -68,27 +69,47 @@ class SearchResult:
 
     def write(self, network_path: str | Path | None = None,
               report_path: str | Path | None = None, plot_path: str | Path | None = None, *,
-              inputs: tuple[str | Path, ...] = ()) -> None:
-        write_outputs(self.table, self.network, self.first_input,
-                      objective=self.settings.objective, network_path=network_path,
+              inputs: Sequence[str | Path] = ()) -> list[Path]:
+        """Write the chosen network (``.npz``, ``eiesim run`` runs it), the CSV (``.csv``) and
+        the plot (``.png``, ``.pdf`` or ``.svg``): all or nothing, never over ``inputs``."""
+        with OutputFiles(inputs=inputs) as outputs:
+            for path, flag, suffixes in ((network_path, "network_path", (".npz",)),
+                                         (report_path, "report_path", (".csv",)),
+                                         (plot_path, "plot_path", (".png", ".pdf", ".svg"))):
+                if path is not None:
+                    outputs.add(path, flag, suffixes=suffixes)
+            self.write_into(outputs, network_path=network_path, report_path=report_path,
+                            plot_path=plot_path)
+            return outputs.commit()
+
+    def write_into(self, outputs: OutputFiles, *, network_path: str | Path | None = None,
+                   report_path: str | Path | None = None,
+                   plot_path: str | Path | None = None) -> None:
+        """Produce the files into ``outputs`` (paths declared there); the caller commits."""
+        write_outputs(outputs, self.table, self.network, self.first_input,
+                      objective=self.settings.objective,
                       bound=self.reference_accuracy - self.settings.max_accuracy_drop,
-                      report_path=report_path, plot_path=plot_path, inputs=inputs)
+                      network_path=network_path, report_path=report_path, plot_path=plot_path)
 
 
 def search(model: MLP, data: Dataset, spec: HardwareSpec | None = None,
            settings: SearchSettings | None = None, *, workers: int = 1,
            scheduler: str | None = None, client: Any = None,
-           progress: Progress | None = None) -> SearchResult:
+           progress: Progress | None = None, progress_bars: bool = False) -> SearchResult:
     """Compress ``model`` for ``spec`` with every strategy; choose the network meeting the bound
-    at the lowest objective (eiesim.compress.search.results)."""
+    at the lowest objective (eiesim.compress.search.results).
+
+    ``workers`` local processes, or a Dask ``scheduler`` address or ``client``
+    (:func:`eiesim.executor.run_tasks`); ``progress(stage, done, total)`` is called as work
+    completes; ``progress_bars`` shows the executor's bars on a terminal."""
     with single_threaded_blas():
         return _search(model, data, spec, settings, workers=workers, scheduler=scheduler,
-                       client=client, progress=progress)
+                       client=client, progress=progress, progress_bars=progress_bars)
 
 
 def _search(model: MLP, data: Dataset, spec: HardwareSpec | None,
             settings: SearchSettings | None, *, workers: int, scheduler: str | None,
-            client: Any, progress: Progress | None) -> SearchResult:
+            client: Any, progress: Progress | None, progress_bars: bool) -> SearchResult:
     start_time = time.perf_counter()
     spec = HardwareSpec() if spec is None else spec
     settings = SearchSettings() if settings is None else settings
@@ -114,7 +135,8 @@ def _search(model: MLP, data: Dataset, spec: HardwareSpec | None,
                                       timing_inputs=settings.timing_inputs).metrics())
     dense_row["accuracy_val"] = context.val_accuracy(dense)
     wanted = set(settings.strategies)
-    with Evaluator(context, workers=workers, scheduler=scheduler, client=client) as evaluator:
+    with Evaluator(context, workers=workers, scheduler=scheduler, client=client,
+                   progress_bars=progress_bars) as evaluator:
         candidates: list[Candidate] = []
         if "uniform" in wanted:
             candidates += uniform_candidates(context)
@@ -130,7 +152,8 @@ def _search(model: MLP, data: Dataset, spec: HardwareSpec | None,
                                            dense_row["accuracy_val"], report)
         candidates = _distinct(candidates)
         evaluated = evaluator.map(evaluate_candidate, candidates,
-                                  report.stage("fine-tune and simulate", len(candidates)))
+                                  report.stage("fine-tune and simulate", len(candidates)),
+                                  desc="fine-tune and simulate")
     rows = [dense_row] + [row for row, _ in evaluated]
     networks = [dense] + [network for _, network in evaluated]
     results, chosen = tidy(rows, model.num_layers, settings, reference)

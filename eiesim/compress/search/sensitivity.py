@@ -30,7 +30,7 @@ def sensitivity_curves(context: SearchContext, evaluator: Evaluator,
     densities = sorted(set(context.settings.densities) | {1.0})
     tasks = [(method, layer, d) for method in context.settings.methods
              for layer in range(context.model.num_layers) for d in densities]
-    return pd.DataFrame(evaluator.map(sensitivity_point, tasks, progress))
+    return pd.DataFrame(evaluator.map(sensitivity_point, tasks, progress, desc="sensitivity"))
 
 
 @dataclass(frozen=True, eq=False)

@@ -10,8 +10,9 @@ every evaluated network's accuracy and to choose among them against the user's b
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 import math
+import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,7 +28,7 @@ from eiesim.compress.network import (
     global_masks,
     prune_masks,
 )
-from eiesim.compress.prune import METHODS
+from eiesim.compress.prune import METHODS, PruningWarning
 from eiesim.compress.train import MLP
 from eiesim.errors import EiesimError
 from eiesim.network import simulate_network
@@ -158,9 +159,14 @@ class SearchContext:
 
     def masks(self, densities: Sequence[float], method: str,
               start: MLP | None = None) -> list[np.ndarray]:
-        return prune_masks(self.model if start is None else start, densities,
-                           method, num_pes=self.spec.num_pes,
-                           seed=self.settings.seed, data=self.fit)
+        # A search tries every method on every layer; that balanced pruning cannot balance a
+        # layer with fewer rows than PEs is a finding the simulated cycles already show, not
+        # something to warn about once per candidate.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", PruningWarning)
+            return prune_masks(self.model if start is None else start, densities,
+                               method, num_pes=self.spec.num_pes,
+                               seed=self.settings.seed, data=self.fit)
 
     def val_accuracy(self, network: CompressedNetwork) -> float:
         """Validation accuracy on the chip (the decisions of every strategy use it)."""
