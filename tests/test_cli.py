@@ -252,3 +252,19 @@ def test_network_file_runs_layer_after_layer(tmp_path):
     assert payload["cycles"] == sum(layer["cycles"] for layer in payload["layers"])
     table = run_cli("run", str(path), "--pes", "4")
     assert table.returncode == 0 and "total" in table.stdout.lower()
+
+
+def test_the_command_skips_numbas_blas_probe_and_nothing_else(tmp_path):
+    program = (
+        "import sys, contextlib, io\n"
+        "from eiesim.cli import _SkipNumbaBlasProbe, main\n"
+        "sys.meta_path.insert(0, _SkipNumbaBlasProbe())\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    code = main(['run', '--example', 'alexnet-fc8', '--json'])\n"
+        "print(code, 'scipy.linalg' in sys.modules)\n"
+        "import scipy.linalg\n"  # once numba has looked, scipy.linalg imports as usual
+        "print(scipy.linalg.norm([3.0, 4.0]))\n")
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["0", "False", "5.0"]
