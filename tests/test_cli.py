@@ -268,3 +268,21 @@ def test_the_command_skips_numbas_blas_probe_and_nothing_else(tmp_path):
                           cwd=tmp_path, timeout=600)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["0", "False", "5.0"]
+
+
+def test_float_weights_report_the_error_against_the_users_weights(tmp_path):
+    rng = np.random.default_rng(0)
+    weights = rng.normal(size=(30, 50)) * (rng.random((30, 50)) < 0.3)
+    np.savez(tmp_path / "float.npz", weights=weights, activations=rng.random(50))
+    done = run_cli("run", "float.npz", "--pes", "4", "--json", "--output", "out.npy",
+                   cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    payload = json.loads(done.stdout)
+    assert payload["metadata"]["quantized_on_load"] is True
+    exact = np.maximum(weights @ np.load(tmp_path / "float.npz")["activations"], 0)
+    chip = np.load(tmp_path / "out.npy")
+    assert payload["max_abs_error_vs_float_weights"] == pytest.approx(np.abs(chip - exact).max())
+    assert payload["max_abs_error_vs_float_weights"] > payload["max_abs_error"]  # sharing costs
+    assert 0 < payload["weight_error"]["relative"] < 0.5
+    table = run_cli("run", "float.npz", "--pes", "4", cwd=tmp_path)
+    assert "vs your weights" in table.stdout and "quantized" in table.stdout
