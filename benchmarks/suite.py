@@ -129,8 +129,11 @@ def _simulate_row(name: str, data: Any, paper: Any, kind: str, config: BenchConf
         "spec_changes": changes, "pointer_bits": spec.pointer_bits,
         "ptr_sram_bytes": spec.ptr_sram_bytes,
         "cycles": result.cycles, "eie_time_us": result.time_s * 1e6,
-        "load_efficiency": result.load_efficiency, "entries": result.entries,
-        "padding_entries": result.padding_entries, "macs": result.macs,
+        "load_efficiency": result.load_efficiency, "mac_utilization": result.mac_utilization,
+        "issued_entries": result.issued_entries,
+        "issued_padding_entries": result.issued_padding_entries,
+        "stored_entries": result.stored_entries,
+        "stored_padding_entries": result.stored_padding_entries, "macs": result.macs,
     }
     dense_cycles = dense_accelerator_cycles(out_features, in_features, spec.num_pes)
     row["dense_acc_cycles"] = dense_cycles

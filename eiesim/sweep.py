@@ -38,9 +38,9 @@ LAYER_METRICS = ("cycles", "time_s", "energy_j", "load_efficiency")
 
 
 def _metric_names() -> tuple[str, ...]:
-    from eiesim.report import SCALAR_METRICS
+    from eiesim.report import METRIC_ALIASES, SCALAR_METRICS
 
-    return (*SCALAR_METRICS, "padding_share", *ENERGY_METRICS)
+    return (*SCALAR_METRICS, "padding_share", *ENERGY_METRICS, *METRIC_ALIASES)
 
 
 class _Metrics(Sequence[str]):
@@ -180,7 +180,7 @@ def evaluate_point(layer: Any, spec: HardwareSpec, engine: str = "fast", *,
         return row
     row.update(report.metrics(result))
     row.update(_energy_metrics(result, energy_table))
-    row["padding_share"] = result.padding_entries / max(result.entries, 1)
+    row["padding_share"] = result.issued_padding_entries / max(result.issued_entries, 1)
     return row
 
 
