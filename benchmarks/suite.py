@@ -56,25 +56,13 @@ from eiesim.energy import energy_report
 
 
 def fitting_spec(layer: Any, base: Any) -> tuple[Any, str]:
-    """The design point ``base`` with only the pointer width and pointer SRAM enlarged, as
-    much as ``layer`` (an :class:`~eiesim.EncodedLayer`) needs; and a note of the change
-    (``"none"`` if it already fits).
+    """The design point ``base`` with just the memories and pointer width that ``layer`` (an
+    :class:`~eiesim.EncodedLayer`) exceeds enlarged, by :func:`eiesim.layer.fit_memories` (the
+    mechanism of ``--fit-memories``), and a note of the change (``"none"`` if it already fits).
+    Among the paper's layers only the pointers of Alex-6 and VGG-6 need it."""
+    from eiesim.layer import fit_memories
 
-    The pointer width grows to address the fullest PE's entries; the pointer SRAM grows to the
-    next power of two of bytes that holds every column pointer at that width. Any other
-    capacity problem (sparse-matrix or activation SRAM) is left to ``check_fits`` to raise:
-    this suite changes no other part of the design point.
-    """
-    changes: dict[str, Any] = {}
-    need_entries = int(layer.entries_per_pe.max()) if layer.entries_per_pe.size else 0
-    pointer_bits = max(base.pointer_bits, need_entries.bit_length())
-    if pointer_bits != base.pointer_bits:
-        changes["pointer_bits"] = pointer_bits
-    need_bytes = -(-(layer.num_columns + 1) * pointer_bits // 8)
-    if need_bytes > base.ptr_sram_bytes:
-        changes["ptr_sram_bytes"] = 1 << (need_bytes - 1).bit_length()
-    spec = base.replace(**changes) if changes else base
-    layer.check_fits(spec)
+    spec, changes = fit_memories(layer, base)
     note = ", ".join(f"{name} {getattr(base, name)}->{value}" for name, value in changes.items())
     return spec, note or "none"
 
@@ -129,8 +117,11 @@ def _simulate_row(name: str, data: Any, paper: Any, kind: str, config: BenchConf
         "spec_changes": changes, "pointer_bits": spec.pointer_bits,
         "ptr_sram_bytes": spec.ptr_sram_bytes,
         "cycles": result.cycles, "eie_time_us": result.time_s * 1e6,
-        "load_efficiency": result.load_efficiency, "entries": result.entries,
-        "padding_entries": result.padding_entries, "macs": result.macs,
+        "load_efficiency": result.load_efficiency, "mac_utilization": result.mac_utilization,
+        "issued_entries": result.issued_entries,
+        "issued_padding_entries": result.issued_padding_entries,
+        "stored_entries": result.stored_entries,
+        "stored_padding_entries": result.stored_padding_entries, "macs": result.macs,
     }
     dense_cycles = dense_accelerator_cycles(out_features, in_features, spec.num_pes)
     row["dense_acc_cycles"] = dense_cycles

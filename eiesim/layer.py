@@ -54,6 +54,11 @@ class StorageStats:
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "stored_real_entries": self.real_entries,
+            "stored_padding_entries": self.padding_entries,
+            "stored_entries": self.entries,
+            # Old names, kept as aliases: these are stored counts (a simulation's "entries" are
+            # issued ones, SimResult.issued_entries).
             "real_entries": self.real_entries,
             "padding_entries": self.padding_entries,
             "entries": self.entries,
@@ -312,12 +317,18 @@ class EncodedLayer:
         return self.codebook[codes], bias
 
     # --- statistics and capacity -------------------------------------------------------------
+    @property
+    def stored_padding_entries(self) -> int:
+        """Padding entries (v = 0) the layer stores, over all PEs."""
+        return self.memo("stored_padding_entries",
+                         lambda: int(np.count_nonzero(self.entry_v == 0)))
+
     def storage_stats(self, pointer_bits: int | None = None) -> StorageStats:
         """Storage of the layer with ``pointer_bits``-bit column pointers (None: the default
         spec's width)."""
         if pointer_bits is None:
             pointer_bits = DEFAULT_SPEC.pointer_bits
-        padding = int(np.count_nonzero(self.entry_v == 0))
+        padding = self.stored_padding_entries
         entries = int(self.entry_v.size)
         per_pe = self.entries_per_pe
         return StorageStats(

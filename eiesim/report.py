@@ -21,14 +21,17 @@ SCALAR_METRICS: dict[str, str] = {
     "time_s": "cycles / clock",
     "effective_gops": "dense-equivalent GOP/s (2 * out * in / time)",
     "useful_gops": "GOP/s actually performed (2 per MAC)",
-    "load_efficiency": "sum of PE busy cycles / (PEs * cycles)",
+    "load_efficiency": "sum of PE busy cycles / (PEs * cycles); padding cycles count as busy",
+    "mac_utilization": "useful MACs / (PEs * cycles): padding does not count",
     "load_imbalance": "busiest PE's busy cycles / mean",
     "broadcasts": "non-zero activations broadcast (bias included)",
     "broadcast_stall_cycles": "cycles the broadcast waited on a full queue",
     "lnzd_scan_cycles": "CCU cycles without a broadcast",
     "macs": "useful multiply-accumulates",
-    "entries": "entries issued, padding included",
-    "padding_entries": "padding entries issued",
+    "issued_entries": "entries issued to the arithmetic units, padding included",
+    "issued_padding_entries": "padding entries issued",
+    "stored_entries": "entries the sparse-matrix SRAMs hold, padding included",
+    "stored_padding_entries": "padding entries stored",
     "padding_cycles": "issue cycles the busiest PE spent on padding",
     "pointer_reads": "column pointer pairs read",
     "spmat_reads": "sparse-matrix SRAM line reads",
@@ -38,6 +41,10 @@ SCALAR_METRICS: dict[str, str] = {
     "wall_time_s": "wall time of the simulation itself",
 }
 
+
+METRIC_ALIASES: dict[str, str] = {"entries": "issued_entries",
+                                  "padding_entries": "issued_padding_entries"}
+"""Old metric names, still reported with the same values: old name -> current name."""
 
 CYCLE_COMPONENTS = ("frontend_cycles", "drain_cycles", "relu_cycles", "writeback_cycles")
 """The parts of ``cycles``; they add up to it exactly, also for layers run in output batches."""
@@ -52,6 +59,8 @@ def metrics(result: SimResult) -> dict[str, Any]:
         else:
             value = getattr(result, name)
         values[name] = value.item() if isinstance(value, np.generic) else value
+    for old, current in METRIC_ALIASES.items():
+        values[old] = values[current]
     return values
 
 
@@ -94,17 +103,21 @@ def format_table(result: SimResult, *, title: str = "") -> str:
         ("time", f"{_si(result.time_s, 's')} at {_si(spec.clock_hz, 'Hz')}"),
         ("throughput", f"{result.effective_gops:,.1f} GOP/s dense-equivalent, "
                        f"{result.useful_gops:,.1f} GOP/s useful"),
-        ("load efficiency", f"{result.load_efficiency:.1%}  (busy PE-cycles / all PE-cycles); "
-                            f"imbalance max/mean busy {result.load_imbalance:.3f}"),
+        ("load efficiency", f"{result.load_efficiency:.1%}  (busy PE-cycles / all PE-cycles, "
+                            f"padding counts as busy); imbalance max/mean busy "
+                            f"{result.load_imbalance:.3f}"),
+        ("MAC utilization", f"{result.mac_utilization:.1%}  (useful MACs / all PE-cycles)"),
         ("PE busy cycles", f"min {busy.min():,}  mean {busy.mean():,.1f}  max {busy.max():,}"),
         ("PE stall cycles", f"min {stall.min():,}  mean {stall.mean():,.1f}  max {stall.max():,}"
                             "  (starved while the broadcast waited)"),
         ("PE idle cycles", f"min {idle.min():,}  mean {idle.mean():,.1f}  max {idle.max():,}"),
         ("broadcasts", f"{result.broadcasts:,}  ({result.broadcast_stall_cycles:,} stall cycles, "
                        f"{result.total('lnzd_scan_cycles'):,} LNZD scan cycles)"),
-        ("entries", f"{result.entries:,}  ({result.padding_entries:,} padding = "
-                    f"{result.padding_entries / max(result.entries, 1):.1%}; busiest PE spent "
-                    f"{result.padding_cycles:,} cycles on padding)"),
+        ("issued entries", f"{result.issued_entries:,}  ({result.issued_padding_entries:,} "
+                           f"padding = {result.issued_padding_entries / max(result.issued_entries, 1):.1%}"
+                           f"; busiest PE spent {result.padding_cycles:,} cycles on padding)"),
+        ("stored entries", f"{result.stored_entries:,}  ({result.stored_padding_entries:,} "
+                           f"padding)"),
         ("useful MACs", f"{result.macs:,}"),
         ("pointer reads", f"{result.pointer_reads:,}"),
         ("SRAM line reads", f"{result.spmat_reads:,}"),
@@ -132,6 +145,8 @@ def energy_fields(energy: Any, area: Any) -> dict[str, Any]:
         "energy_savings_vs_dense": energy.savings_vs_dense,
         "energy_table": energy.table_name,
         "area_mm2": area.chip_mm2,
+        "edp_js": energy.energy_j * energy.time_s,
+        "edap_jsm2": energy.energy_j * energy.time_s * area.chip_mm2 * 1e-6,
         "area_breakdown_mm2": dict(area.chip_by_unit_mm2),
     }
 

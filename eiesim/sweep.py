@@ -38,9 +38,9 @@ LAYER_METRICS = ("cycles", "time_s", "energy_j", "load_efficiency")
 
 
 def _metric_names() -> tuple[str, ...]:
-    from eiesim.report import SCALAR_METRICS
+    from eiesim.report import METRIC_ALIASES, SCALAR_METRICS
 
-    return (*SCALAR_METRICS, "padding_share", *ENERGY_METRICS)
+    return (*SCALAR_METRICS, "padding_share", *ENERGY_METRICS, *METRIC_ALIASES)
 
 
 class _Metrics(Sequence[str]):
@@ -91,6 +91,44 @@ class _Point:
     row: dict[str, Any]  # the parameters as the table shows them
 
 
+ENCODING_FIELDS = ("num_pes", "rel_index_bits", "weight_index_bits")
+"""The spec fields an encoding depends on; points that differ only in others (queue depth,
+memory sizes, clock, arithmetic, ...) share one encoding."""
+
+
+def encoding_key(spec: HardwareSpec) -> tuple[Any, ...]:
+    return tuple(getattr(spec, name) for name in ENCODING_FIELDS)
+
+
+class EncodingCache:
+    """The encodings of one layer, built once per :data:`ENCODING_FIELDS` key and reused by
+    every point that shares it (with what each encoding keeps: its engine column view, its
+    float reference output). Sweeps order their points by key, so a few entries suffice."""
+
+    def __init__(self, size: int = 4) -> None:
+        self._size = size
+        self._entries: dict[tuple[Any, ...], Any] = {}
+
+    def encode(self, layer: Any, spec: HardwareSpec) -> Any:
+        """``layer`` encoded for ``spec``, checked against ``spec``'s memories (a
+        :class:`~eiesim.errors.CapacityError` names every limit exceeded)."""
+        from eiesim.compress import encode
+
+        key = encoding_key(spec)
+        encoded = self._entries.pop(key, None)
+        if encoded is None:
+            # Memories are checked per point below: an encoding serves every memory size.
+            encoded = encode(layer, spec=spec, check_capacity=False)
+        self._entries[key] = encoded  # most recently used last
+        while len(self._entries) > self._size:
+            del self._entries[next(iter(self._entries))]
+        encoded.check_fits(spec)
+        return encoded
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"_size": self._size, "_entries": {}}  # workers build their own
+
+
 @dataclass(frozen=True)
 class _SweepContext:
     """What every point shares, shipped to each worker once."""
@@ -99,6 +137,7 @@ class _SweepContext:
     engine: str
     energy_table: Path | None
     fit_memories: bool
+    encodings: EncodingCache
 
 
 def _fit(layer: Any, spec: HardwareSpec, fit_memories: bool,
@@ -117,15 +156,14 @@ def _changes_text(changes: dict[str, Any]) -> str:
 
 
 def evaluate_point(layer: Any, spec: HardwareSpec, engine: str = "fast", *,
-                   energy_table: str | Path | None = None,
-                   fit_memories: bool = False) -> dict[str, Any]:
+                   energy_table: str | Path | None = None, fit_memories: bool = False,
+                   encodings: EncodingCache | None = None) -> dict[str, Any]:
     """Encode, simulate and report one design point.
 
     A layer that does not fit the point's memories gives ``{"error": reason}``; every other
-    user error raises.
+    user error raises. ``encodings`` reuses the encodings of earlier points.
     """
     from eiesim import report
-    from eiesim.compress import encode
     from eiesim.errors import CapacityError
     from eiesim.sim import simulate
 
@@ -135,14 +173,14 @@ def evaluate_point(layer: Any, spec: HardwareSpec, engine: str = "fast", *,
     if fit_memories:
         row["spec_changes"] = _changes_text(changes)
     try:
-        encoded = encode(layer.codes, layer.codebook, layer.bias_codes, spec=spec)
+        encoded = (encodings or EncodingCache(size=1)).encode(layer, spec)
         result = simulate(encoded, layer.activations, spec, engine=engine)
     except CapacityError as error:
         row["error"] = str(error)
         return row
     row.update(report.metrics(result))
     row.update(_energy_metrics(result, energy_table))
-    row["padding_share"] = result.padding_entries / max(result.entries, 1)
+    row["padding_share"] = result.issued_padding_entries / max(result.issued_entries, 1)
     return row
 
 
@@ -201,10 +239,14 @@ def _is_network(workload: Any) -> bool:
 
 
 def _evaluate(context: _SweepContext, point: _Point) -> dict[str, Any]:
-    evaluate = evaluate_network_point if _is_network(context.layer) else evaluate_point
-    return point.row | evaluate(context.layer, point.spec, context.engine,
-                                energy_table=context.energy_table,
-                                fit_memories=context.fit_memories)
+    if _is_network(context.layer):
+        return point.row | evaluate_network_point(
+            context.layer, point.spec, context.engine, energy_table=context.energy_table,
+            fit_memories=context.fit_memories)
+    return point.row | evaluate_point(context.layer, point.spec, context.engine,
+                                      energy_table=context.energy_table,
+                                      fit_memories=context.fit_memories,
+                                      encodings=context.encodings)
 
 
 def sweep(layer: Any, base_spec: HardwareSpec | None = None, *,
@@ -254,10 +296,16 @@ def sweep(layer: Any, base_spec: HardwareSpec | None = None, *,
         _check_input_range(values, [task.spec for task in tasks])
     context = _SweepContext(layer=layer, engine=engine,
                             energy_table=None if energy_table is None else Path(energy_table),
-                            fit_memories=fit_memories)
-    rows = run_tasks(_evaluate, tasks, shared=context, workers=workers, client=client,
-                     scheduler=scheduler, progress=progress, desc="eiesim sweep", unit="point",
-                     retries=retries)
+                            fit_memories=fit_memories, encodings=EncodingCache())
+    # Points that share an encoding run next to each other (so in one worker's batch), then
+    # the rows go back to the order of the points.
+    order = sorted(range(len(tasks)), key=lambda index: encoding_key(tasks[index].spec))
+    results = run_tasks(_evaluate, [tasks[index] for index in order], shared=context,
+                        workers=workers, client=client, scheduler=scheduler, progress=progress,
+                        desc="eiesim sweep", unit="point", retries=retries)
+    rows: list[dict[str, Any]] = [{}] * len(tasks)
+    for position, index in enumerate(order):
+        rows[index] = results[position]
     table = pd.DataFrame(rows)
     parameters = list(dict.fromkeys(column for task in tasks for column in task.row))
     extra = ["spec_changes"] if fit_memories else []

@@ -252,3 +252,37 @@ def test_network_file_runs_layer_after_layer(tmp_path):
     assert payload["cycles"] == sum(layer["cycles"] for layer in payload["layers"])
     table = run_cli("run", str(path), "--pes", "4")
     assert table.returncode == 0 and "total" in table.stdout.lower()
+
+
+def test_the_command_skips_numbas_blas_probe_and_nothing_else(tmp_path):
+    program = (
+        "import sys, contextlib, io\n"
+        "from eiesim.cli import _SkipNumbaBlasProbe, main\n"
+        "sys.meta_path.insert(0, _SkipNumbaBlasProbe())\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    code = main(['run', '--example', 'alexnet-fc8', '--json'])\n"
+        "print(code, 'scipy.linalg' in sys.modules)\n"
+        "import scipy.linalg\n"  # once numba has looked, scipy.linalg imports as usual
+        "print(scipy.linalg.norm([3.0, 4.0]))\n")
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["0", "False", "5.0"]
+
+
+def test_float_weights_report_the_error_against_the_users_weights(tmp_path):
+    rng = np.random.default_rng(0)
+    weights = rng.normal(size=(30, 50)) * (rng.random((30, 50)) < 0.3)
+    np.savez(tmp_path / "float.npz", weights=weights, activations=rng.random(50))
+    done = run_cli("run", "float.npz", "--pes", "4", "--json", "--output", "out.npy",
+                   cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    payload = json.loads(done.stdout)
+    assert payload["metadata"]["quantized_on_load"] is True
+    exact = np.maximum(weights @ np.load(tmp_path / "float.npz")["activations"], 0)
+    chip = np.load(tmp_path / "out.npy")
+    assert payload["max_abs_error_vs_float_weights"] == pytest.approx(np.abs(chip - exact).max())
+    assert payload["max_abs_error_vs_float_weights"] > payload["max_abs_error"]  # sharing costs
+    assert 0 < payload["weight_error"]["relative"] < 0.5
+    table = run_cli("run", "float.npz", "--pes", "4", cwd=tmp_path)
+    assert "vs your weights" in table.stdout and "quantized" in table.stdout

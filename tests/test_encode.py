@@ -188,11 +188,12 @@ def test_every_exceeded_limit_in_one_error_with_its_fix():
     with pytest.raises(CapacityError) as caught:
         encode(np.ones((300, 200), np.uint8), np.array([0.0, 1.0]), spec=spec)
     message = str(caught.value)
-    for fix in ("spmat_sram_bytes needs >= 65536 (--set spmat_sram_bytes=65536)",
-                "pointer_bits needs >= 16 (--set pointer_bits=16)",
+    for fix in ("spmat_sram_bytes needs >= 65536 (--spmat-sram-bytes 65536)",
+                "pointer_bits needs >= 16 (--pointer-bits 16)",
                 # 5 output batches (300 rows, 64 registers) x 201 pointers x 16 bits = 2010 B
-                "ptr_sram_bytes needs >= 2048 (--set ptr_sram_bytes=2048)",
-                "act_sram_bytes needs >= 1024 (--set act_sram_bytes=1024)"):
+                "ptr_sram_bytes needs >= 2048 (--ptr-sram-bytes 2048)",
+                "act_sram_bytes needs >= 1024 (--act-sram-bytes 1024)",
+                "--fit-memories"):
         assert fix in message
     assert caught.value.fixes == {"spmat_sram_bytes": 65536, "pointer_bits": 16,
                                   "ptr_sram_bytes": 2048, "act_sram_bytes": 1024}

@@ -52,3 +52,27 @@ def test_components_agree_between_engines_on_a_batched_layer():
     for part in report.CYCLE_COMPONENTS + ("cycles", "output_batches"):
         assert fast[part] == reference[part], part
     np.testing.assert_equal(sum(fast[p] for p in report.CYCLE_COMPONENTS), fast["cycles"])
+
+
+def test_stored_and_issued_counts_and_mac_utilization_on_the_real_layer():
+    """The issue's example: fc8 at 2-bit relative indices stores far more padding than it
+    issues (only broadcast columns issue), and padding makes load efficiency rise while the
+    chip gets slower; MAC utilization falls with it."""
+    from eiesim import HardwareSpec, encode, io, simulate
+    from eiesim.report import metrics
+
+    data = io.load_layer(io.example_path("alexnet-fc8"))
+    results = {}
+    for bits in (2, 4):
+        spec = HardwareSpec(rel_index_bits=bits)
+        results[bits] = simulate(encode(data, spec=spec), data.activations, spec)
+    two, four = results[2], results[4]
+    assert two.stored_padding_entries > two.issued_padding_entries > 0
+    assert two.stored_entries > two.issued_entries
+    stats = encode(data, spec=HardwareSpec(rel_index_bits=2)).storage_stats()
+    assert stats.to_dict()["stored_padding_entries"] == two.stored_padding_entries
+    assert two.cycles > four.cycles and two.load_efficiency > four.load_efficiency
+    assert two.mac_utilization < four.mac_utilization
+    assert two.mac_utilization == two.macs / (64 * two.cycles)
+    row = metrics(two)
+    assert row["entries"] == row["issued_entries"] == two.issued_entries  # old key, same value

@@ -192,3 +192,14 @@ def test_examples_catalog_from_the_command_line(tmp_path):
     table = pd.read_csv(out)
     assert {"edp_js", "edap_jsm2", "layer2_cycles"} <= set(table.columns)
     assert (table["cycles"] == table[[f"layer{k}_cycles" for k in range(3)]].sum(axis=1)).all()
+
+
+def test_points_sharing_an_encoding_check_their_own_memories(small_layer):
+    # One encoding (same PEs and index bits) serves both points; only the larger SRAM fits.
+    table = sweep(small_layer, HardwareSpec(num_pes=1), spmat_sram_bytes=[64, 1 << 17],
+                  workers=1, progress=False)
+    assert "sparse-matrix SRAM" in table.loc[0, "error"] and np.isnan(table.loc[0, "cycles"])
+    assert table.loc[1, "error"] is None
+    spec = HardwareSpec(num_pes=1, spmat_sram_bytes=1 << 17)
+    alone = simulate(encode(small_layer, spec=spec), small_layer.activations, spec)
+    assert table.loc[1, "cycles"] == alone.cycles

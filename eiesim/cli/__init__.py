@@ -67,10 +67,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+class _SkipNumbaBlasProbe:
+    """Numba checks once, when its array functions are first loaded, whether SciPy's BLAS is
+    there (for np.dot and np.linalg inside kernels), by importing scipy.linalg: a tenth of a
+    second or more of start-up. eiesim's kernels use no linear algebra, so the command's own
+    process answers that check with ImportError (numba then simply has no BLAS); the finder
+    refuses nothing else and steps aside once numba has looked."""
+
+    _PROBED = ("scipy.linalg", "scipy.linalg.cython_blas")
+
+    def find_spec(self, name: str, path: object = None, target: object = None) -> None:
+        if name in self._PROBED and "numba.np.arraymath" in sys.modules \
+                and not hasattr(sys.modules["numba.np.arraymath"], "_HAVE_BLAS"):
+            raise ImportError(f"{name} is not probed by the eiesim command")
+        return None
+
+
 def console_main() -> None:
     """The ``eiesim`` console script: :func:`main`, then exit without tearing the interpreter
     down (a quarter of a second for numba's and numpy's modules) once every output is flushed;
     every file was already committed or removed by then."""
+    sys.meta_path.insert(0, _SkipNumbaBlasProbe())
     code = main()
     sys.stdout.flush()
     sys.stderr.flush()

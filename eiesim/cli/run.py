@@ -122,10 +122,46 @@ def _run_layer(args: argparse.Namespace, data: Any, spec: Any,
     payload = report.to_dict(result, metadata=metadata)
     payload.update(report.energy_fields(energy_report, area))
     payload["spec_changes"] = changes
+    quantization = _quantization_fields(data, result)
+    payload.update(quantization)
     text = "\n".join([report.format_table(result, title=f"eiesim: {data.source}"),
                       report.format_energy(energy_report, area)]
-                     + _changes_lines(changes))
+                     + _quantization_lines(quantization) + _changes_lines(changes))
     return payload, text, result.outputs, recorder
+
+
+def _quantization_fields(data: Any, result: Any) -> dict[str, Any]:
+    """For float weights quantized on load: the weight-sharing error against the user's float
+    weights, and the chip's output error against ReLU(W a + bias) computed with them (the
+    table's 'output error' line compares with the quantized layer in float64)."""
+    if not data.quantized_on_load or data.reference_weights is None:
+        return {}
+    import numpy as np
+
+    weights = np.asarray(data.reference_weights, dtype=np.float64)
+    exact = weights @ np.asarray(data.activations, dtype=np.float64)
+    if data.reference_bias is not None:
+        exact = exact + np.asarray(data.reference_bias, dtype=np.float64)
+    exact = np.maximum(exact, 0.0)
+    difference = result.outputs - exact
+    norm = float(np.linalg.norm(exact))
+    return {"weight_error": data.weight_error(),
+            "max_abs_error_vs_float_weights": float(np.abs(difference).max()),
+            "relative_error_vs_float_weights": float(np.linalg.norm(difference) / norm)
+            if norm > 0 else 0.0,
+            "codebook_entries_used": data.clusters_used}
+
+
+def _quantization_lines(fields: dict[str, Any]) -> list[str]:
+    if not fields:
+        return []
+    weights = fields["weight_error"]
+    return [f"{'quantized':<16}  float weights shared on load through a k-means codebook "
+            f"({fields['codebook_entries_used']} entries used): weight error rms "
+            f"{weights['rms']:.3g}, relative {weights['relative']:.3g}",
+            f"{'vs your weights':<16}  output max |Δ| {fields['max_abs_error_vs_float_weights']:.3g}"
+            f", relative {fields['relative_error_vs_float_weights']:.3g} against ReLU(W a + b) "
+            f"with your float weights"]
 
 
 def _run_network(args: argparse.Namespace, network: Any, spec: Any,

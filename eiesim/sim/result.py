@@ -50,6 +50,8 @@ class SimResult:
     trace: Any = field(default=None, repr=False)
     writeback_cycles: int = 0  # T13: output batches written to the activation SRAM
     output_batches: int = 1  # T13
+    stored_entries: int = 0  # entries the sparse-matrix SRAMs hold, padding included
+    stored_padding_entries: int = 0  # padding entries among them
 
     @functools.cached_property
     def float_reference(self) -> np.ndarray:
@@ -92,12 +94,19 @@ class SimResult:
         return self.total("macs")
 
     @property
-    def entries(self) -> int:
+    def issued_entries(self) -> int:
+        """Entries issued to the arithmetic units (padding included): each costs one cycle
+        (rule T6). Only broadcast columns issue, and each output batch issues its own."""
         return self.total("entries")
 
     @property
-    def padding_entries(self) -> int:
+    def issued_padding_entries(self) -> int:
+        """Padding entries issued (rule T7: decoded, never written)."""
         return self.total("padding_entries")
+
+    # Old names of the issued counts, kept as aliases (stored counts: stored_entries).
+    entries = issued_entries
+    padding_entries = issued_padding_entries
 
     @property
     def broadcasts(self) -> int:
@@ -132,8 +141,18 @@ class SimResult:
     def load_efficiency(self) -> float:
         """Share of all PE-cycles of the layer in which a PE was busy (rule T11):
         sum over PEs of busy cycles / (num_pes * cycles). 1.0 means every PE worked every cycle;
-        load imbalance, queue stalls, LNZD scan cycles, pipeline fill and drain lower it."""
+        load imbalance, queue stalls, LNZD scan cycles, pipeline fill and drain lower it. A
+        cycle spent issuing a padding entry counts as busy, so a chip that pads more (fewer
+        index bits) can look better balanced while it gets slower: see
+        :attr:`mac_utilization`."""
         return float(self.busy_cycles.sum()) / (self.spec.num_pes * self.cycles)
+
+    @property
+    def mac_utilization(self) -> float:
+        """Share of all PE-cycles that performed a useful MAC: macs / (num_pes * cycles).
+        Unlike load efficiency, padding entries and pointer reads of empty columns do not
+        count, so it falls when a chip spends cycles on padding."""
+        return self.macs / (self.spec.num_pes * self.cycles)
 
     @property
     def load_imbalance(self) -> float:

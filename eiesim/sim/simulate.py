@@ -128,6 +128,8 @@ def simulate(layer: EncodedLayer, activations: np.ndarray, spec: HardwareSpec | 
         act_frac_bits=first.act_frac_bits,
         weight_frac_bits=first.weight_frac_bits,
         trace=outputs[0].trace,
+        stored_entries=int(layer.entry_v.size),
+        stored_padding_entries=layer.stored_padding_entries,
     )
 
 
