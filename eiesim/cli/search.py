@@ -55,8 +55,8 @@ def add_parser(commands: Any) -> None:
     search.add_argument("--bits", dest="spec:weight_index_bits", type=int, metavar="B",
                         help="weight-sharing bits per layer: alias of --weight-bits")
     where = search.add_mutually_exclusive_group()
-    where.add_argument("--workers", type=int, default=1, metavar="N",
-                       help="local worker processes (default 1)")
+    where.add_argument("--workers", type=int, metavar="N",
+                       help="local worker processes (default: all cores)")
     where.add_argument("--scheduler", metavar="ADDRESS",
                        help="evaluate on a Dask cluster, e.g. tcp://127.0.0.1:8786")
     search.add_argument("--seed", type=int, default=0, help="seed of every random choice")
@@ -89,7 +89,7 @@ def handle(args: argparse.Namespace) -> int:
     methods = {} if args.method is None else {"methods": args.method}
     settings = SearchSettings(objective=args.objective, max_accuracy_drop=args.max_accuracy_drop,
                               seed=args.seed, **methods)
-    if args.workers < 1:
+    if args.workers is not None and args.workers < 1:
         raise UsageError(f"--workers {args.workers} is below the minimum 1; give at least one "
                          f"process")
     with OutputFiles(inputs=[args.model, args.data]) as outputs:

@@ -40,11 +40,11 @@ def _single_threaded(function: Callable[[Any, Any], Any], context: Any, task: An
 class Evaluator:
     """``map(function, tasks)`` -> ``[function(context, task) for task in tasks]``.
 
-    ``workers`` local processes (1, the default, runs in this process), or a Dask ``scheduler``
-    address or ``client``. ``progress_bars``: a bar on a terminal for each long map (the
-    executor's, shown after a couple of seconds)."""
+    ``workers`` local processes (1, the default, runs in this process; None: all cores), or a
+    Dask ``scheduler`` address or ``client``. ``progress_bars``: a bar on a terminal for each
+    long map (the executor's, shown after a couple of seconds)."""
 
-    def __init__(self, context: Any, *, workers: int = 1, scheduler: str | None = None,
+    def __init__(self, context: Any, *, workers: int | None = 1, scheduler: str | None = None,
                  client: Any = None, progress_bars: bool = False) -> None:
         self.context = context
         self.workers = workers

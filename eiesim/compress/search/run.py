@@ -93,13 +93,14 @@ class SearchResult:
 
 
 def search(model: MLP, data: Dataset, spec: HardwareSpec | None = None,
-           settings: SearchSettings | None = None, *, workers: int = 1,
+           settings: SearchSettings | None = None, *, workers: int | None = 1,
            scheduler: str | None = None, client: Any = None,
            progress: Progress | None = None, progress_bars: bool = False) -> SearchResult:
     """Compress ``model`` for ``spec`` with every strategy; choose the network meeting the bound
     at the lowest objective (eiesim.compress.search.results).
 
-    ``workers`` local processes, or a Dask ``scheduler`` address or ``client``
+    ``workers`` local processes (None: all cores), or a Dask ``scheduler`` address or
+    ``client``
     (:func:`eiesim.executor.run_tasks`); ``progress(stage, done, total)`` is called as work
     completes; ``progress_bars`` shows the executor's bars on a terminal."""
     with single_threaded_blas():
@@ -108,7 +109,7 @@ def search(model: MLP, data: Dataset, spec: HardwareSpec | None = None,
 
 
 def _search(model: MLP, data: Dataset, spec: HardwareSpec | None,
-            settings: SearchSettings | None, *, workers: int, scheduler: str | None,
+            settings: SearchSettings | None, *, workers: int | None, scheduler: str | None,
             client: Any, progress: Progress | None, progress_bars: bool) -> SearchResult:
     start_time = time.perf_counter()
     spec = HardwareSpec() if spec is None else spec
