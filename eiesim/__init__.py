@@ -22,12 +22,12 @@ _PUBLIC = {
 
 __all__ = [*sorted(_PUBLIC), "__version__"]
 
-if TYPE_CHECKING:
-    from eiesim.compress import encode
-    from eiesim.errors import CapacityError, EiesimError, LayerError, SpecError
-    from eiesim.layer import EncodedLayer, StorageStats
-    from eiesim.sim import SimResult, simulate
-    from eiesim.spec import DEFAULT_SPEC, HardwareSpec
+if TYPE_CHECKING:  # the names as type checkers see them (ruff: re-exports, not unused)
+    from eiesim.compress import encode  # noqa: F401
+    from eiesim.errors import CapacityError, EiesimError, LayerError, SpecError  # noqa: F401
+    from eiesim.layer import EncodedLayer, StorageStats  # noqa: F401
+    from eiesim.sim import SimResult, simulate  # noqa: F401
+    from eiesim.spec import DEFAULT_SPEC, HardwareSpec  # noqa: F401
 
 
 def __getattr__(name: str) -> Any:

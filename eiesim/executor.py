@@ -12,8 +12,9 @@ a millisecond), and returns the results in the order of the tasks whatever ran w
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from eiesim.errors import EiesimError, MissingDependencyError, UsageError
 from eiesim.progress import progress_bar
@@ -137,7 +138,7 @@ class _Counter:
         if self._bar is not None:
             self._bar.update(count)
 
-    def __enter__(self) -> "_Counter":
+    def __enter__(self) -> _Counter:
         return self
 
     def __exit__(self, *exc_info: object) -> None:

@@ -32,9 +32,10 @@ from __future__ import annotations
 
 import importlib
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -131,7 +132,7 @@ def fully_connected_layers(tensors: Mapping[str, Any]) -> list[FullyConnectedLay
     return layers
 
 
-# --- readers -------------------------------------------------------------------------------------
+# --- readers --------------------------------------------------------------------------------------
 
 def _load_npz(path: Path) -> dict[str, Any]:
     from eiesim.io import read_npz
@@ -229,7 +230,7 @@ def _optional(module: str, what: str) -> Any:
                           f"is not installed; {_FORMATS_EXTRA}") from error
 
 
-# --- helpers ---------------------------------------------------------------------------------------
+# --- helpers --------------------------------------------------------------------------------------
 
 _LOW_PRECISION_FLOATS = ("bfloat16", "float8")
 

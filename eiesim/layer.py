@@ -1,4 +1,4 @@
-"""EncodedLayer: one fully connected layer stored the way EIE stores it (../shared/EIE.md §2).
+"""EncodedLayer: one fully connected layer stored the way EIE stores it (docs/hardware.md §2).
 
 Row i of W belongs to PE ``i mod num_pes``; PE p keeps, for every column j, its slice of column j
 as (v, z) entries: v is a codebook index, z the number of zeros before the entry within the PE's
@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import functools
 import hashlib
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Any, Callable, Hashable
+from typing import Any
 
 import numpy as np
 
@@ -156,7 +157,7 @@ class EncodedLayer:
                 raise LayerError("a padding entry (v = 0) must have z = 2**rel_index_bits - 1")
         # Each column's entries must address rows inside the PE's slice. Rows rise within a
         # column, so checking the last entry of every (PE, column) slice suffices; its row is
-        # the sum of z + 1 over the slice, minus 1 (EIE.md §3.4).
+        # the sum of z + 1 over the slice, minus 1 (docs/hardware.md §3.4).
         z_before = np.zeros(self.entry_z.size + 1, dtype=np.int64)
         np.cumsum(self.entry_z, dtype=np.int64, out=z_before[1:])
         starts = self.col_ptr[:, :-1] + self.pe_offsets[:-1, None]
@@ -183,7 +184,8 @@ class EncodedLayer:
 
     def _compute_entry_rows(self) -> np.ndarray:
         steps = self.entry_z.astype(np.int64) + 1
-        # address = previous address + z + 1, restarting at -1 for every column (EIE.md §3.4):
+        # address = previous address + z + 1, restarting at -1 for every column
+        # (docs/hardware.md §3.4):
         # subtract the running sum of steps up to the column's first entry.
         prefix = np.concatenate(([0], np.cumsum(steps)))
         starts = (self.col_ptr[:, :-1] + self.pe_offsets[:-1, None]).ravel()
@@ -196,7 +198,7 @@ class EncodedLayer:
     def from_entries(cls, *, num_pes: int, weight_index_bits: int, rel_index_bits: int,
                      out_features: int, in_features: int, has_bias: bool, codebook: np.ndarray,
                      pes: np.ndarray, columns: np.ndarray, local_rows: np.ndarray,
-                     codes: np.ndarray) -> "EncodedLayer":
+                     codes: np.ndarray) -> EncodedLayer:
         """The layer holding the given real entries, sorted by (PE, column, local row) as EIE
         stores them; gaps of 2**rel_index_bits zeros or more get their padding entries here."""
         num_columns = -(-in_features // num_pes) * num_pes + (1 if has_bias else 0)
@@ -225,7 +227,7 @@ class EncodedLayer:
                    in_features=in_features, has_bias=has_bias, codebook=codebook,
                    entry_v=entry_v, entry_z=entry_z, pe_offsets=pe_offsets, col_ptr=col_ptr)
 
-    def output_batches(self, rows_per_pe: int) -> tuple["EncodedLayer", ...]:
+    def output_batches(self, rows_per_pe: int) -> tuple[EncodedLayer, ...]:
         """Rule T13: the layer split into output batches of ``rows_per_pe`` local rows per PE
         (batch b holds global rows [b R N, (b + 1) R N)), each an interleaved CSC of its own,
         cut from this layer's entries without re-encoding. A layer whose PEs own at most
@@ -234,7 +236,7 @@ class EncodedLayer:
             return (self,)
         return self.memo(("output_batches", rows_per_pe), lambda: self._cut_batches(rows_per_pe))
 
-    def _cut_batches(self, rows_per_pe: int) -> tuple["EncodedLayer", ...]:
+    def _cut_batches(self, rows_per_pe: int) -> tuple[EncodedLayer, ...]:
         n = self.num_pes
         _, global_rows, columns, codes = self._real_entry_coordinates
         local_rows = global_rows // n
@@ -394,7 +396,7 @@ class LayerRequirements:
         return -(-self.out_features // self.num_pes)
 
     @classmethod
-    def of_layer(cls, layer: "EncodedLayer") -> "LayerRequirements":
+    def of_layer(cls, layer: EncodedLayer) -> LayerRequirements:
         per_pe = layer.entries_per_pe
         worst = int(np.argmax(per_pe)) if per_pe.size else 0
         return cls(num_pes=layer.num_pes, out_features=layer.out_features,

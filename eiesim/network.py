@@ -1,7 +1,8 @@
 """Multi-layer networks on one simulated EIE chip: layer after layer, outputs feeding inputs.
 
 EIE runs a network one fully connected layer at a time. Each PE has two activation register
-files, source and destination (EIE.md §3.5): a layer reads its input from the source file and
+files, source and destination (docs/hardware.md §3.5): a layer reads its input from the source
+file and
 accumulates its outputs in the destination file; after ReLU and write-back (rule T10, already
 counted in each layer's cycles) the two files swap roles, so the next layer's LNZD scans the
 previous layer's outputs where they are. No cycle is spent moving data between layers: the
@@ -56,9 +57,10 @@ from __future__ import annotations
 
 import re
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import contextlib
 import sys
 import threading
-from typing import Any, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 DELAY_S = 2.0
 """Seconds of work before a bar appears (the issue's 'runs longer than about 2 s')."""

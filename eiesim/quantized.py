@@ -203,7 +203,7 @@ class QuantizedLayer:
                 "max_abs": float(np.max(np.abs(error), initial=0.0)),
                 "relative": frobenius / norm if norm > 0 else 0.0}
 
-    def encode(self, spec: "HardwareSpec | None" = None) -> "EncodedLayer":
+    def encode(self, spec: HardwareSpec | None = None) -> EncodedLayer:
         """Encode into EIE's interleaved CSC for ``spec`` (default: the paper's 64 PEs)."""
         from eiesim.compress.encode import encode
         from eiesim.spec import DEFAULT_SPEC
@@ -211,12 +211,12 @@ class QuantizedLayer:
         return encode(self.codes, self.codebook, self.bias_codes,
                       spec=DEFAULT_SPEC if spec is None else spec)
 
-    def replace(self, **changes: Any) -> "QuantizedLayer":
+    def replace(self, **changes: Any) -> QuantizedLayer:
         """A copy with some fields changed (checked again)."""
         return dataclasses.replace(self, **changes)
 
     @classmethod
-    def from_quantized(cls, quantized: Any, relu: bool = True) -> "QuantizedLayer":
+    def from_quantized(cls, quantized: Any, relu: bool = True) -> QuantizedLayer:
         """From anything with ``codes``, ``codebook`` and ``bias_codes``, with ReLU ``relu``."""
         if isinstance(quantized, QuantizedLayer):
             return quantized if quantized.relu == relu else quantized.replace(relu=relu)

@@ -93,6 +93,7 @@ def format_table(result: SimResult, *, title: str = "") -> str:
     """A readable multi-line summary of one run."""
     spec = result.spec
     busy, stall, idle = result.busy_cycles, result.stall_cycles, result.idle_cycles
+    padding_share = result.issued_padding_entries / max(result.issued_entries, 1)
     rows = [
         ("layer", f"{result.out_features} x {result.in_features} on {spec.num_pes} PEs, "
                   f"queue depth {spec.act_queue_depth}, {spec.arithmetic}"),
@@ -114,8 +115,8 @@ def format_table(result: SimResult, *, title: str = "") -> str:
         ("broadcasts", f"{result.broadcasts:,}  ({result.broadcast_stall_cycles:,} stall cycles, "
                        f"{result.total('lnzd_scan_cycles'):,} LNZD scan cycles)"),
         ("issued entries", f"{result.issued_entries:,}  ({result.issued_padding_entries:,} "
-                           f"padding = {result.issued_padding_entries / max(result.issued_entries, 1):.1%}"
-                           f"; busiest PE spent {result.padding_cycles:,} cycles on padding)"),
+                           f"padding = {padding_share:.1%}; busiest PE spent "
+                           f"{result.padding_cycles:,} cycles on padding)"),
         ("stored entries", f"{result.stored_entries:,}  ({result.stored_padding_entries:,} "
                            f"padding)"),
         ("useful MACs", f"{result.macs:,}"),

@@ -30,9 +30,10 @@ import os
 import shutil
 import stat
 import tempfile
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Callable, Iterable, Iterator
+from typing import IO, Any
 
 from eiesim.errors import OutputError
 
@@ -177,7 +178,7 @@ class OutputFiles:
         for destination in self._destinations:
             self._discard(destination)
 
-    def __enter__(self) -> "OutputFiles":
+    def __enter__(self) -> OutputFiles:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -222,7 +223,7 @@ def write_file(path: str | os.PathLike, writer: Callable[[IO[bytes]], Any], *,
 
 
 def atomic_write(path: str | os.PathLike, flag: str = "output", *,
-                 inputs: Iterable[str | os.PathLike | None] = ()) -> "_AtomicWrite":
+                 inputs: Iterable[str | os.PathLike | None] = ()) -> _AtomicWrite:
     """One output written all or nothing: ``with atomic_write(path) as temporary: ...write...``.
 
     The library's writers (layer and network files, search reports) use it; commands with

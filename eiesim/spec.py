@@ -2,7 +2,7 @@
 
 Nothing else in eiesim hard-codes a width, a depth, a latency or a capacity: the encoder, both
 engines, the energy model and the report read them from here. The defaults are EIE's design
-point (Han et al., ISCA 2016; see ../shared/EIE.md §3).
+point (Han et al., ISCA 2016; see docs/hardware.md §3).
 
 Queue depth convention
 ----------------------
@@ -18,10 +18,11 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
-import re
-from dataclasses import dataclass
 import numbers
-from typing import Any, Mapping
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
 
 from eiesim.errors import SpecError
 
@@ -47,8 +48,8 @@ class Parameter:
 
 
 def _param(default: Any, doc: str, *, unit: str = "", low: float | None = None,
-           high: float | None = None, flag: str = "", axis: str | None = None, metavar: str = "VALUE",
-           hint: str) -> Any:
+           high: float | None = None, flag: str = "", axis: str | None = None,
+           metavar: str = "VALUE", hint: str) -> Any:
     kind = str if isinstance(default, str) else float if isinstance(default, float) else int
     return dataclasses.field(default=default, metadata={"eiesim": Parameter(
         doc=doc, kind=kind, unit=unit, low=low, high=high, flag=flag, axis=axis,
@@ -284,7 +285,7 @@ class HardwareSpec:
         return 1.0 / self.clock_hz
 
     # --- construction ------------------------------------------------------------------------
-    def replace(self, **changes: Any) -> "HardwareSpec":
+    def replace(self, **changes: Any) -> HardwareSpec:
         """A copy with some fields changed (validated again)."""
         return dataclasses.replace(self, **changes)
 
@@ -292,7 +293,7 @@ class HardwareSpec:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.init}
 
     @classmethod
-    def from_dict(cls, values: Mapping[str, Any]) -> "HardwareSpec":
+    def from_dict(cls, values: Mapping[str, Any]) -> HardwareSpec:
         """Build from a mapping, rejecting unknown keys by name."""
         known = {f.name for f in dataclasses.fields(cls) if f.init}
         unknown = sorted(set(values) - known)
@@ -302,7 +303,7 @@ class HardwareSpec:
         return cls(**dict(values))
 
     @classmethod
-    def from_rtl_queue_slots(cls, slots: int, **others: Any) -> "HardwareSpec":
+    def from_rtl_queue_slots(cls, slots: int, **others: Any) -> HardwareSpec:
         """The spec whose queue matches an RTL-model circular buffer of ``slots`` slots."""
         if isinstance(slots, bool) or not isinstance(slots, int) or slots < 2:
             raise SpecError(f"an RTL-model queue of {slots!r} slots holds no entry; it needs at "

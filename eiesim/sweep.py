@@ -21,9 +21,10 @@ once, and points travel in batches.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from eiesim.errors import EiesimError, SpecError
 from eiesim.spec import DEFAULT_SPEC, PARAMETERS, HardwareSpec, field_for

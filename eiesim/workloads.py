@@ -1,6 +1,7 @@
 """Synthetic layers: the one seeded generator, and the paper's nine benchmark layers made by it.
 
-The real weights of the paper's models are not public; as in EIE.md §5, synthetic layers at
+The real weights of the paper's models are not public; as in docs/hardware.md §5, synthetic
+layers at
 the paper's shapes and densities (uniform random sparsity) stand in for them. The NeuralTalk
 layers use an all-ones input and no bias, as the authors' flow did. The real AlexNet fc8 layer
 ships with eiesim (``eiesim.io.example_path("alexnet-fc8")``).

@@ -104,7 +104,8 @@ def test_batching_changes_time_not_values(seed, num_pes, regs, arithmetic):
     per_access = batched_spec.activations_per_sram_access
     loads = 0 if groups <= regs else sum(
         -(-min(regs, groups - first) // per_access) for first in range(0, groups, regs))
-    batches = -(-(-(-case.out_features // num_pes)) // regs)
+    rows_per_pe = -(-case.out_features // num_pes)
+    batches = -(-rows_per_pe // regs)
     assert batched.output_batches == batches
     assert batched.ccu_count("act_load_cycles") == loads * batches
     reference = eiesim.simulate(case.encode(batched_spec), case.activations, batched_spec,

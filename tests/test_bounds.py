@@ -10,12 +10,12 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from naive import load_fc8, random_case, schedule
 
 import eiesim
 from eiesim import HardwareSpec, encode
 from eiesim.sim import prepare_inputs
 from eiesim.sim.fast import run
-from naive import load_fc8, random_case, schedule
 
 SETTINGS = settings(max_examples=120, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])

@@ -9,7 +9,7 @@ from eiesim import CapacityError, EncodedLayer, HardwareSpec, LayerError, encode
 from eiesim.compress.encode import layer_requirements
 from eiesim.layer import LayerRequirements, fit_memories
 
-# The paper's 16x8 example (EIE.md §2): PE0 holds rows 0, 4, 8, 12.
+# The paper's 16x8 example (docs/hardware.md §2): PE0 holds rows 0, 4, 8, 12.
 PAPER_PE0_NONZEROS = [(0, 0), (8, 0), (12, 0), (4, 1), (0, 2), (12, 2), (0, 4), (4, 4), (0, 5),
                       (12, 5), (0, 6), (8, 7), (12, 7)]
 
@@ -28,7 +28,7 @@ def test_paper_worked_example_pe0_exact():
 
 
 def test_padding_rule_single_column():
-    # EIE.md §2: [0,0,1,2, eighteen zeros, 3] encodes as v=[1,2,0,3], z=[2,0,15,2].
+    # docs/hardware.md §2: [0,0,1,2, eighteen zeros, 3] encodes as v=[1,2,0,3], z=[2,0,15,2].
     column = [0, 0, 1, 2] + [0] * 18 + [3]
     layer = encode(np.array(column, dtype=np.uint8)[:, None], np.arange(4, dtype=np.float32),
                    spec=HardwareSpec(num_pes=1))
@@ -140,7 +140,8 @@ def test_output_batches_are_the_encodings_of_row_slices(matrix, num_pes, rel_bit
     if len(batches) > 1:
         assert layer.output_batches(regs) is batches  # computed once per layer and size
     rows = regs * num_pes
-    assert len(batches) == max(1, -(-(-(-codes.shape[0] // num_pes)) // regs))
+    rows_per_pe = -(-codes.shape[0] // num_pes)
+    assert len(batches) == max(1, -(-rows_per_pe // regs))
     for index, batch in enumerate(batches):
         part = slice(index * rows, (index + 1) * rows)
         expected = encode(codes[part], codebook, None if bias is None else bias[part],

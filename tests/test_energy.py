@@ -13,12 +13,23 @@ import pytest
 import eiesim
 import eiesim.io
 from eiesim.actions import CCU_EVENTS, CYCLE_CLASSES, PE_EVENTS, UNITS
-from eiesim.energy import (CALIBRATION_ACTIVITY, CALIBRATION_LAYERS,
-                           ENERGY_EVENTS, UNIT_OF, EnergyTable, EnergyTableError,
-                           apply_overrides, area_report, default_energy_table,
-                           dense_baseline_energy, energy_report, load_energy_table,
-                           run_paper_layer, sram_area_um2,
-                           sram_read_energy_j)
+from eiesim.energy import (
+    CALIBRATION_ACTIVITY,
+    CALIBRATION_LAYERS,
+    ENERGY_EVENTS,
+    UNIT_OF,
+    EnergyTable,
+    EnergyTableError,
+    apply_overrides,
+    area_report,
+    default_energy_table,
+    dense_baseline_energy,
+    energy_report,
+    load_energy_table,
+    run_paper_layer,
+    sram_area_um2,
+    sram_read_energy_j,
+)
 from eiesim.energy.area import TABLE2_AREA_UM2, TABLE2_PE_AREA_UM2
 from eiesim.energy.calibration import activity_of
 from eiesim.energy.report import KINDS

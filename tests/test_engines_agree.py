@@ -10,7 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import eiesim
 from eiesim.testing import assert_results_equal, random_layer
@@ -72,7 +73,7 @@ def test_engines_agree_on_random_layers(case_and_spec):
 @pytest.mark.slow  # the reference engine on the real layer: about 4 s per depth
 @pytest.mark.parametrize("depth", [1, 2, 8])
 def test_engines_agree_on_alexnet_fc8(depth):
-    # The real AlexNet fc8 layer (EIE.md §6) on the paper's 64 PEs. The reference engine
+    # The real AlexNet fc8 layer (docs/hardware.md §6) on the paper's 64 PEs. The reference engine
     # takes several seconds per depth.
     data = np.load(FC8)
     spec = eiesim.HardwareSpec(num_pes=64, act_queue_depth=depth)

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from naive import load_fc8, oracle_accumulators, oracle_outputs, random_case
 
 import eiesim
 from eiesim import HardwareSpec, encode
 from eiesim.sim import prepare_inputs
 from eiesim.sim.fast import run
-from naive import load_fc8, oracle_accumulators, oracle_outputs, random_case
 
 SETTINGS = settings(max_examples=80, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])

@@ -8,7 +8,6 @@ engines together. A deliberate change of the timing contract regenerates the fil
 import json
 
 import pytest
-
 from golden.regenerate import CONFIGS, GOLDEN_PATH, run, spec_of, summary
 
 GOLDEN = json.loads(GOLDEN_PATH.read_text())

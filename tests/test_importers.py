@@ -31,7 +31,7 @@ def test_npz_keeps_order_and_floats_only(tmp_path: Path) -> None:
     assert np.array_equal(tensors["fc1.weight"], FC1_W)
     assert tensors["half"].dtype == np.float32  # half precision widened, ints dropped
     layers = fully_connected_layers(tensors)
-    assert [(l.name, l.bias_name) for l in layers] == [("fc2.weight", "fc2.bias"),
+    assert [(fc.name, fc.bias_name) for fc in layers] == [("fc2.weight", "fc2.bias"),
                                                        ("fc1.weight", "fc1.bias")]
     assert np.array_equal(layers[1].bias, FC1_B) and layers[1].shape == (4, 6)
 
@@ -58,7 +58,7 @@ def test_bias_matching_rules() -> None:
         "conv.weight": np.ones((2, 3, 3, 3)), "conv.bias": np.ones(2),  # 4-D: not FC
         "embedding": np.ones((10, 2)),
     }
-    found = [(l.name, l.bias_name) for l in fully_connected_layers(tensors)]
+    found = [(fc.name, fc.bias_name) for fc in fully_connected_layers(tensors)]
     assert found == [("lstm.weight_ih_l0", "lstm.bias_ih_l0"), ("dense/weights", "dense/biases"),
                      ("proj_weight", None), ("embedding", None)]
 
@@ -120,7 +120,7 @@ def test_onnx_initializers_in_out_orientation(tmp_path: Path) -> None:
     assert np.array_equal(tensors["fc1.weight"], FC1_W)
     assert np.array_equal(tensors["fc2.weight"], FC2_W)  # MatMul's (in, out) transposed
     layers = fully_connected_layers(tensors)
-    assert [(l.name, l.shape, l.bias_name) for l in layers] == [
+    assert [(fc.name, fc.shape, fc.bias_name) for fc in layers] == [
         ("fc1.weight", (4, 6), "fc1.bias"), ("fc2.weight", (3, 4), "fc2.bias")]
     # The loaded layers compute what the ONNX graph computes.
     x = RNG.standard_normal(6).astype(np.float32)

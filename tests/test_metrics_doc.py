@@ -39,7 +39,8 @@ def test_every_layer_key_and_sweep_column_is_documented(documented):
 
 def test_every_network_key_and_column_is_documented(documented):
     layers = tuple(synthetic_layer(name, seed=0, scale=0.05) for name in ("NT-We", "NT-LSTM"))
-    network = NetworkData(layers, None, "two", layer_inputs=tuple(l.activations for l in layers))
+    inputs = tuple(layer.activations for layer in layers)
+    network = NetworkData(layers, None, "two", layer_inputs=inputs)
     spec = eiesim.HardwareSpec(num_pes=4)
     payload = simulate_network(layers, None, spec, layer_inputs=network.layer_inputs).to_dict()
     missing = [key for key in payload if key not in documented]

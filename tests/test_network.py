@@ -10,25 +10,31 @@ import json
 
 import numpy as np
 import pytest
+from naive import oracle_accumulators
 
 import eiesim
 from eiesim import io
 from eiesim.compress import pipeline
 from eiesim.compress.pipeline import CompressError, compress_arrays, compress_file
 from eiesim.errors import EiesimError, LayerError
-from eiesim.network import (EncodedNetwork, NetworkLayer, encode_network, is_network_file,
-                            load_network, save_network, simulate_network)
+from eiesim.network import (
+    EncodedNetwork,
+    NetworkLayer,
+    encode_network,
+    is_network_file,
+    load_network,
+    save_network,
+    simulate_network,
+)
 from eiesim.sim.prepare import prepare_inputs
 from eiesim.testing import assert_results_equal
-
-from naive import oracle_accumulators
 
 
 def random_network(seed: int, sizes=(20, 24, 16, 6), density: float = 0.4,
                    bias: bool = True) -> tuple[list[NetworkLayer], np.ndarray]:
     rng = np.random.default_rng(seed)
     layers = []
-    for k, (inp, out) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for inp, out in zip(sizes[:-1], sizes[1:]):
         codebook = np.zeros(16, dtype=np.float32)
         codebook[1:] = np.sort(rng.uniform(-0.6, 0.6, 15))
         codes = np.where(rng.random((out, inp)) < density, rng.integers(1, 16, (out, inp)), 0)

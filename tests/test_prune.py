@@ -44,7 +44,7 @@ def matrices(draw: st.DrawFn, max_side: int = 20) -> np.ndarray:
 densities = st.floats(0.01, 1.0)
 
 
-# --- exact small cases -----------------------------------------------------------------------------
+# --- exact small cases ----------------------------------------------------------------------------
 
 def test_magnitude_keeps_the_largest() -> None:
     w = np.array([[0.1, -0.9, 0.3], [0.5, 0.2, -0.4]])
@@ -171,7 +171,7 @@ def test_balanced_with_fewer_rows_than_pes() -> None:
     assert np.array_equal(mask.sum(axis=1), [5, 5, 5])  # each row is its own PE
 
 
-# --- properties ----------------------------------------------------------------------------------
+# --- properties -----------------------------------------------------------------------------------
 
 @settings(max_examples=40, deadline=None)
 @given(w=matrices(), density=densities, method=st.sampled_from(ELEMENT_METHODS),
@@ -295,7 +295,7 @@ def test_every_method_is_deterministic(w: np.ndarray, density: float, method: st
     assert np.array_equal(first, again)
 
 
-# --- global pruning ------------------------------------------------------------------------------
+# --- global pruning -------------------------------------------------------------------------------
 
 def test_global_pruning_uses_one_threshold() -> None:
     small = np.full((4, 4), 0.1)
@@ -335,7 +335,7 @@ def test_global_rejects_structured_methods() -> None:
         prune_global(np.ones((2, 2)), 0.5)  # type: ignore[arg-type]
 
 
-# --- iterative pruning ---------------------------------------------------------------------------
+# --- iterative pruning ----------------------------------------------------------------------------
 
 def test_density_schedules() -> None:
     assert density_schedule(0.1, 1) == [0.1]
@@ -408,7 +408,7 @@ def test_iterative_fine_tune_errors() -> None:
         iterative_prune(np.ones((2, 2)), 0.5, 2, schedule="cosine")
 
 
-# --- errors --------------------------------------------------------------------------------------
+# --- errors ---------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("density", [0, -0.1, 1.5, float("nan"), True, "0.5"])
 def test_bad_density(density: object) -> None:

@@ -13,7 +13,8 @@ import numbers
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import eiesim
 from eiesim.actions import CCU_INDEX, PE_INDEX
@@ -67,7 +68,7 @@ def ccu_counts(result):
     return counts
 
 
-# The paper's worked example (EIE.md §2): 16x8, 4 PEs; PE 0 holds rows 0, 4, 8, 12 with
+# The paper's worked example (docs/hardware.md §2): 16x8, 4 PEs; PE 0 holds rows 0, 4, 8, 12 with
 # column pointer 0 3 4 6 6 8 10 11 13. The other PEs' rows are empty here.
 PAPER_NONZEROS = [(0, 0), (8, 0), (12, 0), (4, 1), (0, 2), (12, 2), (0, 4), (4, 4), (0, 5),
                   (12, 5), (0, 6), (8, 7), (12, 7)]
@@ -177,8 +178,8 @@ def test_bias_column_is_broadcast_last_with_activation_one(engine):
 
 def test_padding_entries_and_narrow_sram_lines(engine):
     # rel_index_bits = 2: a gap of 8 zeros is 2 padding entries (z = 3) then the real entry
-    # (z = 0): column 0 = [(v,0) pad pad (v,0)] for rows 0 and 9 (EIE.md §2). A 12-bit line
-    # holds 2 entries: lines 0, 0, 1, 1 -> 2 line reads. ptr 0@1, issue@2-5, T = 6.
+    # (z = 0): column 0 = [(v,0) pad pad (v,0)] for rows 0 and 9 (docs/hardware.md §2).
+    # A 12-bit line holds 2 entries: lines 0, 0, 1, 1 -> 2 line reads. ptr 0@1, issue@2-5, T = 6.
     result = run_case(engine, codes_from((10, 1), [(0, 0), (9, 0)]), [1.0], num_pes=1,
                        rel_index_bits=2, spmat_sram_width_bits=12)
     assert result.frontend_cycles == 6

@@ -1,5 +1,7 @@
 """HardwareSpec: defaults are EIE's design point; every bad value is rejected clearly."""
 
+import dataclasses
+
 import pytest
 
 from eiesim import HardwareSpec, SpecError
@@ -32,7 +34,7 @@ def test_rtl_queue_mapping():
 
 def test_frozen_and_round_trips_through_dict():
     spec = HardwareSpec(num_pes=16, arithmetic="float32")
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         spec.num_pes = 3  # type: ignore[misc]
     assert HardwareSpec.from_dict(spec.to_dict()) == spec
 

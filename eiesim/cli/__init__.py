@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from eiesim.cli import compress, run, search, sweep
 from eiesim.cli.options import ArgumentParser

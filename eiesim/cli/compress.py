@@ -10,7 +10,6 @@ from typing import Any
 from eiesim.cli.options import add_spec_options, announce, spec_from_args
 from eiesim.safe_output import OutputFiles
 
-
 NAME = "compress"
 HELP = ("prune, quantize and write a layer file that 'eiesim run' reads")
 

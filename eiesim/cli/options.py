@@ -1,9 +1,9 @@
 """Options shared by the commands: hardware flags made from the spec's field metadata.
 
 Every :class:`~eiesim.spec.HardwareSpec` field declares its flag, doc, unit and range
-(:data:`eiesim.spec.PARAMETERS`); the flags of ``run``, ``sweep``, ``compress`` and ``search``, their
-help and the sweep's axes are all made from that one declaration, so no default or range is
-restated here.
+(:data:`eiesim.spec.PARAMETERS`); the flags of ``run``, ``sweep``, ``compress`` and
+``search``, their help and the sweep's axes are all made from that one declaration, so no
+default or range is restated here.
 """
 
 from __future__ import annotations

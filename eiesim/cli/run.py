@@ -7,8 +7,15 @@ import json
 from pathlib import Path
 from typing import Any
 
-from eiesim.cli.options import (add_source_options, add_spec_options, announce, input_path,
-                                is_network, load_workload, spec_from_args)
+from eiesim.cli.options import (
+    add_source_options,
+    add_spec_options,
+    announce,
+    input_path,
+    is_network,
+    load_workload,
+    spec_from_args,
+)
 from eiesim.errors import UsageError
 from eiesim.safe_output import OutputFiles
 
@@ -159,9 +166,10 @@ def _quantization_lines(fields: dict[str, Any]) -> list[str]:
     return [f"{'quantized':<16}  float weights shared on load through a k-means codebook "
             f"({fields['codebook_entries_used']} entries used): weight error rms "
             f"{weights['rms']:.3g}, relative {weights['relative']:.3g}",
-            f"{'vs your weights':<16}  output max |Δ| {fields['max_abs_error_vs_float_weights']:.3g}"
-            f", relative {fields['relative_error_vs_float_weights']:.3g} against ReLU(W a + b) "
-            f"with your float weights"]
+            f"{'vs your weights':<16}  output max |Δ| "
+            f"{fields['max_abs_error_vs_float_weights']:.3g}, relative "
+            f"{fields['relative_error_vs_float_weights']:.3g} against ReLU(W a + b) with your "
+            f"float weights"]
 
 
 def _run_network(args: argparse.Namespace, network: Any, spec: Any,

@@ -7,9 +7,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from eiesim.cli.options import (add_source_options, add_spec_options, announce, input_path,
-                                load_workload, parse_setting, parse_variation, spec_from_args,
-                                sweep_axes)
+from eiesim.cli.options import (
+    add_source_options,
+    add_spec_options,
+    announce,
+    input_path,
+    load_workload,
+    parse_setting,
+    parse_variation,
+    spec_from_args,
+    sweep_axes,
+)
 from eiesim.errors import UsageError
 from eiesim.safe_output import OutputFiles
 from eiesim.spec import PARAMETERS

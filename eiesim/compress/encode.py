@@ -1,4 +1,4 @@
-"""Encode a code matrix into EIE's interleaved CSC (EIE.md §2).
+"""Encode a code matrix into EIE's interleaved CSC (docs/hardware.md §2).
 
 Two passes over the code matrix, row by row, in small numba kernels (a measured hot spot: the
 dense matrix is read twice and nothing of its size is allocated; the kernels live in

@@ -12,7 +12,8 @@ Input file (``.npz``):
 array              shape / dtype          meaning
 =================  =====================  ==========================================================
 ``weights``        (out, in) float        dense trained weights
-``bias``           (out,) float, opt.     bias; quantized with the layer's codebook (EIE.md §2)
+``bias``           (out,) float, opt.     bias; quantized with the layer's codebook (§2 of
+                                          docs/hardware.md)
 ``activations``    (in,) float, opt.      an input vector, copied to the layer file (``eiesim
                                           run`` needs one)
 ``gradients``      (out, in) float, opt.  dL/dW, needed by ``method="gradient"`` only
@@ -44,8 +45,8 @@ import numpy as np
 from eiesim.checks import check_array_kinds, real_array, unknown_names_hint
 from eiesim.compress.prune import METHODS, _check_num_pes, prune_weights
 from eiesim.compress.quantize import quantize_weights
-from eiesim.quantized import QuantizedLayer
 from eiesim.errors import LayerError
+from eiesim.quantized import QuantizedLayer
 
 INPUT_ARRAYS = ("weights", "bias", "activations", "gradients")
 """Arrays an input file of :func:`compress_file` may hold."""

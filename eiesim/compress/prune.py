@@ -18,12 +18,13 @@ Methods:
 
 * "magnitude": keep the largest |w| (Han et al., "Learning both Weights and Connections", 2015;
   the pruning of Deep Compression).
-* "random": a seeded uniform random subset (a baseline; EIE.md §5's synthetic layers).
+* "random": a seeded uniform random subset (a baseline; docs/hardware.md §5's synthetic layers).
 * "gradient": keep the largest |w * dL/dw| (the connection sensitivity of SNIP, Lee et al.,
   ICLR 2019); needs ``gradients`` of the weights' shape.
 * "rows", "columns", "blocks": whole structures with the largest L2 norm.
 * "balanced": load-balance-aware pruning (ESE, Han et al., FPGA 2017). Row i belongs to PE
-  ``i mod num_pes`` (EIE.md §2), so a PE's work for input j is its slice of column j, and its
+  ``i mod num_pes`` (docs/hardware.md §2), so a PE's work for input j is its slice of column
+  j, and its
   work over the layer is the weights of its own rows. Balancing is magnitude-driven in one of
   two ways:
 
@@ -60,7 +61,8 @@ import numbers
 import sys
 import types
 import warnings
-from typing import Any, Callable, NamedTuple, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -246,7 +248,7 @@ def iterative_prune(weights: np.ndarray, final_density: float, steps: int,
     return IterativePruneResult(current, mask)
 
 
-# --- the masks -------------------------------------------------------------------------------------
+# --- the masks ------------------------------------------------------------------------------------
 
 def _mask(weights: np.ndarray, density: float, method: str, *, seed: int,
           gradients: np.ndarray | None, num_pes: int, block: tuple[int, int],
@@ -410,7 +412,7 @@ def _top_k(scores: np.ndarray, k: int) -> np.ndarray:
     return keep
 
 
-# --- validation ------------------------------------------------------------------------------------
+# --- validation -----------------------------------------------------------------------------------
 
 def _count(fraction: float, size: int) -> int:
     """round(fraction * size), halves up, at least 1 (for size >= 1)."""
@@ -479,7 +481,7 @@ def _step_seed(seed: int, step: int) -> tuple[int, int]:
     return (int(seed), step)
 
 
-# --- compatibility -------------------------------------------------------------------------------
+# --- compatibility --------------------------------------------------------------------------------
 
 prune = prune_weights
 """Old name of :func:`prune_weights` (``from eiesim.compress.prune import prune``)."""

@@ -184,7 +184,7 @@ def dequantize(codes: np.ndarray, codebook: np.ndarray) -> np.ndarray:
     return codebook.astype(np.float32)[codes]
 
 
-# --- k-means -------------------------------------------------------------------------------------
+# --- k-means --------------------------------------------------------------------------------------
 
 class _Fit(NamedTuple):
     centroids: np.ndarray
@@ -284,7 +284,7 @@ def _nearest(values: np.ndarray, centroids: np.ndarray) -> np.ndarray:
     return (np.searchsorted(midpoints, values, side="right") + 1).astype(np.uint8)
 
 
-# --- validation ------------------------------------------------------------------------------------
+# --- validation -----------------------------------------------------------------------------------
 
 def _check_bits(bits: object) -> int:
     if bits is None:
@@ -334,7 +334,7 @@ def _as_float_bias(bias: object, out_features: int) -> np.ndarray:
     return b
 
 
-# --- compatibility -------------------------------------------------------------------------------
+# --- compatibility --------------------------------------------------------------------------------
 
 quantize = quantize_weights
 """Old name of :func:`quantize_weights` (``from eiesim.compress.quantize import quantize``)."""

@@ -61,15 +61,24 @@ Examples: ``eiesim/data/energy/example.toml`` and ``example.yaml``.
 """
 
 from eiesim.energy.area import AreaReport, area_report
-from eiesim.energy.calibration import (CALIBRATION_ACTIVITY, CALIBRATION_LAYERS, PAPER_LAYERS,
-                                       measure_calibration_activity, paper_layer_inputs,
-                                       run_paper_layer)
+from eiesim.energy.calibration import (
+                                       CALIBRATION_ACTIVITY,
+                                       CALIBRATION_LAYERS,
+                                       PAPER_LAYERS,
+                                       measure_calibration_activity,
+                                       paper_layer_inputs,
+                                       run_paper_layer,
+)
 from eiesim.energy.events import ENERGY_EVENTS, UNIT_OF, event_counts
-from eiesim.energy.report import (DenseBaseline, EnergyReport, dense_baseline_energy,
-                                  energy_report)
+from eiesim.energy.report import DenseBaseline, EnergyReport, dense_baseline_energy, energy_report
 from eiesim.energy.sram import sram_area_um2, sram_read_energy_j
-from eiesim.energy.table import (Calibration, EnergyTable, EnergyTableError, calibration,
-                                 default_energy_table)
+from eiesim.energy.table import (
+                                       Calibration,
+                                       EnergyTable,
+                                       EnergyTableError,
+                                       calibration,
+                                       default_energy_table,
+)
 from eiesim.energy.user import apply_overrides, load_energy_table
 
 __all__ = [

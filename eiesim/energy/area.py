@@ -21,9 +21,10 @@ scales with what it is made of:
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any
 
 from eiesim.energy.sram import sram_area_um2
 from eiesim.spec import DEFAULT_SPEC, HardwareSpec

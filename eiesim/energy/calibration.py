@@ -1,16 +1,17 @@
 """The activity the default energy table is calibrated at: the paper's benchmark layers.
 
 The paper measured Table II's power "with toggle rates from RTL simulation of the benchmark
-layers" (EIE.md §4). We do the same with this simulator: the benchmark layers exactly as the
-benchmark suite makes them (:func:`eiesim.workloads.synthetic_layer`, seed 0, full size: the
-paper's shapes and densities, uniform random sparsity, 4-bit codes), run back to back on the
-default design point; the *calibration activity* is each event's count over the whole run
-divided by its PE-cycles (per-PE events) or cycles (CCU events), i.e. a time-weighted average
-over the layers.
+layers" (docs/hardware.md §4). We do the same with this simulator: the benchmark layers
+exactly as the benchmark suite makes them (:func:`eiesim.workloads.synthetic_layer`, seed 0,
+full size: the paper's shapes and densities, uniform random sparsity, 4-bit codes), run back
+to back on the default design point; the *calibration activity* is each event's count over the
+whole run divided by its PE-cycles (per-PE events) or cycles (CCU events), i.e. a time-weighted
+average over the layers.
 
 VGG-6 is left out of the calibration: at 4 % density its 25088 x 4096 matrix needs about
 101 K entries in one PE (padding included), more than 16-bit pointers address (the paper's
-open inconsistency, EIE.md §3); it runs with ``pointer_bits = 17``, a different design point.
+open inconsistency, docs/hardware.md §3.7); it runs with ``pointer_bits = 17``, a different
+design point.
 
 ``CALIBRATION_ACTIVITY`` holds the measured rates so that building an energy table never runs
 the simulator. Regenerate them after any change to the generator, the engines or the default
@@ -24,16 +25,16 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
-from typing import Mapping
 
 from eiesim.energy.events import CCU_ENERGY_EVENTS, PE_ENERGY_EVENTS, event_counts
 from eiesim.quantized import QuantizedLayer
 from eiesim.spec import DEFAULT_SPEC, HardwareSpec
 from eiesim.workloads import PAPER_LAYERS_BY_NAME, PaperLayer, synthetic_layer
 
-# The paper's Table III layers (NeuralTalk: all-ones input, no bias, EIE.md §5) as
+# The paper's Table III layers (NeuralTalk: all-ones input, no bias, docs/hardware.md §5) as
 # eiesim.workloads defines them for the benchmark suite.
 PAPER_LAYERS: Mapping[str, PaperLayer] = PAPER_LAYERS_BY_NAME
 

@@ -2,7 +2,7 @@
 
 Every event of :mod:`eiesim.actions` except the cycle classes (busy / stall / idle, which are
 time, not work: time is charged through clock and leakage). The activation-SRAM traffic of
-vectors longer than the register files (EIE.md §3.5) is counted by the engines (rules T12,
+vectors longer than the register files (docs/hardware.md §3.5) is counted by the engines (rules T12,
 T13: ``act_sram_reads``, ``act_sram_writes``, one per access of ``act_sram_width_bits``).
 
 Unit attribution follows the hardware module that spends the energy, as the paper's Table II
@@ -16,8 +16,8 @@ multiplier and pipeline but not for 64 x 16 accumulator bits), so their energy i
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Mapping
 
 from eiesim.actions import CCU_EVENTS, CYCLE_CLASSES, EVENTS_BY_NAME, PE_EVENTS, UNITS
 

@@ -72,7 +72,7 @@ class EnergyTableError(EiesimError):
     """An energy table (or a user file overriding one) is malformed or out of range."""
 
 
-# --- the paper's numbers (EIE.md §4) ----------------------------------------------------------
+# --- the paper's numbers (docs/hardware.md §4) ------------------------------------------------
 TABLE2_CLOCK_HZ = 800e6
 TABLE2_POWER_W = MappingProxyType({
     "act_queue": 0.112e-3, "ptr_read": 1.807e-3, "spmat_read": 4.955e-3, "arith": 1.162e-3,

@@ -57,7 +57,7 @@ T11 Cycle classes. In each front-end cycle a PE is *busy* if its pointer read or
     (the PE starves because another PE's queue is full); otherwise *idle*. So busy + stall +
     idle = T for every PE. The source-activation reads of the local LNZD are one per group.
 
-Long vectors (EIE.md §3.5): R = ``act_regs_per_file`` activations per PE fit the register
+Long vectors (docs/hardware.md §3.5): R = ``act_regs_per_file`` activations per PE fit the register
 files; longer slices live in the activation SRAM, which moves
 K = ``act_sram_width_bits // data_bits`` activations per access and one access per cycle.
 

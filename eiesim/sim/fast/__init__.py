@@ -49,7 +49,7 @@ def _array(value: object, name: str, dtype: type, shape: tuple[int, ...]) -> np.
     return np.ascontiguousarray(array, dtype=dtype)
 
 
-def _storage(layer) -> "kernel.Storage":
+def _storage(layer) -> kernel.Storage:
     n = layer.num_pes
     return kernel.Storage(
         entry_v=_array(layer.entry_v, "entry_v", np.uint8, layer.entry_v.shape),
@@ -58,7 +58,7 @@ def _storage(layer) -> "kernel.Storage":
         col_ptr=_array(layer.col_ptr, "col_ptr", np.int64, (n, layer.num_columns + 1)))
 
 
-def columns_of(layer) -> "kernel.Columns":
+def columns_of(layer) -> kernel.Columns:
     """The layer's entries arranged for the event-skipping kernel (:data:`kernel.Columns`),
     built on first use and kept with the layer, so sweeps and repeated inputs reuse it."""
     return layer.memo(("fast engine", "columns"),

@@ -2,7 +2,7 @@
 
 The LNZD tree is a quadtree (fan-in ``spec.lnzd_fanin``): leaf nodes sit over groups of PEs and
 read those PEs' source activations, inner nodes over groups of nodes, up to the root, which
-hands the CCU the leading non-zero activation (EIE.md §3). The tree is combinational: a
+hands the CCU the leading non-zero activation (docs/hardware.md §3). The tree is combinational: a
 request and its answer happen within the decide phase of one cycle.
 
 The LNZD scans the extended input vector (T1) in groups of N slots, one slot per PE (slot s
@@ -44,8 +44,8 @@ class LnzdNode:
     """One LNZD node: reports the leading non-zero (slot, a_slot) of its subtree, or None."""
 
     def __init__(self, env: simpy.Environment, name: str, num_pes: int,
-                 children: list["LnzdNode"] | None = None,
-                 pes: list["ProcessingElement"] | None = None) -> None:
+                 children: list[LnzdNode] | None = None,
+                 pes: list[ProcessingElement] | None = None) -> None:
         self.env = env
         self.name = name
         self.num_pes = num_pes
@@ -85,7 +85,7 @@ class LnzdNode:
             reply.succeed(found)
 
 
-def build_lnzd_tree(env: simpy.Environment, pes: list["ProcessingElement"],
+def build_lnzd_tree(env: simpy.Environment, pes: list[ProcessingElement],
                     fanin: int) -> list[list[LnzdNode]]:
     """Leaves over groups of ``fanin`` PEs, then nodes over groups of ``fanin`` nodes, up to one
     root. Returns the levels, leaves first (16 + 4 + 1 = 21 nodes for 64 PEs at fan-in 4)."""
@@ -104,8 +104,8 @@ def build_lnzd_tree(env: simpy.Environment, pes: list["ProcessingElement"],
 class CCU:
     """The central control unit: walks the LNZD's answers and broadcasts (a_j, j) (T2, T3)."""
 
-    def __init__(self, env: simpy.Environment, clock: "Clock", root: LnzdNode,
-                 pes: list["ProcessingElement"], scan_length: int, trace=None, *,
+    def __init__(self, env: simpy.Environment, clock: Clock, root: LnzdNode,
+                 pes: list[ProcessingElement], scan_length: int, trace=None, *,
                  input_groups: int, regs_per_pe: int, activations_per_access: int) -> None:
         self.env = env
         self.clock = clock

@@ -116,7 +116,7 @@ class Chip:
         dtype = np.int64 if prepared.is_fixed else np.float32
         accumulators = np.zeros(layer.out_features, dtype=dtype)
         for pe in self.pes:
-            # Local row r of PE p is output row r * N + p (EIE.md §2).
+            # Local row r of PE p is output row r * N + p (docs/hardware.md §2).
             accumulators[pe.index::n] = np.asarray(pe.arith.acc, dtype=dtype)
         # The last cycle the clock ran belongs to the layer, except with ReLU on the way out
         # (T10, R = 0): then the outputs were read at the start of cycle T + P, the next layer's.

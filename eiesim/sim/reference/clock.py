@@ -21,7 +21,7 @@ commits only its own state, so the units of one phase can run in any order with 
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import simpy
 

@@ -1,4 +1,5 @@
-"""One processing element: the five units of the paper's PE pipeline (EIE.md §3, Table II).
+"""One processing element: the five units of the paper's PE pipeline (docs/hardware.md §3, the
+paper's Table II).
 
 Each unit is a SimPy process driven by the clock's phases (see ``clock.py``): in the decide
 phase it reads committed state and stages updates; in the commit phase the unit that owns a
@@ -87,7 +88,7 @@ class ActQueue:
     ``entries`` is the committed content every unit sees during a cycle; the CCU's push and the
     pointer read's pop are staged and applied in the commit phase (T4)."""
 
-    def __init__(self, pe: "ProcessingElement", depth: int) -> None:
+    def __init__(self, pe: ProcessingElement, depth: int) -> None:
         self.pe = pe
         self.depth = depth
         self.entries: deque = deque()
@@ -139,7 +140,7 @@ class ActQueue:
 class PtrRead:
     """Pointer read: p_j and p_(j+1) in one cycle from the even and odd pointer banks (T5)."""
 
-    def __init__(self, pe: "ProcessingElement", col_ptr: list[int]) -> None:
+    def __init__(self, pe: ProcessingElement, col_ptr: list[int]) -> None:
         self.pe = pe
         # Two single-ported banks: even addresses in one, odd in the other. p_j comes from the
         # bank of j's parity and p_(j+1) from the other, so both are read in the same cycle.
@@ -184,7 +185,7 @@ class SpmatRead:
     (empty at the start, kept across columns), and a line is read only when the entry's line is
     not in it."""
 
-    def __init__(self, pe: "ProcessingElement", v: list[int], z: list[int],
+    def __init__(self, pe: ProcessingElement, v: list[int], z: list[int],
                  entries_per_line: int) -> None:
         self.pe = pe
         self.v = v
@@ -262,7 +263,7 @@ class Arith:
     an accumulator read. With T4 register semantics the value the bypass forwards equals the
     committed one, so only the read it saves is counted. Padding entries write nothing."""
 
-    def __init__(self, pe: "ProcessingElement", prepared: "PreparedInputs", rows: int) -> None:
+    def __init__(self, pe: ProcessingElement, prepared: PreparedInputs, rows: int) -> None:
         self.pe = pe
         spec = prepared.spec
         self.is_fixed = prepared.is_fixed
@@ -348,7 +349,7 @@ class ActRw:
     """Activation read/write: the source register file read by the local LNZD (one read per
     group, T11), and after the drain ReLU and write-back of the PE's rows (T9, T10)."""
 
-    def __init__(self, pe: "ProcessingElement", prepared: "PreparedInputs", rows: int) -> None:
+    def __init__(self, pe: ProcessingElement, prepared: PreparedInputs, rows: int) -> None:
         self.pe = pe
         n = prepared.spec.num_pes
         slots = range(pe.index, prepared.scan_length, n)
@@ -400,10 +401,10 @@ class ActRw:
 
 
 class ProcessingElement:
-    """PE p: owns rows p, p + N, p + 2N, ... and its slice of every column (EIE.md §2)."""
+    """PE p: owns rows p, p + N, p + 2N, ... and its slice of every column (docs/hardware.md §2)."""
 
-    def __init__(self, env: simpy.Environment, clock: "Clock", index: int,
-                 prepared: "PreparedInputs", trace=None) -> None:
+    def __init__(self, env: simpy.Environment, clock: Clock, index: int,
+                 prepared: PreparedInputs, trace=None) -> None:
         self.env = env
         self.clock = clock
         self.index = index
