@@ -1,87 +1,24 @@
-"""Multi-layer networks on one simulated EIE chip: layer after layer, outputs feeding inputs.
+"""Networks on one chip: encoding and simulating layer after layer, and their results.
 
-EIE runs a network one fully connected layer at a time. Each PE has two activation register
-files, source and destination (docs/hardware.md §3.5): a layer reads its input from the source
-file and
-accumulates its outputs in the destination file; after ReLU and write-back (rule T10, already
-counted in each layer's cycles) the two files swap roles, so the next layer's LNZD scans the
-previous layer's outputs where they are. No cycle is spent moving data between layers: the
-network's cycles are the sum of its layers' cycles, and its energy the sum of their energies.
-
-Exactness: in fixed point the outputs are the destination accumulators (after ReLU) and they
-*are* the next layer's input registers. ``SimResult.outputs`` holds them as acc / 2**F_a, which
-the next layer's rule A1 turns back into exactly the same integers (the same spec, so the same
-F_a); in float32 the outputs are float32 values that convert to float32 exactly. So a network
-run equals running its layers one by one, each on the previous one's output.
-
-Long vectors: a layer whose outputs exceed the destination registers (more than
-``act_regs_per_file`` rows per PE) writes them to the activation SRAM in output batches (rule
-T13), and the next layer, whose input then exceeds the source registers, loads it back in input
-batches (rule T12); both engines count those cycles and accesses, so a network's totals include
-them.
-
-Network file (``.npz``), for layers K = 0 .. L-1:
-
-=======================  ======================  =================================================
-array                    shape / dtype           meaning
-=======================  ======================  =================================================
-``layer{K}_codes``       (out_K, in_K) integer   codebook indices, 0 = pruned
-``layer{K}_codebook``    (C,) float              shared values, ``codebook[0] == 0``
-``layer{K}_bias_codes``  (out_K,) int, optional  bias as codebook indices (the extra bias column)
-``layer{K}_relu``        () bool, optional       apply ReLU to layer K's output (default True)
-``activations``          (in_0,) float           the input of layer 0 (chained network)
-``layer{K}_activations`` (in_K,) float           *or* each layer's own input (independent layers)
-=======================  ======================  =================================================
-
-A file holds either ``activations`` or ``layer{K}_activations`` for every layer. With
-``activations`` the layers chain: layer K's output is layer K+1's input, so the shapes must chain
-(``out_K == in_(K+1)``). With one input per layer, every layer runs on its own input, as the
-paper benchmarks AlexNet's, VGG's and NeuralTalk's layers (each with its measured activation
-density), and the shapes need not chain; cycles and energy still add up over the layers. Whatever
-``relu`` says, the last layer's output is also reported before ReLU
-(:attr:`NetworkResult.pre_activations`), for classification.
-
->>> import numpy as np
-
->>> import eiesim
->>> rng = np.random.default_rng(0)
->>> codebook = np.linspace(-1, 1, 16).astype(np.float32); codebook[0] = 0
->>> layers = [NetworkLayer(rng.integers(0, 16, (32, 16)).astype(np.uint8), codebook),
-...           NetworkLayer(rng.integers(0, 16, (10, 32)).astype(np.uint8), codebook)]
->>> result = simulate_network(layers, rng.random(16), eiesim.HardwareSpec(num_pes=4))
->>> result.num_layers, result.cycles == sum(r.cycles for r in result.layers)
-(2, True)
+See :mod:`eiesim.network` for how layers chain (or run on their own inputs) on EIE.
 """
 
 from __future__ import annotations
 
-import re
-import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from eiesim.checks import check_array_kinds, real_array, unknown_names_hint
+from eiesim.checks import real_array
 from eiesim.errors import LayerError
-from eiesim.io import SCHEMA_VERSION, checksum, read_npz
+from eiesim.io import SCHEMA_VERSION
 from eiesim.layer import EncodedLayer
 from eiesim.quantized import QuantizedLayer
-from eiesim.safe_output import write_file
 from eiesim.sim import simulate
 from eiesim.sim.result import SimResult
 from eiesim.spec import DEFAULT_SPEC, HardwareSpec
-
-__all__ = ["EncodedNetwork", "NetworkData", "NetworkLayer", "NetworkResult", "encode_network",
-           "is_network_file", "load_network", "save_network", "simulate_network"]
-
-_KEY = re.compile(r"^layer(0|[1-9][0-9]*)_(codes|codebook|bias_codes|relu|activations)$")
-HOW_TO_MAKE_A_NETWORK_FILE = ("a network file is an .npz archive of named arrays "
-                              "(layer0_codes, layer0_codebook, ..., activations); write one with "
-                              "eiesim.network.save_network(path, layers, activations)")
-
 
 NetworkLayer = QuantizedLayer
 """Old name of :class:`eiesim.quantized.QuantizedLayer`, the type of a network's layers:
@@ -116,22 +53,6 @@ class EncodedNetwork:
     @property
     def out_features(self) -> int:
         return self.layers[-1].out_features
-
-
-@dataclass(frozen=True, eq=False)
-class NetworkData:
-    """A network file's contents (:func:`load_network`)."""
-
-    layers: tuple[NetworkLayer, ...]
-    activations: np.ndarray | None  # float64 (in_0,): layer 0's input, the layers chained
-    source: str
-    checksum: str = ""
-    layer_inputs: tuple[np.ndarray, ...] | None = None
-    """Each layer's own input (``layer{K}_activations``), when the layers do not chain."""
-
-    @property
-    def chained(self) -> bool:
-        return self.layer_inputs is None
 
 
 def encode_network(layers: Sequence[NetworkLayer], spec: HardwareSpec = DEFAULT_SPEC, *,
@@ -365,68 +286,6 @@ def _energy_reports(results: Sequence[SimResult], spec: HardwareSpec,
     return tuple(energy_report(result, table) for result in results)
 
 
-# --- files -----------------------------------------------------------------------------------
-
-def is_network_file(path: str | Path) -> bool:
-    """True when ``path`` is a zip archive holding ``layer0_codes`` (a network file); False for
-    anything else, readable or not (it only looks at the archive's member names)."""
-    try:
-        with zipfile.ZipFile(Path(path)) as archive:
-            return "layer0_codes.npy" in archive.namelist()
-    except Exception:  # not a zip, unreadable, damaged: not a network file
-        return False
-
-
-def load_network(path: str | Path) -> NetworkData:
-    """Read and check a network file (module doc)."""
-    source = str(path)
-    arrays = read_npz(path, what="network file", how=HOW_TO_MAKE_A_NETWORK_FILE)
-    layers, activations, layer_inputs = _layers_from_arrays(arrays, source)
-    return NetworkData(tuple(layers), activations, source, checksum(arrays), layer_inputs)
-
-
-def save_network(path: str | Path, layers: Sequence[NetworkLayer | Any],
-                 activations: np.ndarray | None = None, *,
-                 layer_inputs: Sequence[np.ndarray] | None = None) -> Path:
-    """Write a network file. ``layers`` are :class:`~eiesim.quantized.QuantizedLayer` (alias
-    :data:`NetworkLayer`) or anything with ``codes``, ``codebook`` and ``bias_codes`` (ReLU on).
-    Shapes and the input are checked before anything is written, and the file is written
-    through a temporary file in the same folder (a failure leaves nothing behind).
-
-    ``activations`` is layer 0's input (the layers chain); ``layer_inputs`` instead gives each
-    layer its own input (module doc)."""
-    layers = _as_layer_list(layers)
-    if (activations is None) == (layer_inputs is None):
-        raise LayerError("give either activations (layer 0's input; the layers chain) or "
-                         "layer_inputs (one input per layer), not both or neither")
-    arrays: dict[str, np.ndarray] = {}
-    if layer_inputs is None:
-        _check_chain([(layer.out_features, layer.in_features) for layer in layers])
-        arrays["activations"] = _exact_float32(
-            _check_input(activations, layers[0].in_features, "<activations>"))
-    else:
-        if len(layer_inputs) != len(layers):
-            raise LayerError(f"layer_inputs has {len(layer_inputs)} inputs for {len(layers)} "
-                             f"layers; give one input per layer")
-        for index, (layer, values) in enumerate(zip(layers, layer_inputs)):
-            arrays[f"layer{index}_activations"] = _exact_float32(real_array(
-                values, f"layer{index}_activations", (layer.in_features,),
-                why=f"(layer {index} has {layer.in_features} inputs)"))
-    for index, layer in enumerate(layers):
-        arrays[f"layer{index}_codes"] = layer.codes
-        arrays[f"layer{index}_codebook"] = layer.codebook
-        if layer.bias_codes is not None:
-            arrays[f"layer{index}_bias_codes"] = layer.bias_codes
-        arrays[f"layer{index}_relu"] = np.array(layer.relu)
-    return write_file(path, lambda handle: np.savez_compressed(handle, **arrays))
-
-
-def _exact_float32(values: np.ndarray) -> np.ndarray:
-    """float32 as in layer files, unless that would change a value (inputs must stay exact)."""
-    single = values.astype(np.float32)
-    return single if np.array_equal(single, values) else values
-
-
 # --- checks ----------------------------------------------------------------------------------
 
 def _as_layer_list(layers: Any) -> list[QuantizedLayer]:
@@ -503,79 +362,3 @@ def _check_chain(shapes: Sequence[tuple[int, int]]) -> None:
 def _check_input(activations: Any, in_features: int, source: str) -> np.ndarray:
     return real_array(activations, "activations", (in_features,), source=source,
                       why=f"(layer 0 has {in_features} inputs)")
-
-def _layers_from_arrays(arrays: dict[str, np.ndarray], source: str
-                        ) -> tuple[list[NetworkLayer], np.ndarray | None,
-                                   tuple[np.ndarray, ...] | None]:
-    check_array_kinds(arrays, source=source,
-                      boolean=tuple(name for name in arrays if name.endswith("_relu")))
-    parts: dict[int, dict[str, np.ndarray]] = {}
-    unknown = []
-    for name, array in arrays.items():
-        if name == "activations":
-            continue
-        match = _KEY.match(name)
-        if match is None:
-            unknown.append(name)
-            continue
-        parts.setdefault(int(match.group(1)), {})[match.group(2)] = array
-    if unknown:
-        known = ["activations", "layer0_codes", "layer0_codebook", "layer0_bias_codes",
-                 "layer0_relu", "layer0_activations"]
-        raise LayerError(f"{source}: unknown array(s) {unknown_names_hint(unknown, known)}; "
-                         f"a network file holds "
-                         f"layer{{K}}_codes, layer{{K}}_codebook, layer{{K}}_bias_codes, "
-                         f"layer{{K}}_relu (K = 0, 1, ...) and activations (or "
-                         f"layer{{K}}_activations, one input per layer)")
-    if not parts:
-        raise LayerError(f"{source}: no layer arrays (layer0_codes, layer0_codebook, ...); this "
-                         f"is not a network file")
-    count = max(parts) + 1
-    missing = [k for k in range(count) if k not in parts]
-    if missing:
-        raise LayerError(f"{source}: layers must be numbered 0..{count - 1} without gaps; layer "
-                         f"{missing[0]} is missing")
-    layers = []
-    for index in range(count):
-        part = parts[index]
-        for needed in ("codes", "codebook"):
-            if needed not in part:
-                raise LayerError(f"{source}: layer {index} has no 'layer{index}_{needed}'; each "
-                                 f"layer needs codes and a codebook")
-        relu = True
-        if "relu" in part:
-            flag = part["relu"]
-            if flag.shape != () or not (flag.dtype == np.bool_ or (
-                    np.issubdtype(flag.dtype, np.integer) and int(flag) in (0, 1))):
-                raise LayerError(f"{source}: layer{index}_relu = {flag!r} must be a bool "
-                                 f"scalar (True applies ReLU to layer {index}'s output)")
-            relu = bool(flag)
-        try:
-            layers.append(QuantizedLayer(part["codes"], part["codebook"],
-                                         part.get("bias_codes"), relu))
-        except LayerError as error:
-            raise LayerError(f"{source}: layer {index}: {error}") from None
-    own = [index for index in range(count) if "activations" in parts[index]]
-    if own:
-        if "activations" in arrays:
-            raise LayerError(f"{source}: has both 'activations' (layer 0's input, the layers "
-                             f"chained) and per-layer 'layer{{K}}_activations'; keep one kind")
-        if len(own) != count:
-            lacking = next(k for k in range(count) if k not in own)
-            raise LayerError(f"{source}: layer {lacking} has no 'layer{lacking}_activations'; "
-                             f"with per-layer inputs every layer needs its own")
-        inputs = tuple(real_array(parts[index]["activations"], f"layer{index}_activations",
-                                  (layer.in_features,), source=source,
-                                  why=f"(layer {index} has {layer.in_features} inputs)")
-                       for index, layer in enumerate(layers))
-        return layers, None, inputs
-    try:
-        _check_chain([(layer.out_features, layer.in_features) for layer in layers])
-    except LayerError as error:
-        raise LayerError(f"{source}: {error}") from None
-    if "activations" not in arrays:
-        raise LayerError(f"{source}: the array 'activations' (the input of layer 0, shape "
-                         f"({layers[0].in_features},)) is missing; add it (or give every "
-                         f"layer its own input as layer{{K}}_activations)")
-    activations = _check_input(arrays["activations"], layers[0].in_features, source)
-    return layers, activations, None
