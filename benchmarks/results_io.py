@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.config import BenchResult
+from benchmarks.config import HIGHER_IS_BETTER, BenchResult
 
 COLUMN_DOCS: dict[str, str] = {
     "layer": "paper layer name (synthetic), or 'Alex-8 (real)' for the shipped real layer",
@@ -100,8 +100,9 @@ def format_table(result: BenchResult) -> str:
         status = {True: "MET", False: "NOT MET", None: "n/a"}[target["met"]]
         best = target["best_run"]
         best_text = f"best run {best:.3f}" if math.isfinite(best) else ""
+        bound = ">" if target["name"] in HIGHER_IS_BETTER else "<"
         lines.append(f"  {target['name']:34s} {target['measured']:10.3f} {target['unit']:2s} "
-                     f"(< {target['limit']:g})  {status:7s} {best_text}  {target['note']}")
+                     f"({bound} {target['limit']:g})  {status:7s} {best_text}  {target['note']}")
     lines.extend(_speed_lines(summary))
     lines.append(f"suite wall time {summary['suite_wall_s']:.1f} s; command {result.command!r}; "
                  f"{result.machine['date_utc']}; machine {result.machine['cpu_model']}, "

@@ -46,6 +46,10 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     from eiesim.layer import EncodedLayer
     from eiesim.spec import HardwareSpec
 
+KEPT_ENCODINGS = 4
+"""Encodings a layer keeps (:meth:`QuantizedLayer.encode`): sweeps order their points by
+encoding, so a few suffice."""
+
 MAX_CODE_BITS = 8
 """Codes are stored as uint8, so a codebook has at most 2**8 entries; the spec's
 ``weight_index_bits`` (checked by :func:`eiesim.encode`) decides how many a chip can hold."""
@@ -204,12 +208,32 @@ class QuantizedLayer:
                 "relative": frobenius / norm if norm > 0 else 0.0}
 
     def encode(self, spec: HardwareSpec | None = None) -> EncodedLayer:
-        """Encode into EIE's interleaved CSC for ``spec`` (default: the paper's 64 PEs)."""
+        """Encode into EIE's interleaved CSC for ``spec`` (default: the paper's 64 PEs).
+
+        The layer keeps its last few encodings, one per :attr:`HardwareSpec.encoding_key`
+        (PEs, index bits, weight bits), and returns the kept one for any spec that differs
+        only in other fields (memories, queues, clock, arithmetic), checked against that spec's
+        memories: networks run many inputs, and sweeps many timing points, on one encoding.
+        """
         from eiesim.compress.encode import encode
         from eiesim.spec import DEFAULT_SPEC
 
-        return encode(self.codes, self.codebook, self.bias_codes,
-                      spec=DEFAULT_SPEC if spec is None else spec)
+        spec = DEFAULT_SPEC if spec is None else spec
+        kept = self.__dict__.setdefault("_encodings", {})  # not a field: no part of equality
+        encoded = kept.pop(spec.encoding_key, None)
+        if encoded is None:
+            # The memories are checked below, for this spec: one encoding serves every size.
+            encoded = encode(self.codes, self.codebook, self.bias_codes, spec=spec,
+                             check_capacity=False)
+        kept[spec.encoding_key] = encoded  # most recently used last
+        while len(kept) > KEPT_ENCODINGS:
+            del kept[next(iter(kept))]
+        encoded.check_fits(spec)
+        return encoded
+
+    def __getstate__(self) -> dict[str, Any]:
+        # A copy sent to another process (a sweep worker) builds its own encodings.
+        return {name: value for name, value in self.__dict__.items() if name != "_encodings"}
 
     def replace(self, **changes: Any) -> QuantizedLayer:
         """A copy with some fields changed (checked again)."""

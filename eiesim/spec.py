@@ -280,6 +280,14 @@ class HardwareSpec:
             if width == 1:
                 return nodes
 
+    ENCODING_FIELDS = ("num_pes", "rel_index_bits", "weight_index_bits")
+    """The fields a layer's encoding depends on; specs that differ only in others (queue depth,
+    memory sizes, clock, arithmetic, ...) share one encoding of a layer."""
+
+    @property
+    def encoding_key(self) -> tuple[int, ...]:
+        return tuple(getattr(self, name) for name in self.ENCODING_FIELDS)
+
     @property
     def cycle_s(self) -> float:
         return 1.0 / self.clock_hz

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from eiesim.errors import EiesimError, SpecError
+from eiesim.quantized import as_quantized_layer
 from eiesim.spec import DEFAULT_SPEC, PARAMETERS, HardwareSpec, field_for
 
 ENERGY_METRICS = ("energy_j", "power_w", "pj_per_mac", "spmat_read_energy_j", "area_mm2",
@@ -92,44 +93,6 @@ class _Point:
     row: dict[str, Any]  # the parameters as the table shows them
 
 
-ENCODING_FIELDS = ("num_pes", "rel_index_bits", "weight_index_bits")
-"""The spec fields an encoding depends on; points that differ only in others (queue depth,
-memory sizes, clock, arithmetic, ...) share one encoding."""
-
-
-def encoding_key(spec: HardwareSpec) -> tuple[Any, ...]:
-    return tuple(getattr(spec, name) for name in ENCODING_FIELDS)
-
-
-class EncodingCache:
-    """The encodings of one layer, built once per :data:`ENCODING_FIELDS` key and reused by
-    every point that shares it (with what each encoding keeps: its engine column view, its
-    float reference output). Sweeps order their points by key, so a few entries suffice."""
-
-    def __init__(self, size: int = 4) -> None:
-        self._size = size
-        self._entries: dict[tuple[Any, ...], Any] = {}
-
-    def encode(self, layer: Any, spec: HardwareSpec) -> Any:
-        """``layer`` encoded for ``spec``, checked against ``spec``'s memories (a
-        :class:`~eiesim.errors.CapacityError` names every limit exceeded)."""
-        from eiesim.compress import encode
-
-        key = encoding_key(spec)
-        encoded = self._entries.pop(key, None)
-        if encoded is None:
-            # Memories are checked per point below: an encoding serves every memory size.
-            encoded = encode(layer, spec=spec, check_capacity=False)
-        self._entries[key] = encoded  # most recently used last
-        while len(self._entries) > self._size:
-            del self._entries[next(iter(self._entries))]
-        encoded.check_fits(spec)
-        return encoded
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {"_size": self._size, "_entries": {}}  # workers build their own
-
-
 @dataclass(frozen=True)
 class _SweepContext:
     """What every point shares, shipped to each worker once."""
@@ -138,7 +101,6 @@ class _SweepContext:
     engine: str
     energy_table: Path | None
     fit_memories: bool
-    encodings: EncodingCache
 
 
 def _fit(layer: Any, spec: HardwareSpec, fit_memories: bool,
@@ -157,12 +119,13 @@ def _changes_text(changes: dict[str, Any]) -> str:
 
 
 def evaluate_point(layer: Any, spec: HardwareSpec, engine: str = "fast", *,
-                   energy_table: str | Path | None = None, fit_memories: bool = False,
-                   encodings: EncodingCache | None = None) -> dict[str, Any]:
+                   energy_table: str | Path | None = None,
+                   fit_memories: bool = False) -> dict[str, Any]:
     """Encode, simulate and report one design point.
 
     A layer that does not fit the point's memories gives ``{"error": reason}``; every other
-    user error raises. ``encodings`` reuses the encodings of earlier points.
+    user error raises. The layer keeps its encodings (:meth:`QuantizedLayer.encode`), so
+    points that differ only in timing or memory parameters reuse one.
     """
     from eiesim import report
     from eiesim.errors import CapacityError
@@ -174,7 +137,7 @@ def evaluate_point(layer: Any, spec: HardwareSpec, engine: str = "fast", *,
     if fit_memories:
         row["spec_changes"] = _changes_text(changes)
     try:
-        encoded = (encodings or EncodingCache(size=1)).encode(layer, spec)
+        encoded = as_quantized_layer(layer).encode(spec)
         result = simulate(encoded, layer.activations, spec, engine=engine)
     except CapacityError as error:
         row["error"] = str(error)
@@ -246,8 +209,7 @@ def _evaluate(context: _SweepContext, point: _Point) -> dict[str, Any]:
             fit_memories=context.fit_memories)
     return point.row | evaluate_point(context.layer, point.spec, context.engine,
                                       energy_table=context.energy_table,
-                                      fit_memories=context.fit_memories,
-                                      encodings=context.encodings)
+                                      fit_memories=context.fit_memories)
 
 
 def sweep(layer: Any, base_spec: HardwareSpec | None = None, *,
@@ -261,6 +223,8 @@ def sweep(layer: Any, base_spec: HardwareSpec | None = None, *,
     :func:`eiesim.workloads.synthetic_layer`) or a network (:class:`~eiesim.network.NetworkData`,
     :func:`eiesim.network.load_network`, :func:`eiesim.catalog.load_example`): a network's row
     holds per-layer and total cycles, time and energy, the area, ``edp_js`` and ``edap_jsm2``.
+    A mapping of names to workloads (say, one network per pruning method) sweeps each over the
+    same points, the name in a first column ``workload``, so that they compare in one table.
 
     Axes are keyword lists: ``pes``, ``fifo``, ``index_bits``, ``weight_bits``, ``sram_width``,
     ``pointer_bits``, ``clock``, ``arith``, or any HardwareSpec field name. Columns: one per
@@ -276,9 +240,24 @@ def sweep(layer: Any, base_spec: HardwareSpec | None = None, *,
     from eiesim.executor import run_tasks
     from eiesim.sim import ENGINES
 
+    if isinstance(layer, Mapping):
+        if not layer:
+            raise SpecError("the mapping of workloads is empty; give at least one")
+        tables = []
+        for name, workload in layer.items():
+            table = sweep(workload, base_spec, points=points, workers=workers, client=client,
+                          scheduler=scheduler, engine=engine, energy_table=energy_table,
+                          fit_memories=fit_memories, progress=progress, retries=retries,
+                          **axes)
+            table.insert(0, "workload", name)
+            tables.append(table)
+        return pd.concat(tables, ignore_index=True)
+
     if engine not in ENGINES:
         raise SpecError(f"engine = {engine!r} is unknown; use one of {', '.join(ENGINES)}")
     base = base_spec or DEFAULT_SPEC
+    if not _is_network(layer):
+        layer = as_quantized_layer(layer)  # one object, so that its encodings are reused
     changes_list = design_points(axes, points)
     names = list(axes) if points is None else list(dict.fromkeys(
         name for point in (points or []) for name in point))
@@ -297,10 +276,10 @@ def sweep(layer: Any, base_spec: HardwareSpec | None = None, *,
         _check_input_range(values, [task.spec for task in tasks])
     context = _SweepContext(layer=layer, engine=engine,
                             energy_table=None if energy_table is None else Path(energy_table),
-                            fit_memories=fit_memories, encodings=EncodingCache())
+                            fit_memories=fit_memories)
     # Points that share an encoding run next to each other (so in one worker's batch), then
     # the rows go back to the order of the points.
-    order = sorted(range(len(tasks)), key=lambda index: encoding_key(tasks[index].spec))
+    order = sorted(range(len(tasks)), key=lambda index: tasks[index].spec.encoding_key)
     results = run_tasks(_evaluate, [tasks[index] for index in order], shared=context,
                         workers=workers, client=client, scheduler=scheduler, progress=progress,
                         desc="eiesim sweep", unit="point", retries=retries)

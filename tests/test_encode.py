@@ -271,3 +271,27 @@ def test_layer_encoded_for_other_hardware_rejected():
     layer = encode(np.ones((4, 4), np.uint8), np.array([0.0, 1.0]), spec=HardwareSpec(num_pes=2))
     with pytest.raises(CapacityError, match="num_pes = 2 but the hardware has num_pes = 4"):
         simulate(layer, np.ones(4), HardwareSpec(num_pes=4))
+
+
+def test_a_quantized_layer_keeps_its_encodings_per_encoding_key():
+    import pickle
+
+    from eiesim.errors import CapacityError
+    from eiesim.quantized import QuantizedLayer
+
+    rng = np.random.default_rng(0)
+    layer = QuantizedLayer(rng.integers(0, 4, (40, 30)), np.array([0.0, 0.5, -0.5, 1.0]))
+    spec = HardwareSpec(num_pes=4)
+    first = layer.encode(spec)
+    # Another queue depth, clock or memory size: the same encoding, checked against the spec.
+    assert layer.encode(spec.replace(act_queue_depth=2, clock_hz=1e9)) is first
+    with pytest.raises(CapacityError, match="sparse-matrix SRAM"):
+        layer.encode(spec.replace(spmat_sram_bytes=64))
+    # Another PE count is another encoding, equal to a fresh one.
+    other = layer.encode(spec.replace(num_pes=8))
+    assert other is not first and other.num_pes == 8
+    fresh = encode(layer.codes, layer.codebook, spec=spec.replace(num_pes=8))
+    assert np.array_equal(other.entry_v, fresh.entry_v)
+    # A copy for another process carries no encodings, and equality ignores them.
+    copy = pickle.loads(pickle.dumps(layer))
+    assert "_encodings" not in copy.__dict__ and copy.encode(spec) is not first

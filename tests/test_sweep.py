@@ -203,3 +203,21 @@ def test_points_sharing_an_encoding_check_their_own_memories(small_layer):
     spec = HardwareSpec(num_pes=1, spmat_sram_bytes=1 << 17)
     alone = simulate(encode(small_layer, spec=spec), small_layer.activations, spec)
     assert table.loc[1, "cycles"] == alone.cycles
+
+
+def test_named_workloads_compare_in_one_table():
+    from eiesim.compress import prune_weights, quantize_weights
+    from eiesim.network import NetworkData
+
+    rng = np.random.default_rng(3)
+    weights = [rng.normal(size=(10, 40)), rng.normal(size=(40, 10))[:10]]
+    inputs = (rng.uniform(0, 1, 40), rng.uniform(0, 1, 10))
+    networks = {}
+    for method in ("magnitude", "balanced"):
+        layers = tuple(quantize_weights(prune_weights(w, 0.3, method=method, num_pes=4), bits=4)
+                       for w in weights)
+        networks[method] = NetworkData(layers, None, method, layer_inputs=inputs)
+    table = sweep(networks, pes=[4], fifo=[2, 8], workers=1, progress=False)
+    assert table["workload"].tolist() == ["magnitude", "magnitude", "balanced", "balanced"]
+    alone = sweep(networks["balanced"], pes=[4], fifo=[2, 8], workers=1, progress=False)
+    assert table["cycles"].tolist()[2:] == alone["cycles"].tolist()
