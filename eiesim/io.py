@@ -196,7 +196,7 @@ def layer_from_arrays(arrays: dict[str, np.ndarray], *, source: str = "<arrays>"
     bias = real_array(arrays["bias"], "bias", (out_features,), source=source) \
         if "bias" in arrays else None
 
-    from eiesim.compress.encode import check_codes  # validation shared with the encoder
+    from eiesim.compress.encoder import check_codes  # validation shared with the encoder
 
     reference_weights = None
     if has_weights:

@@ -75,7 +75,7 @@ class StorageStats:
 
 @dataclass(frozen=True, eq=False)
 class EncodedLayer:
-    """An interleaved-CSC layer. Build it with :func:`eiesim.compress.encode`."""
+    """An interleaved-CSC layer. Build it with :func:`eiesim.compress.encoder`."""
 
     num_pes: int
     weight_index_bits: int
@@ -351,7 +351,7 @@ class EncodedLayer:
                 raise CapacityError(
                     f"the layer was encoded with {name} = {getattr(self, name)} but the hardware "
                     f"has {name} = {getattr(spec, name)}; encode it again for this hardware "
-                    f"(eiesim.compress.encode(..., spec=spec))")
+                    f"(eiesim.compress.encoder(..., spec=spec))")
         LayerRequirements.of_layer(self).check(spec)
 
 
@@ -377,7 +377,7 @@ class LayerRequirements:
     ``max_entries_per_pe`` counts padding entries (rule of docs/hardware.md §2: a gap of
     2**rel_index_bits zeros or more in a PE's slice of a column costs padding entries), for the
     encoding given by ``num_pes`` and ``rel_index_bits``; ``worst_pe`` is the PE that needs them.
-    Build it with :meth:`of_layer` or :func:`eiesim.compress.encode.layer_requirements`.
+    Build it with :meth:`of_layer` or :func:`eiesim.compress.encoder.layer_requirements`.
     """
 
     num_pes: int
@@ -489,7 +489,7 @@ def fit_memories(requirements_or_codes: Any, spec: HardwareSpec, *,
     if isinstance(requirements, EncodedLayer):
         requirements = LayerRequirements.of_layer(requirements)
     elif not isinstance(requirements, LayerRequirements):
-        from eiesim.compress.encode import layer_requirements  # counts only, no encoding
+        from eiesim.compress.encoder import layer_requirements  # counts only, no encoding
 
         requirements = layer_requirements(requirements, bias_codes=bias_codes, spec=spec)
     if requirements.num_pes != spec.num_pes:

@@ -127,7 +127,7 @@ class QuantizedLayer:
     """What the k-means fit did, when this layer was made by quantizing; else None."""
 
     def __post_init__(self) -> None:
-        from eiesim.compress.encode import check_codes  # compress imports this module
+        from eiesim.compress.encoder import check_codes  # compress imports this module
 
         codebook = np.asarray(self.codebook)
         if codebook.ndim == 1 and codebook.size > (1 << MAX_CODE_BITS):
@@ -215,7 +215,7 @@ class QuantizedLayer:
         only in other fields (memories, queues, clock, arithmetic), checked against that spec's
         memories: networks run many inputs, and sweeps many timing points, on one encoding.
         """
-        from eiesim.compress.encode import encode
+        from eiesim.compress.encoder import encode
         from eiesim.spec import DEFAULT_SPEC
 
         spec = DEFAULT_SPEC if spec is None else spec

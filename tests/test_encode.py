@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from eiesim import CapacityError, EncodedLayer, HardwareSpec, LayerError, encode
-from eiesim.compress.encode import layer_requirements
+from eiesim.compress.encoder import layer_requirements
 from eiesim.layer import LayerRequirements, fit_memories
 
 # The paper's 16x8 example (docs/hardware.md §2): PE0 holds rows 0, 4, 8, 12.

@@ -47,6 +47,8 @@ def build_parser(argv: Sequence[str] | None = None) -> ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one ``eiesim`` command (``argv`` as on the command line, default ``sys.argv[1:]``)
+    and return its exit code: 0, 2 for bad input (one line on stderr), 130 on Ctrl-C."""
     parser = build_parser(argv)
     args = parser.parse_args(argv)
     try:

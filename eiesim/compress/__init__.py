@@ -13,7 +13,7 @@ Pure numpy; never imports eiesim.sim (the two share only EncodedLayer).
 """
 
 from eiesim.compress import prune, quantize
-from eiesim.compress.encode import encode
+from eiesim.compress.encoder import encode
 from eiesim.compress.prune import (
     IterativePruneResult,
     PruningWarning,

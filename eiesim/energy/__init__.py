@@ -62,29 +62,29 @@ Examples: ``eiesim/data/energy/example.toml`` and ``example.yaml``.
 
 from eiesim.energy.area import AreaReport, area_report
 from eiesim.energy.calibration import (
-                                       CALIBRATION_ACTIVITY,
-                                       CALIBRATION_LAYERS,
-                                       PAPER_LAYERS,
-                                       measure_calibration_activity,
-                                       paper_layer_inputs,
-                                       run_paper_layer,
+    CALIBRATION_ACTIVITY,
+    CALIBRATION_LAYERS,
+    PAPER_LAYERS,
+    measure_calibration_activity,
+    paper_layer_inputs,
+    run_paper_layer,
 )
 from eiesim.energy.events import ENERGY_EVENTS, UNIT_OF, event_counts
 from eiesim.energy.report import DenseBaseline, EnergyReport, dense_baseline_energy, energy_report
 from eiesim.energy.sram import sram_area_um2, sram_read_energy_j
 from eiesim.energy.table import (
-                                       Calibration,
-                                       EnergyTable,
-                                       EnergyTableError,
-                                       calibration,
-                                       default_energy_table,
+    Calibration,
+    EnergyTable,
+    EnergyTableError,
+    calibration_fit,
+    default_energy_table,
 )
 from eiesim.energy.user import apply_overrides, load_energy_table
 
 __all__ = [
     "CALIBRATION_ACTIVITY", "CALIBRATION_LAYERS", "ENERGY_EVENTS",
     "PAPER_LAYERS", "UNIT_OF", "AreaReport", "Calibration", "DenseBaseline", "EnergyReport",
-    "EnergyTable", "EnergyTableError", "apply_overrides", "area_report", "calibration",
+    "EnergyTable", "EnergyTableError", "apply_overrides", "area_report", "calibration_fit",
     "default_energy_table", "dense_baseline_energy", "energy_report", "event_counts",
     "load_energy_table", "measure_calibration_activity", "paper_layer_inputs",
     "run_paper_layer", "sram_area_um2", "sram_read_energy_j",

@@ -30,7 +30,7 @@ over time), in five steps:
 5. Data. The rest, (1 - gamma) B_u, is shared among the unit's events in proportion to the bits
    each moves or stores (``_event_bits``; e.g. a queue push writes a 16-bit activation and a
    14-bit column index), at one fitted energy per bit per unit. These per-bit energies land
-   between 3 and 27 fJ (``calibration().data_j_per_bit``), the range of a 45 nm register-bit
+   between 3 and 27 fJ (``calibration_fit().data_j_per_bit``), the range of a 45 nm register-bit
    write with its wiring; the spread shows how far the modules' Table II powers depart from a
    uniform cost per bit moved (a plausibility check, not a fit).
 
@@ -217,7 +217,7 @@ def _module_power_w(spec: HardwareSpec) -> dict[str, float]:
 
 
 @functools.lru_cache(maxsize=1)
-def calibration() -> Calibration:
+def calibration_fit() -> Calibration:
     """Fit the default table's constants (steps 1-5 of the module doc) at the default spec."""
     spec, rate = DEFAULT_SPEC, CALIBRATION_ACTIVITY
     cycle_s = 1.0 / TABLE2_CLOCK_HZ
@@ -342,7 +342,7 @@ class EnergyTable:
 def default_energy_table(spec: HardwareSpec = DEFAULT_SPEC) -> EnergyTable:
     """The 45 nm energy table for design point ``spec`` (derivation: module docstring).
 
-    The fitted constants come from the default spec (:func:`calibration`); ``spec`` enters
+    The fitted constants come from the default spec (:func:`calibration_fit`); ``spec`` enters
     through the SRAM model (widths, capacities), the datapath width (arithmetic, bits moved),
     the flip-flop counts (clock), the areas (leakage) and the LNZD tree's size.
 
@@ -350,7 +350,7 @@ def default_energy_table(spec: HardwareSpec = DEFAULT_SPEC) -> EnergyTable:
     >>> round(table.event_j["spmat_line_reads"] * 1e12, 1)
     24.7
     """
-    cal = calibration()
+    cal = calibration_fit()
     bits = _event_bits(spec)
     srams = _sram_reads(spec, cal.k_sram)
     mac_j, mac_source = arithmetic_j(spec)

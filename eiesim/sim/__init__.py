@@ -103,6 +103,6 @@ from __future__ import annotations
 
 from eiesim.sim.prepare import PreparedInputs, prepare_inputs
 from eiesim.sim.result import SimResult
-from eiesim.sim.simulate import ENGINES, simulate
+from eiesim.sim.simulation import ENGINES, simulate
 
 __all__ = ["ENGINES", "PreparedInputs", "SimResult", "prepare_inputs", "simulate"]

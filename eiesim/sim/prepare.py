@@ -97,6 +97,10 @@ def check_activation_range(values: np.ndarray, spec: HardwareSpec, *,
 
 def prepare_inputs(layer: EncodedLayer, activations: np.ndarray,
                    spec: HardwareSpec) -> PreparedInputs:
+    """The arrays both engines read for (layer, activations, spec): the extended input with the
+    bias slot (T1), what the LNZD detects as non-zero (T2), and the fixed-point or float32
+    activations and codebook (A1, A2, A5). Checks that the layer fits the spec and that every
+    input value is finite and inside the arithmetic's range."""
     layer.check_fits(spec)
     values = check_activations(activations, layer.in_features)
     n = spec.num_pes

@@ -23,7 +23,7 @@ __all__ = ["columns_of", "run", "warm_up"]
 
 # Events this wrapper counts itself: the input-batch loads of T12 are CCU cycles the kernel
 # treats as scan cycles (same timing), and the output write-back of T13 happens after the front
-# end (eiesim.sim.simulate counts it).
+# end (eiesim.sim.simulation counts it).
 _WRAPPER_PE_EVENTS = ("act_sram_reads", "act_sram_writes")
 _WRAPPER_CCU_EVENTS = ("act_load_cycles",)
 
