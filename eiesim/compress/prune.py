@@ -58,14 +58,13 @@ from __future__ import annotations
 
 import math
 import numbers
-import sys
-import types
 import warnings
 from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 
+from eiesim.compress.callable_module import call_module_as
 from eiesim.errors import LayerError
 
 METHODS = ("magnitude", "random", "gradient", "rows", "columns", "blocks", "balanced")
@@ -487,13 +486,5 @@ prune = prune_weights
 """Old name of :func:`prune_weights` (``from eiesim.compress.prune import prune``)."""
 
 
-class _CallableModule(types.ModuleType):
-    """This module, callable as :func:`prune_weights`, so that ``eiesim.compress.prune`` is the
-    module (``help()`` shows the module doc) and old calls ``eiesim.compress.prune(w, 0.1)``
-    keep working."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> np.ndarray:
-        return prune_weights(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
+# The module stays the module (help() shows how it works) and stays callable as before.
+call_module_as(__name__, prune_weights)

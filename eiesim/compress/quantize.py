@@ -48,12 +48,11 @@ Conventions (documented because they decide ties and corner cases):
 from __future__ import annotations
 
 import numbers
-import sys
-import types
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 
+from eiesim.compress.callable_module import call_module_as
 from eiesim.errors import LayerError
 from eiesim.quantized import MAX_CODE_BITS, QuantizationStats, QuantizedLayer
 
@@ -340,13 +339,5 @@ quantize = quantize_weights
 """Old name of :func:`quantize_weights` (``from eiesim.compress.quantize import quantize``)."""
 
 
-class _CallableModule(types.ModuleType):
-    """This module, callable as :func:`quantize_weights`, so that ``eiesim.compress.quantize``
-    is the module (``help()`` shows the module doc) and old calls
-    ``eiesim.compress.quantize(weights, bits)`` keep working."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> QuantizedLayer:
-        return quantize_weights(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
+# The module stays the module (help() shows how it works) and stays callable as before.
+call_module_as(__name__, quantize_weights)
