@@ -162,6 +162,20 @@ def sweep_axes(args: argparse.Namespace) -> dict[str, list[Any]]:
     return axes
 
 
+class _ListExamples(argparse.Action):
+    """``--list-examples``: print the catalog and exit, like ``--version`` (no other option is
+    needed or read)."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any) -> None:
+        from eiesim.catalog import describe
+
+        print(describe())
+        parser.exit(0)
+
+
 def add_source_options(parser: argparse.ArgumentParser, what: str) -> None:
     """The workload of ``run`` and ``sweep``: a file, a shipped example, or the list of them."""
     from eiesim.catalog import EXAMPLES
@@ -171,7 +185,7 @@ def add_source_options(parser: argparse.ArgumentParser, what: str) -> None:
     source.add_argument("--example", metavar="NAME",
                         help="a workload shipped with eiesim: " + ", ".join(EXAMPLES)
                              + " (see --list-examples)")
-    source.add_argument("--list-examples", action="store_true",
+    source.add_argument("--list-examples", action=_ListExamples,
                         help="list the shipped workloads with their shapes and densities")
 
 

@@ -56,11 +56,6 @@ def add_parser(commands: Any) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
-    if args.list_examples:
-        from eiesim.catalog import describe
-
-        print(describe())
-        return 0
     spec = spec_from_args(args)
     if args.trace is not None and args.engine != "reference":
         raise UsageError("--trace needs the reference engine; add --engine reference")

@@ -71,11 +71,6 @@ def add_parser(commands: Any) -> None:
 def handle(args: argparse.Namespace) -> int:
     from eiesim.sweep import METRICS, NETWORK_METRICS, sweep
 
-    if args.list_examples:
-        from eiesim.catalog import describe
-
-        print(describe())
-        return 0
     # Everything that can be checked is checked before the first point runs.
     base = spec_from_args(args)
     axes = sweep_axes(args)
