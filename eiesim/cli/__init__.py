@@ -50,8 +50,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one ``eiesim`` command (``argv`` as on the command line, default ``sys.argv[1:]``)
     and return its exit code: 0, 2 for bad input (one line on stderr), 130 on Ctrl-C."""
     parser = build_parser(argv)
-    args = parser.parse_args(argv)
     try:
+        args = parser.parse_args(argv)  # --list-examples prints here
         return int(args.handler(args))
     except EiesimError as error:
         print(f"eiesim: error: {error}", file=sys.stderr)
