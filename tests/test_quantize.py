@@ -126,13 +126,29 @@ def test_all_zero_weights_with_bias_fit_the_bias() -> None:
     assert q.bias_codes[0] == 0 and q.bias_codes[1] != 0 and q.bias_codes[2] != 0
 
 
-def test_bias_uses_the_same_codebook() -> None:
-    bias = np.array([0.0, 2.4, 100.0])  # 0 -> code 0; 2.4 -> 2.5; 100 -> largest centroid 11
+def test_bias_uses_the_same_codebook_and_is_fitted_with_the_weights() -> None:
+    # k-means over the kept weights and the non-zero bias, {1, 2, 3, 10, 11, 12} and {2.4, 100},
+    # with 3 centroids: {1, 2, 2.4, 3} -> 2.1, {10, 11, 12} -> 11, {100} -> 100. The bias 0 keeps
+    # code 0. (Fitted to the weights alone, the codebook would leave 100 at 11: an error of 89.)
+    bias = np.array([0.0, 2.4, 100.0])
     q = quantize(HAND, bits=2, bias=bias)
     assert q.bias_codes.dtype == np.uint8
-    assert q.bias_codes.tolist() == [0, 2, 3]
-    assert q.bias().tolist() == [0.0, 2.5, 11.0]
-    assert q.bias_max_abs_error == pytest.approx(89.0)
+    assert q.codebook.tolist() == pytest.approx([0.0, 2.1, 11.0, 100.0])
+    assert q.bias_codes.tolist() == [0, 1, 3]
+    assert q.bias().tolist() == pytest.approx([0.0, 2.1, 100.0])
+    assert q.bias_max_abs_error == pytest.approx(0.3, abs=1e-6)
+
+
+def test_small_biases_in_the_gap_get_a_centroid() -> None:
+    # Pruned weights leave a gap around 0; biases live there. Fitting the codebook to both
+    # keeps their error far below the gap's width.
+    rng = np.random.default_rng(0)
+    weights = rng.normal(size=(10, 200))
+    weights[np.abs(weights) < 1.0] = 0.0  # the kept weights have |w| >= 1
+    bias = rng.uniform(0.02, 0.08, 10)
+    q = quantize(weights, bits=4, bias=bias)
+    assert q.bias_max_abs_error < 0.02
+    assert np.any((q.codebook > 0.02) & (q.codebook < 0.08))  # a centroid among the biases
 
 
 def test_tiny_bias_never_gets_code_zero() -> None:

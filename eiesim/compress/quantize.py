@@ -41,8 +41,11 @@ Conventions (documented because they decide ties and corner cases):
   codebook is 0; k-means is not run.
 * A centroid can itself be 0.0 (a cluster of weights of both signs whose mean is 0); its code
   is still non-zero, so the weights stay stored, as they would in the RTL model's flow.
-* A layer whose weights are all zero has an all-zero codebook. If its bias is non-zero, the
-  centroids are fitted to the non-zero bias values instead (the only values to represent).
+* The bias is stored through the same codebook (EIE's flow), so the centroids are fitted to the
+  kept weights and the non-zero bias values together. Without that, the per-sign
+  initialisation leaves no centroid in the gap around 0 where small biases lie, and their
+  error grows: on the digits MLP pruned to 10 %, chip accuracy fell from 93.9 % to 82.2 %.
+  A layer whose weights are all zero is fitted to its non-zero bias values alone.
 """
 
 from __future__ import annotations
@@ -109,7 +112,9 @@ def quantize_weights(weights: np.ndarray, bits: int | None = None, *, init: str 
     kept_at = np.flatnonzero(flat)
     kept = flat[kept_at].astype(np.float64)
     k = (1 << bits) - 1
-    fit_values = kept if kept.size or b is None else b[b != 0]
+    # EIE stores the bias through the same codebook (docs/hardware.md §2), so the codebook is
+    # fitted to the values it must represent: the kept weights and the non-zero bias.
+    fit_values = kept if b is None else np.concatenate((kept, b[b != 0]))
 
     fit = _fit_centroids(fit_values, k, init, int(seed), int(max_iter))
     centroids = fit.centroids
