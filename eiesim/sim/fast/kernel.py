@@ -521,19 +521,46 @@ def _schedule(bcast_col, scans_before, timing, columns, pe_counts):
 @njit(**NUMBA_OPTIONS)
 def _accumulate(bcast_col, acts, columns, arith, codebook, out):
     """A3, A5: every broadcast's real entries add into their rows, broadcast by broadcast, so
-    each row receives its terms in broadcast (storage) order, as in every PE."""
+    each row receives its terms in broadcast (storage) order, as in every PE.
+
+    A term depends only on the entry's codebook value and the broadcast activation, so the
+    terms of a broadcast are computed once per codebook entry (the same rounding as
+    :func:`_mac`) and each entry adds its term from that small table: a lookup and a
+    saturating add per entry instead of a multiply and two shifts.
+    """
     col_start, entry_row, entry_code = columns.col_start, columns.entry_row, columns.entry_code
     act_fixed, act_float = acts.fixed, acts.float
     codebook_fixed, codebook_float = codebook.fixed, codebook.float
     acc_fixed, acc_float = out.acc_fixed, out.acc_float
-    for b in range(bcast_col.size):
-        j = bcast_col[b]
-        a_fix = act_fixed[j]
-        a_flt = act_float[j]
-        for e in range(col_start[j], col_start[j + 1]):
-            v = entry_code[e]
-            _mac(entry_row[e], codebook_fixed[v], codebook_float[v], a_fix, a_flt, arith,
-                 acc_fixed, acc_float)
+    size = codebook_fixed.size
+    if arith.is_fixed:
+        terms = np.empty(size, dtype=np.int64)
+        rounds, quot, half = arith.round_shift, arith.quot_shift, arith.half_shift
+        low, high = arith.acc_min, arith.acc_max
+        for b in range(bcast_col.size):
+            j = bcast_col[b]
+            a = act_fixed[j]
+            for v in range(size):
+                prod = codebook_fixed[v] * a  # exact: 2B <= 64 bits (A3)
+                terms[v] = (prod >> quot) + ((prod >> half) & 1) if rounds else prod
+            for e in range(col_start[j], col_start[j + 1]):
+                g = entry_row[e]
+                acc = acc_fixed[g] + terms[entry_code[e]]
+                if acc > high:  # the B-bit adder saturates (A3)
+                    acc = high
+                elif acc < low:
+                    acc = low
+                acc_fixed[g] = acc
+    else:
+        terms_float = np.empty(size, dtype=np.float32)
+        for b in range(bcast_col.size):
+            j = bcast_col[b]
+            a_flt = act_float[j]
+            for v in range(size):
+                terms_float[v] = codebook_float[v] * a_flt  # a float32 product (A5)
+            for e in range(col_start[j], col_start[j + 1]):
+                g = entry_row[e]
+                acc_float[g] = acc_float[g] + terms_float[entry_code[e]]
 
 
 @njit(**NUMBA_OPTIONS)
