@@ -268,18 +268,23 @@ def _smallest_exact_float(values: np.ndarray) -> np.ndarray:
 
 
 def environment_metadata() -> dict[str, Any]:
-    """Versions of eiesim and the packages that decide its numbers, and the machine."""
+    """Versions of eiesim and the packages that decide its numbers, and the machine. SimPy's
+    version is there when the reference engine ran in this process (it decides no number of
+    the fast engine, and importing it only to read its version costs start-up time)."""
+    import sys
+
     import numba
-    import simpy
 
     import eiesim
 
-    return {
+    metadata = {
         "eiesim": eiesim.__version__,
         "python": platform.python_version(),
         "numpy": np.__version__,
         "numba": numba.__version__,
-        "simpy": simpy.__version__,
         "machine": platform.machine(),
         "platform": platform.platform(),
     }
+    if "simpy" in sys.modules:
+        metadata["simpy"] = sys.modules["simpy"].__version__
+    return metadata
