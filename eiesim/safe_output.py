@@ -210,44 +210,17 @@ def _copy_permissions(temporary: Path, final: Path) -> None:
 
 def write_file(path: str | os.PathLike, writer: Callable[[IO[bytes]], Any], *,
                flag: str = "output", inputs: Iterable[str | os.PathLike | None] = ()) -> Path:
-    """Call ``writer(binary file)`` to produce ``path`` all or nothing (see :func:`atomic_write`);
-    an operating-system error while writing becomes an :class:`~eiesim.errors.OutputError`."""
+    """Call ``writer(binary file)`` to produce ``path`` all or nothing: one output of
+    :class:`OutputFiles`, for the library's writers (layer, network and model files); an
+    operating-system error while writing becomes an :class:`~eiesim.errors.OutputError`.
+    Commands with several outputs use :class:`OutputFiles` so that all of them appear or none."""
     try:
-        with atomic_write(path, flag, inputs=inputs) as temporary:
-            with open(temporary, "wb") as handle:
+        with OutputFiles(inputs) as outputs:
+            target = outputs.add(path, flag)
+            with outputs.writing(target) as temporary, open(temporary, "wb") as handle:
                 writer(handle)
+            outputs.commit()
     except OSError as error:
         raise OutputError(f"{flag} {_describe(Path(path))}: writing failed "
                           f"({error.strerror or error}); nothing was written") from None
     return Path(path)
-
-
-def atomic_write(path: str | os.PathLike, flag: str = "output", *,
-                 inputs: Iterable[str | os.PathLike | None] = ()) -> _AtomicWrite:
-    """One output written all or nothing: ``with atomic_write(path) as temporary: ...write...``.
-
-    The library's writers (layer and network files, search reports) use it; commands with
-    several outputs use :class:`OutputFiles` so that all of them appear or none.
-    """
-    return _AtomicWrite(Path(path), flag, inputs)
-
-
-class _AtomicWrite:
-    def __init__(self, path: Path, flag: str, inputs: Iterable[str | os.PathLike | None]):
-        self._outputs = OutputFiles(inputs)
-        self._path = self._outputs.add(path, flag)
-        self._writing: contextlib.AbstractContextManager[Path] | None = None
-
-    def __enter__(self) -> Path:
-        self._writing = self._outputs.writing(self._path)
-        return self._writing.__enter__()
-
-    def __exit__(self, exc_type, exc, traceback) -> bool:
-        assert self._writing is not None
-        try:
-            self._writing.__exit__(exc_type, exc, traceback)
-            if exc_type is None:
-                self._outputs.commit()
-        finally:
-            self._outputs.close()
-        return False
