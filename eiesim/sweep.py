@@ -27,7 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from eiesim.errors import EiesimError, SpecError
+from eiesim.network import fit_workload, is_network
 from eiesim.quantized import as_quantized_layer
+from eiesim.report import METRIC_ALIASES, SCALAR_METRICS
 from eiesim.spec import DEFAULT_SPEC, PARAMETERS, HardwareSpec, field_for
 
 ENERGY_METRICS = ("energy_j", "power_w", "pj_per_mac", "spmat_read_energy_j", "area_mm2",
@@ -39,27 +41,8 @@ NETWORK_METRICS = ("cycles", "time_s", "energy_j", "power_w", "area_mm2", "edp_j
 LAYER_METRICS = ("cycles", "time_s", "energy_j", "load_efficiency")
 
 
-def _metric_names() -> tuple[str, ...]:
-    from eiesim.report import METRIC_ALIASES, SCALAR_METRICS
-
-    return (*SCALAR_METRICS, "padding_share", *ENERGY_METRICS, *METRIC_ALIASES)
-
-
-class _Metrics(Sequence[str]):
-    """The metric columns of a sweep table, in order (read from eiesim.report on first use, so
-    that importing this module stays cheap)."""
-
-    def __getitem__(self, index: Any) -> Any:
-        return _metric_names()[index]
-
-    def __len__(self) -> int:
-        return len(_metric_names())
-
-    def __contains__(self, name: object) -> bool:
-        return name in _metric_names()
-
-
-METRICS: Sequence[str] = _Metrics()
+METRICS: tuple[str, ...] = (*SCALAR_METRICS, "padding_share", *ENERGY_METRICS, *METRIC_ALIASES)
+"""The metric columns of a layer sweep, in order."""
 
 
 def design_points(axes: Mapping[str, Sequence[Any]] | None = None,
@@ -103,14 +86,13 @@ class _SweepContext:
     fit_memories: bool
 
 
-def _fit(layer: Any, spec: HardwareSpec, fit_memories: bool,
-         changes: dict[str, Any]) -> HardwareSpec:
+def _fit(workload: Any, spec: HardwareSpec, fit_memories: bool,
+         row: dict[str, Any]) -> HardwareSpec:
+    """The point's spec, with what ``fit_memories`` changed recorded in ``row``."""
     if not fit_memories:
         return spec
-    from eiesim.layer import fit_memories as fit
-
-    spec, more = fit(layer, spec)
-    changes.update(more)
+    spec, changes = fit_workload(workload, spec)
+    row["spec_changes"] = _changes_text(changes)
     return spec
 
 
@@ -132,10 +114,7 @@ def evaluate_point(layer: Any, spec: HardwareSpec, engine: str = "fast", *,
     from eiesim.sim import simulate
 
     row: dict[str, Any] = {}
-    changes: dict[str, Any] = {}
-    spec = _fit(layer, spec, fit_memories, changes)
-    if fit_memories:
-        row["spec_changes"] = _changes_text(changes)
+    spec = _fit(layer, spec, fit_memories, row)
     try:
         encoded = as_quantized_layer(layer).encode(spec)
         result = simulate(encoded, layer.activations, spec, engine=engine)
@@ -175,11 +154,7 @@ def evaluate_network_point(network: Any, spec: HardwareSpec, engine: str = "fast
     from eiesim.network import simulate_network
 
     row: dict[str, Any] = {}
-    changes: dict[str, Any] = {}
-    for layer in network.layers:
-        spec = _fit(layer, spec, fit_memories, changes)
-    if fit_memories:
-        row["spec_changes"] = _changes_text(changes)
+    spec = _fit(network, spec, fit_memories, row)
     table = None if energy_table is None else load_energy_table(energy_table, spec)
     try:
         result = simulate_network(network.layers, network.activations, spec, engine=engine,
@@ -198,12 +173,8 @@ def evaluate_network_point(network: Any, spec: HardwareSpec, engine: str = "fast
     return row
 
 
-def _is_network(workload: Any) -> bool:
-    return hasattr(workload, "layers") and not hasattr(workload, "codes")
-
-
 def _evaluate(context: _SweepContext, point: _Point) -> dict[str, Any]:
-    if _is_network(context.layer):
+    if is_network(context.layer):
         return point.row | evaluate_network_point(
             context.layer, point.spec, context.engine, energy_table=context.energy_table,
             fit_memories=context.fit_memories)
@@ -256,7 +227,7 @@ def sweep(layer: Any, base_spec: HardwareSpec | None = None, *,
     if engine not in ENGINES:
         raise SpecError(f"engine = {engine!r} is unknown; use one of {', '.join(ENGINES)}")
     base = base_spec or DEFAULT_SPEC
-    if not _is_network(layer):
+    if not is_network(layer):
         layer = as_quantized_layer(layer)  # one object, so that its encodings are reused
     changes_list = design_points(axes, points)
     names = list(axes) if points is None else list(dict.fromkeys(
@@ -271,7 +242,7 @@ def sweep(layer: Any, base_spec: HardwareSpec | None = None, *,
         row = {_column(name, names): value for name, value in changes.items()}
         tasks.append(_Point(spec=spec, row=row))
     inputs = (([layer.activations] if layer.activations is not None else [])
-              + list(layer.layer_inputs or [])) if _is_network(layer) else [layer.activations]
+              + list(layer.layer_inputs or [])) if is_network(layer) else [layer.activations]
     for values in inputs:
         _check_input_range(values, [task.spec for task in tasks])
     context = _SweepContext(layer=layer, engine=engine,
@@ -289,7 +260,7 @@ def sweep(layer: Any, base_spec: HardwareSpec | None = None, *,
     table = pd.DataFrame(rows)
     parameters = list(dict.fromkeys(column for task in tasks for column in task.row))
     extra = ["spec_changes"] if fit_memories else []
-    if _is_network(layer):
+    if is_network(layer):
         per_layer = [f"layer{index}_{name}" for index in range(len(layer.layers))
                      for name in LAYER_METRICS]
         metrics = list(NETWORK_METRICS) + per_layer

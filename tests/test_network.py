@@ -385,3 +385,22 @@ def test_compress_file_path_errors(tmp_path):
     with pytest.raises(CompressError, match="is a text file.*not an .npz archive"):
         compress_file(tmp_path / "junk.npz", tmp_path / "out.npz", **common)
     assert pipeline.INPUT_ARRAYS == ("weights", "bias", "activations", "gradients")
+
+
+def test_fit_workload_enlarges_what_any_layer_of_a_network_needs():
+    from eiesim.layer import fit_memories
+    from eiesim.network import NetworkData, fit_workload, is_network
+
+    first, _ = random_network(8, sizes=(200, 64), density=0.9)   # many entries per PE
+    second, _ = random_network(9, sizes=(64, 600), density=0.9)  # many rows per PE
+    layers = first + second
+    network = NetworkData(tuple(layers), None, "two", layer_inputs=(np.ones(200), np.ones(64)))
+    spec = eiesim.HardwareSpec(num_pes=1)
+    assert is_network(network) and not is_network(layers[0])
+    fitted, changes = fit_workload(network, spec)
+    for layer in layers:
+        _, alone = fit_memories(layer, spec)
+        for name, value in alone.items():  # every layer's needs, the largest of them kept
+            assert getattr(fitted, name) >= value and name in changes
+        layer.encode(fitted)  # every layer fits the fitted spec
+    assert fit_workload(layers[0], spec) == fit_memories(layers[0], spec)

@@ -218,10 +218,6 @@ def load_workload(args: argparse.Namespace, *, weight_index_bits: int) -> Any:
     return io.load_layer(args.layer, weight_index_bits=weight_index_bits, seed=args.seed)
 
 
-def is_network(workload: Any) -> bool:
-    return hasattr(workload, "layers") and not hasattr(workload, "codes")
-
-
 def announce(paths: list[Path]) -> None:
     """Say on stderr where each file went (stdout stays the command's result)."""
     for path in paths:

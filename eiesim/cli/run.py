@@ -12,7 +12,6 @@ from eiesim.cli.options import (
     add_spec_options,
     announce,
     input_path,
-    is_network,
     load_workload,
     spec_from_args,
 )
@@ -70,6 +69,8 @@ def handle(args: argparse.Namespace) -> int:
 
         table = energy.load_energy_table(args.energy_table, spec) if args.energy_table else None
         workload = load_workload(args, weight_index_bits=spec.weight_index_bits)
+        from eiesim.network import is_network
+
         if is_network(workload):
             if args.trace is not None:
                 raise UsageError("--trace records one layer; run the layers of a network one at "
@@ -92,13 +93,13 @@ def handle(args: argparse.Namespace) -> int:
     return 0
 
 
-def _fit(spec: Any, layer: Any, fit: bool) -> tuple[Any, dict[str, Any]]:
-    """The spec to run: as given, or with the memories the layer does not fit enlarged."""
+def _fit(spec: Any, workload: Any, fit: bool) -> tuple[Any, dict[str, Any]]:
+    """The spec to run: as given, or with the memories the workload does not fit enlarged."""
     if not fit:
         return spec, {}
-    from eiesim.layer import fit_memories
+    from eiesim.network import fit_workload
 
-    return fit_memories(layer, spec)
+    return fit_workload(workload, spec)
 
 
 def _run_layer(args: argparse.Namespace, data: Any, spec: Any,
@@ -173,11 +174,7 @@ def _run_network(args: argparse.Namespace, network: Any, spec: Any,
     from eiesim.network import simulate_network
     from eiesim.progress import activity
 
-    changes: dict[str, Any] = {}
-    if args.fit_memories:
-        for layer in network.layers:
-            spec, layer_changes = _fit(spec, layer, True)
-            changes.update(layer_changes)
+    spec, changes = _fit(spec, network, args.fit_memories)
     with activity(f"eiesim: simulating {len(network.layers)} layers", enabled=not args.json):
         result = simulate_network(network.layers, network.activations, spec, engine=args.engine,
                                   energy_table=table, layer_inputs=network.layer_inputs)

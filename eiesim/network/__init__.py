@@ -67,9 +67,11 @@ from eiesim.network.run import (
     NetworkLayer,
     NetworkResult,
     encode_network,
+    fit_workload,
+    is_network,
     simulate_network,
 )
 
 __all__ = ["HOW_TO_MAKE_A_NETWORK_FILE", "EncodedNetwork", "NetworkData", "NetworkLayer",
-           "NetworkResult", "encode_network", "is_network_file", "load_network", "save_network",
-           "simulate_network"]
+           "NetworkResult", "encode_network", "fit_workload", "is_network", "is_network_file",
+           "load_network", "save_network", "simulate_network"]

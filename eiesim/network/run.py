@@ -362,3 +362,22 @@ def _check_chain(shapes: Sequence[tuple[int, int]]) -> None:
 def _check_input(activations: Any, in_features: int, source: str) -> np.ndarray:
     return real_array(activations, "activations", (in_features,), source=source,
                       why=f"(layer 0 has {in_features} inputs)")
+
+
+def is_network(workload: Any) -> bool:
+    """True for a network (an object with ``layers``, such as :class:`NetworkData`), False for
+    one layer (an object with ``codes``, such as a QuantizedLayer)."""
+    return hasattr(workload, "layers") and not hasattr(workload, "codes")
+
+
+def fit_workload(workload: Any, spec: HardwareSpec) -> tuple[HardwareSpec, dict[str, int]]:
+    """``spec`` with just the memories and pointer width that the layer, or any layer of the
+    network, exceeds enlarged (:func:`eiesim.layer.fit_memories`, layer by layer for a network:
+    the sizes only grow), and every change made (the ``--fit-memories`` of run and sweep)."""
+    from eiesim.layer import fit_memories
+
+    changes: dict[str, int] = {}
+    for layer in workload.layers if is_network(workload) else [workload]:
+        spec, more = fit_memories(layer, spec)
+        changes.update(more)
+    return spec, changes
