@@ -129,14 +129,13 @@ def evaluate_point(layer: Any, spec: HardwareSpec, engine: str = "fast", *,
 
 def _energy_metrics(result: Any, energy_table: str | Path | None) -> dict[str, Any]:
     from eiesim.energy import area_report, energy_report, load_energy_table
+    from eiesim.report import energy_fields
 
     table = None if energy_table is None else load_energy_table(energy_table, result.spec)
-    energy = energy_report(result, table)
-    area_mm2 = area_report(result.spec).chip_mm2
-    edp_js = energy.energy_j * result.time_s
-    return {"energy_j": energy.energy_j, "power_w": energy.average_power_w,
-            "pj_per_mac": energy.pj_per_mac, "spmat_read_energy_j": energy.by_unit["spmat_read"],
-            "area_mm2": area_mm2, "edp_js": edp_js, "edap_jsm2": edp_js * area_mm2 * 1e-6}
+    fields = energy_fields(energy_report(result, table), area_report(result.spec))
+    metrics = {name: fields[name] for name in ENERGY_METRICS if name in fields}
+    metrics["spmat_read_energy_j"] = fields["energy_breakdown"]["spmat_read"]
+    return metrics
 
 
 def evaluate_network_point(network: Any, spec: HardwareSpec, engine: str = "fast", *,
