@@ -41,8 +41,9 @@ TARGETS = {
                                        "of its code matrix"),
     "nine_layers_encode_and_simulate_s": (10.0, "s", "encode + simulate all nine paper layers "
                                                      "(sum of per-layer medians, warm)"),
-    "sweep_points_per_min": (10_000.0, "points/min", "eiesim.sweep.sweep on fc8, 512 points, 2 "
-                                                    "workers (median of runs); met when above"),
+    "sweep_points_per_min": (10_000.0, "points/min", "eiesim.explore.sweep.sweep on fc8, "
+                                                    "512 points, 2 workers (median of runs); "
+                                                    "met when above"),
     "cli_example_s": (0.5, "s", "`eiesim run --example alexnet-fc8` as a whole process, warm "
                                 "numba cache (median of subprocess runs)"),
     "cli_help_s": (0.2, "s", "`eiesim --help` as a whole process (median of subprocess runs)"),

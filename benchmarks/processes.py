@@ -87,15 +87,15 @@ def measure_cli_startup(runs: int) -> dict[str, Any]:
 
 
 def measure_sweep_throughput(config: BenchConfig) -> dict[str, Any]:
-    """Design points per minute of :func:`eiesim.sweep.sweep` on the shipped fc8 layer over
+    """Design points per minute of :func:`eiesim.explore.sweep.sweep` on the shipped fc8 layer over
     ``config.sweep_axes`` with ``config.sweep_workers`` local worker processes.
 
     Each timed run is one whole ``sweep`` call, starting its worker pool included (what a user
     waits for); one untimed run first, so that numba's cache is warm. ``cpu_median_s`` adds
     this process's and the reaped workers' CPU time.
     """
-    from eiesim import io
-    from eiesim.sweep import sweep
+    from eiesim.explore.sweep import sweep
+    from eiesim.format import files as io
 
     layer = io.load_layer(io.example_path(SWEEP_LAYER))
     axes = {name: list(values) for name, values in config.sweep_axes.items()}

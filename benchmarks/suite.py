@@ -1,7 +1,8 @@
 """The benchmark suite: what EIE buys over dense hardware and CPUs, and how fast eiesim is.
 
 :func:`run_suite` runs the paper's nine benchmark layers (EIE Table III, as seeded synthetic
-layers from :mod:`eiesim.workloads`) and the real AlexNet fc8 layer through eiesim, and returns a
+layers from :mod:`eiesim.explore.workloads`) and the real AlexNet fc8 layer through eiesim, and
+returns a
 :class:`~benchmarks.config.BenchResult`: a pandas DataFrame with one row per layer, a summary
 (geometric means, the performance targets, encoding memory, CLI start-up, sweep throughput) and
 the machine it ran on. :func:`benchmarks.results_io.write_results` saves it as CSV, JSON and a
@@ -53,16 +54,18 @@ from benchmarks.config import (
     timed_samples,
 )
 from benchmarks.machine import load_average, machine_info
-from eiesim import io, workloads
 from eiesim.energy import energy_report
+from eiesim.explore import workloads
+from eiesim.format import files as io
 
 
 def fitting_spec(layer: Any, base: Any) -> tuple[Any, str]:
     """The design point ``base`` with just the memories and pointer width that ``layer`` (an
-    :class:`~eiesim.EncodedLayer`) exceeds enlarged, by :func:`eiesim.layer.fit_memories` (the
+    :class:`~eiesim.EncodedLayer`) exceeds enlarged, by :func:`eiesim.format.capacity.fit_memories`
+    (the
     mechanism of ``--fit-memories``), and a note of the change (``"none"`` if it already fits).
     Among the paper's layers only the pointers of Alex-6 and VGG-6 need it."""
-    from eiesim.layer import fit_memories
+    from eiesim.format.capacity import fit_memories
 
     spec, changes = fit_memories(layer, base)
     note = ", ".join(f"{name} {getattr(base, name)}->{value}" for name, value in changes.items())

@@ -15,17 +15,17 @@ _PUBLIC = {
     "DEFAULT_SPEC": "eiesim.spec", "HardwareSpec": "eiesim.spec",
     "CapacityError": "eiesim.errors", "EiesimError": "eiesim.errors",
     "LayerError": "eiesim.errors", "SpecError": "eiesim.errors",
-    "EncodedLayer": "eiesim.layer", "StorageStats": "eiesim.layer",
+    "EncodedLayer": "eiesim.format.encoded", "StorageStats": "eiesim.format.encoded",
     "SimResult": "eiesim.sim", "simulate": "eiesim.sim",
-    "encode": "eiesim.compress",
+    "encode": "eiesim.format.encoder",
 }
 
 __all__ = [*sorted(_PUBLIC), "__version__"]
 
 if TYPE_CHECKING:  # the names as type checkers see them (ruff: re-exports, not unused)
-    from eiesim.compress import encode  # noqa: F401
     from eiesim.errors import CapacityError, EiesimError, LayerError, SpecError  # noqa: F401
-    from eiesim.layer import EncodedLayer, StorageStats  # noqa: F401
+    from eiesim.format.encoded import EncodedLayer, StorageStats  # noqa: F401
+    from eiesim.format.encoder import encode  # noqa: F401
     from eiesim.sim import SimResult, simulate  # noqa: F401
     from eiesim.spec import DEFAULT_SPEC, HardwareSpec  # noqa: F401
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from eiesim.io import SCHEMA_VERSION
+from eiesim.format.files import SCHEMA_VERSION
 from eiesim.sim.result import SimResult
 
 # Scalar metrics of one run, in the order tables and sweeps show them: name -> (label, how).

@@ -16,13 +16,13 @@ from typing import Any
 import numpy as np
 
 from eiesim.actions import CCU_EVENTS, PE_EVENTS
-from eiesim.quantized import QuantizedLayer
-from eiesim.workloads import generate_layer
+from eiesim.explore.workloads import generate_layer
+from eiesim.format.quantized import QuantizedLayer
 
 __all__ = ["RandomLayer", "assert_results_equal", "random_layer"]
 
 RandomLayer = QuantizedLayer
-"""Old name of :class:`eiesim.quantized.QuantizedLayer`, which :func:`random_layer` returns
+"""Old name of :class:`eiesim.format.quantized.QuantizedLayer`, which :func:`random_layer` returns
 (with ``activations`` set)."""
 
 
@@ -32,7 +32,8 @@ def random_layer(seed: int, *, out_features: int | None = None, in_features: int
                  weight_scale: float = 1.0, act_scale: float = 2.0,
                  signed_activations: bool = False, empty_share: float = 0.2) -> QuantizedLayer:
     """A small seeded random layer for property tests, made by
-    :func:`eiesim.workloads.generate_layer`; every choice left as None is drawn from ``seed``.
+    :func:`eiesim.explore.workloads.generate_layer`; every choice left as None is drawn from
+    ``seed``.
 
     Shapes are drawn from 1..40, ``density`` (share of kept weights) from 0 to 1,
     ``act_density`` (share of non-zero inputs) from 0 to 1; inputs are uniform below

@@ -8,7 +8,7 @@ This is an example built on eiesim's public API, not part of the installed packa
 from the repository root as ``from examples import digits``.
 
 The model is a small ReLU MLP, 64 -> 128 -> 64 -> 10 by default, trained with
-:mod:`eiesim.compress.train` (softmax cross-entropy, Adam, seeded mini-batches; about a
+:mod:`eiesim.search.train` (softmax cross-entropy, Adam, seeded mini-batches; about a
 second). Its three fully connected layers are
 exactly what EIE runs: ``y = ReLU(W x + b)``, weights (out, in), the last layer's output read
 before ReLU as logits.
@@ -45,11 +45,11 @@ from typing import Any
 import numpy as np
 
 from eiesim.compress import QuantizedLayer, iterative_prune, quantize
-from eiesim.compress import train as trainer
 from eiesim.compress.prune import METHODS
-from eiesim.compress.train import MLP, forward
 from eiesim.errors import EiesimError
 from eiesim.network import EncodedNetwork, NetworkLayer, encode_network, simulate_network
+from eiesim.search import train as trainer
+from eiesim.search.train import MLP, forward
 from eiesim.spec import DEFAULT_SPEC, HardwareSpec
 
 __all__ = ["MLP", "DigitsData", "DigitsError", "HardwareEvaluation", "PrunedModel", "accuracy",
@@ -101,7 +101,7 @@ def load_data(*, test_size: float = 0.2, seed: int = 0) -> DigitsData:
     return DigitsData(x_train, y_train, x_test, y_test)
 
 
-# --- the model: eiesim.compress.train's MLP and masked trainer ---------------------------------
+# --- the model: eiesim.search.train's MLP and masked trainer ---------------------------------
 
 def train(data: DigitsData, hidden: Sequence[int] = HIDDEN, *, epochs: int = 30,
           lr: float = 2e-3, batch_size: int = 32, seed: int = 0) -> MLP:

@@ -3,13 +3,13 @@
 * ``digits_data.npz``: scikit-learn's bundled 8x8 digits (1,797 images, nothing downloaded),
   pixels / 16 (multiples of 1/16 in [0, 1], exact in EIE's fixed point), split 80/20
   stratified with seed 0: 1,437 training and 360 test images. Data-file format of
-  :mod:`eiesim.compress.model`.
+  :mod:`eiesim.search.model`.
 * ``digits_mlp.npz``: 64-128-64-10 ReLU MLP, 30 epochs of Adam (lr 2e-3, batch 32, seed 0).
 * ``lenet_300_100.npz``: LeNet-300-100, the pruning literature's standard fully connected
   network (LeCun et al. 1998; Han et al. 2015), here 64-300-100-10 on the same digits, trained
   the same way.
 
-Model-file format of :mod:`eiesim.compress.model`, weights stored as float32 (half the size;
+Model-file format of :mod:`eiesim.search.model`, weights stored as float32 (half the size;
 the models are evaluated as loaded). Every random choice is seeded, so rerunning the script
 writes the same files on the same numpy and scikit-learn versions.
 """
@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from eiesim.compress.model import Dataset, save_data, save_model
-from eiesim.compress.train import MLP, accuracy
+from eiesim.search.model import Dataset, save_data, save_model
+from eiesim.search.train import MLP, accuracy
 from examples import digits
 
 MODELS = {"digits_mlp": (128, 64), "lenet_300_100": (300, 100)}

@@ -13,10 +13,10 @@ from importlib import resources
 
 import numpy as np
 
-from eiesim.layer import EncodedLayer
-from eiesim.quantized import QuantizedLayer
+from eiesim.explore.workloads import generate_layer
+from eiesim.format.encoded import EncodedLayer
+from eiesim.format.quantized import QuantizedLayer
 from eiesim.spec import HardwareSpec
-from eiesim.workloads import generate_layer
 
 
 # --- values (A1-A5) ---------------------------------------------------------------------------
@@ -208,7 +208,7 @@ def random_case(rng: np.random.Generator, spec: HardwareSpec, out_features: int,
                 zero_run: float = 0.0, empty_groups: float = 0.0,
                 idle_pes: float = 0.0) -> QuantizedLayer:
     """A random layer and input vector that fit ``spec``, from eiesim's one generator
-    (:func:`eiesim.workloads.generate_layer`, seeded from ``rng``).
+    (:func:`eiesim.explore.workloads.generate_layer`, seeded from ``rng``).
 
     Some rows and columns are forced empty, and all rows of a share ``idle_pes`` of the PEs
     (load imbalance: those PEs starve while the others fill their queues, T3, T11);

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from eiesim import io
+from eiesim.format import files as io
 
 EXAMPLE = str(io.example_path("alexnet-fc8"))
 

@@ -78,7 +78,7 @@ def test_pointer_sram_must_hold_every_output_batch():
 
 
 def test_trace_of_a_batched_layer_is_refused():
-    from eiesim.trace import TraceRecorder
+    from eiesim.sim.trace import TraceRecorder
 
     spec = eiesim.HardwareSpec(num_pes=1, act_regs_per_file=2)
     layer = eiesim.encode(np.ones((5, 1), np.uint8), np.array([0.0, 1.0]), spec=spec)

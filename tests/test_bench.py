@@ -20,8 +20,8 @@ import eiesim
 from benchmarks import config as bench_config
 from benchmarks.baselines import dense_accelerator_cycles
 from benchmarks.suite import fitting_spec
-from eiesim import workloads
 from eiesim.errors import CapacityError
+from eiesim.explore import workloads
 
 ROOT = Path(__file__).resolve().parent.parent
 PAPER_NAMES = [layer.name for layer in workloads.PAPER_LAYERS]

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from eiesim import io
+from eiesim.format import files as io
 
 
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:

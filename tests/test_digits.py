@@ -15,8 +15,8 @@ pytest.importorskip("sklearn")
 
 import eiesim  # noqa: E402
 from eiesim.compress import iterative_prune  # noqa: E402
-from eiesim.compress.train import accuracy, loss_and_gradients  # noqa: E402
 from eiesim.network import encode_network  # noqa: E402
+from eiesim.search.train import accuracy, loss_and_gradients  # noqa: E402
 from examples import digits  # noqa: E402
 
 
@@ -112,7 +112,7 @@ def test_study_rejects_bad_arguments(data, model):
 
 def test_shipped_example_files_are_what_the_script_writes(tmp_path):
     """examples/*.npz come from ``python -m examples.make_models`` as committed."""
-    from eiesim.compress.model import load_data, load_model
+    from eiesim.search.model import load_data, load_model
     from examples import make_models
 
     assert make_models.main(["--out", str(tmp_path)]) == 0

@@ -6,8 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from eiesim import CapacityError, EncodedLayer, HardwareSpec, LayerError, encode
-from eiesim.compress.encoder import layer_requirements
-from eiesim.layer import LayerRequirements, fit_memories
+from eiesim.format.capacity import LayerRequirements, fit_memories, layer_requirements
 
 # The paper's 16x8 example (docs/hardware.md §2): PE0 holds rows 0, 4, 8, 12.
 PAPER_PE0_NONZEROS = [(0, 0), (8, 0), (12, 0), (4, 1), (0, 2), (12, 2), (0, 4), (4, 4), (0, 5),
@@ -219,7 +218,8 @@ def test_fit_memories_takes_the_smallest_sufficient_sizes():
 
 
 def test_fc8_pe_scaling_sweep_fits_from_1_to_256_pes():
-    from eiesim import io, simulate
+    from eiesim import simulate
+    from eiesim.format import files as io
 
     data = io.load_layer(io.example_path("alexnet-fc8"))
     cycles = []
@@ -277,7 +277,7 @@ def test_a_quantized_layer_keeps_its_encodings_per_encoding_key():
     import pickle
 
     from eiesim.errors import CapacityError
-    from eiesim.quantized import QuantizedLayer
+    from eiesim.format.quantized import QuantizedLayer
 
     rng = np.random.default_rng(0)
     layer = QuantizedLayer(rng.integers(0, 4, (40, 30)), np.array([0.0, 0.5, -0.5, 1.0]))

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import eiesim
-import eiesim.io
+import eiesim.format.files
 from eiesim.actions import CCU_EVENTS, CYCLE_CLASSES, PE_EVENTS, UNITS
 from eiesim.energy import (
     CALIBRATION_ACTIVITY,
@@ -35,8 +35,8 @@ from eiesim.energy.calibration import activity_of
 from eiesim.energy.report import KINDS
 from eiesim.energy.table import LNZD_NODE_POWER_W, TABLE2_POWER_W
 from eiesim.errors import EiesimError
+from eiesim.explore.workloads import synthetic_layer
 from eiesim.spec import DEFAULT_SPEC, HardwareSpec
-from eiesim.workloads import synthetic_layer
 
 DATA = Path(eiesim.__file__).parent / "data" / "energy"
 WIDTHS = (32, 64, 128, 256, 512)
@@ -176,7 +176,7 @@ def test_held_out_real_layer_draws_table2_power_within_a_band():
     attributed to the wrong module, or a table that fits only its own calibration run moves
     it (measured: +7 %)."""
     table2_chip = 64 * sum(TABLE2_POWER_W.values()) + 21 * LNZD_NODE_POWER_W
-    fc8 = eiesim.io.load_layer(eiesim.io.example_path("alexnet-fc8"))
+    fc8 = eiesim.format.files.load_layer(eiesim.format.files.example_path("alexnet-fc8"))
     result = eiesim.simulate(fc8.encode(DEFAULT_SPEC), fc8.activations, DEFAULT_SPEC)
     report = energy_report(result)
     assert report.average_power_w == pytest.approx(table2_chip, rel=0.15)

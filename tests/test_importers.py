@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from eiesim.errors import EiesimError
-from eiesim.importers import fully_connected_layers, load_tensors
+from eiesim.search.importers import fully_connected_layers, load_tensors
 
 RNG = np.random.default_rng(0)
 FC1_W = RNG.standard_normal((4, 6)).astype(np.float32)

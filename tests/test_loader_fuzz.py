@@ -13,10 +13,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from eiesim import io
 from eiesim.errors import EiesimError, LayerError, OutputError
+from eiesim.format import files as io
+from eiesim.format.quantized import QuantizedLayer
 from eiesim.network import NetworkLayer, load_network, save_network
-from eiesim.quantized import QuantizedLayer
 
 CODEBOOK = np.array([0.0, -0.5, 0.25, 1.0], dtype=np.float32)
 

@@ -9,9 +9,9 @@ import pytest
 
 import eiesim
 from eiesim import report
+from eiesim.explore.sweep import METRICS, sweep
+from eiesim.explore.workloads import synthetic_layer
 from eiesim.network import NetworkData, simulate_network
-from eiesim.sweep import METRICS, sweep
-from eiesim.workloads import synthetic_layer
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "metrics.md"
 

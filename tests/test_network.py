@@ -13,10 +13,10 @@ import pytest
 from naive import oracle_accumulators
 
 import eiesim
-from eiesim import io
 from eiesim.compress import pipeline
 from eiesim.compress.pipeline import CompressError, compress_arrays, compress_file
 from eiesim.errors import EiesimError, LayerError
+from eiesim.format import files as io
 from eiesim.network import (
     EncodedNetwork,
     NetworkLayer,
@@ -388,7 +388,7 @@ def test_compress_file_path_errors(tmp_path):
 
 
 def test_fit_workload_enlarges_what_any_layer_of_a_network_needs():
-    from eiesim.layer import fit_memories
+    from eiesim.format.capacity import fit_memories
     from eiesim.network import NetworkData, fit_workload, is_network
 
     first, _ = random_network(8, sizes=(200, 64), density=0.9)   # many entries per PE

@@ -12,7 +12,7 @@ import pytest
 import eiesim
 
 PACKAGES = ["eiesim", "eiesim.compress", "eiesim.energy", "eiesim.network", "eiesim.sim",
-            "eiesim.sim.fast", "eiesim.cli", "eiesim.compress.search"]
+            "eiesim.sim.fast", "eiesim.cli", "eiesim.search"]
 
 
 @pytest.mark.parametrize("package_name", PACKAGES)
@@ -49,4 +49,4 @@ def test_the_prune_and_quantize_modules_stay_callable():
 
     assert isinstance(prune, types.ModuleType) and isinstance(quantize, types.ModuleType)
     assert "magnitude" in (prune.__doc__ or "")
-    assert eiesim.encode.__module__ == "eiesim.compress.encoder"
+    assert eiesim.encode.__module__ == "eiesim.format.encoder"

@@ -330,7 +330,7 @@ def test_the_module_is_callable_and_documents_itself() -> None:
 
 
 def test_result_is_the_one_layer_type_with_its_reference_weights() -> None:
-    from eiesim.quantized import QuantizedLayer as OneType
+    from eiesim.format.quantized import QuantizedLayer as OneType
 
     q = quantize(HAND, bits=2, bias=np.array([0.0, 1.0, 2.0]))
     assert QuantizedLayer is OneType and isinstance(q, OneType)

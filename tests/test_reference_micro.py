@@ -22,8 +22,8 @@ from eiesim.errors import SpecError
 from eiesim.sim.prepare import prepare_inputs
 from eiesim.sim.reference import run
 from eiesim.sim.reference.ccu import build_lnzd_tree
+from eiesim.sim.trace import TraceRecorder
 from eiesim.testing import assert_results_equal, random_layer
-from eiesim.trace import TraceRecorder
 
 
 def codes_from(shape, nonzeros, value=1):

@@ -58,7 +58,8 @@ def test_stored_and_issued_counts_and_mac_utilization_on_the_real_layer():
     """The issue's example: fc8 at 2-bit relative indices stores far more padding than it
     issues (only broadcast columns issue), and padding makes load efficiency rise while the
     chip gets slower; MAC utilization falls with it."""
-    from eiesim import HardwareSpec, encode, io, simulate
+    from eiesim import HardwareSpec, encode, simulate
+    from eiesim.format import files as io
     from eiesim.report import metrics
 
     data = io.load_layer(io.example_path("alexnet-fc8"))

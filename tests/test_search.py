@@ -18,13 +18,13 @@ import pytest
 
 pytest.importorskip("sklearn")
 
-from eiesim.compress.model import Dataset, save_data, save_model  # noqa: E402
-from eiesim.compress.network import chip_logits, compress_network, dense_network, prune_masks  # noqa: E402
-from eiesim.compress.search import SearchError, SearchSettings, search  # noqa: E402
-from eiesim.compress.search.results import pareto_flags  # noqa: E402
-from eiesim.compress.train import init_mlp, train  # noqa: E402
 from eiesim.errors import EiesimError  # noqa: E402
 from eiesim.network import simulate_network  # noqa: E402
+from eiesim.search import SearchError, SearchSettings, search  # noqa: E402
+from eiesim.search.compression import chip_logits, compress_network, dense_network, prune_masks  # noqa: E402
+from eiesim.search.model import Dataset, save_data, save_model  # noqa: E402
+from eiesim.search.results import pareto_flags  # noqa: E402
+from eiesim.search.train import init_mlp, train  # noqa: E402
 from eiesim.spec import HardwareSpec  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -186,7 +186,7 @@ def test_failed_writes_leave_no_file(result, tmp_path, monkeypatch):
     def fail(*args, **kwargs):
         raise KeyboardInterrupt  # Ctrl-C while the plot is drawn, after the other two files
 
-    monkeypatch.setattr("eiesim.compress.search.results.plot_front", fail)
+    monkeypatch.setattr("eiesim.search.results.plot_front", fail)
     with pytest.raises(KeyboardInterrupt):
         result.write(tmp_path / "net.npz", tmp_path / "front.csv", tmp_path / "plot.png")
     assert list(tmp_path.iterdir()) == []
@@ -198,7 +198,7 @@ def test_two_workers_give_the_same_front(model, data, settings, result):
 
 
 def test_files_round_trip_into_the_search(model, data, tmp_path):
-    from eiesim.compress.model import load_data, load_model
+    from eiesim.search.model import load_data, load_model
 
     save_model(tmp_path / "m.npz", model)
     save_data(tmp_path / "d.npz", data)
@@ -227,7 +227,7 @@ def test_sensitivity_curves_cover_every_method_layer_and_density(result, setting
     import matplotlib
 
     matplotlib.use("Agg")
-    from eiesim.compress.search import plot_sensitivity
+    from eiesim.search import plot_sensitivity
 
     figure = plot_sensitivity(curves)
     assert len(figure.axes) == 2 * 2 * 2  # a twin axis per panel

@@ -11,8 +11,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from eiesim.compress.model import load_data, save_model
-from eiesim.compress.train import init_mlp, train
+from eiesim.search.model import load_data, save_model
+from eiesim.search.train import init_mlp, train
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "examples" / "digits_data.npz"

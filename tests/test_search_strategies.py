@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from eiesim.compress.search.allocation import minimise_allocation, threshold_allocation
-from eiesim.compress.search.amc import policy_actions
-from eiesim.compress.search.netadapt import _density_for_budget
-from eiesim.compress.search.sensitivity import CostTable, accuracy_drops
+from eiesim.search.allocation import minimise_allocation, threshold_allocation
+from eiesim.search.amc import policy_actions
+from eiesim.search.netadapt import _density_for_budget
+from eiesim.search.sensitivity import CostTable, accuracy_drops
 
 DENSITIES = (0.1, 0.2, 0.5, 1.0)
 # accuracy (untuned) and cycles of each layer alone at each density

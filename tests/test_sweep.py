@@ -11,8 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from eiesim import HardwareSpec, SpecError, encode, simulate, workloads
-from eiesim.sweep import design_points, sweep
+from eiesim import HardwareSpec, SpecError, encode, simulate
+from eiesim.explore import workloads
+from eiesim.explore.sweep import design_points, sweep
 
 
 @pytest.fixture(scope="module")
@@ -139,8 +140,8 @@ def test_sweep_cli_bad_list_exits_2(tmp_path):
 
 
 def test_network_sweep_rows_sum_their_layers():
+    from eiesim.explore.workloads import synthetic_layer
     from eiesim.network import NetworkData, simulate_network
-    from eiesim.workloads import synthetic_layer
 
     layers = tuple(synthetic_layer(name, seed=0, scale=0.05) for name in ("Alex-7", "Alex-8"))
     network = NetworkData(layers=layers, activations=None, source="two layers",

@@ -5,16 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from eiesim.compress.model import (
+from eiesim.errors import EiesimError
+from eiesim.search.model import (
     Dataset,
     ModelFileError,
-        load_data,
+    load_data,
     load_model,
     save_data,
     save_model,
 )
-from eiesim.compress.train import MLP, TrainError, fine_tune, init_mlp, loss, train
-from eiesim.errors import EiesimError
+from eiesim.search.train import MLP, TrainError, fine_tune, init_mlp, loss, train
 
 
 def _blobs(seed: int = 0, n: int = 200):

@@ -8,15 +8,15 @@ import pytest
 
 from eiesim.energy.calibration import CALIBRATION_LAYERS, paper_layer_inputs
 from eiesim.errors import EiesimError
-from eiesim.quantized import QuantizedLayer
-from eiesim.testing import random_layer
-from eiesim.workloads import (
+from eiesim.explore.workloads import (
     PAPER_LAYERS,
     SYNTHETIC_CODEBOOK,
     TINY_ACTIVATIONS,
     generate_layer,
     synthetic_layer,
 )
+from eiesim.format.quantized import QuantizedLayer
+from eiesim.testing import random_layer
 
 
 def test_same_seed_same_layer_other_seed_other_layer():

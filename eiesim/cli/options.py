@@ -170,7 +170,7 @@ class _ListExamples(argparse.Action):
         super().__init__(option_strings, dest, nargs=0, **kwargs)
 
     def __call__(self, parser: argparse.ArgumentParser, *args: Any) -> None:
-        from eiesim.catalog import describe
+        from eiesim.explore.catalog import describe
 
         print(describe())
         parser.exit(0)
@@ -178,7 +178,7 @@ class _ListExamples(argparse.Action):
 
 def add_source_options(parser: argparse.ArgumentParser, what: str) -> None:
     """The workload of ``run`` and ``sweep``: a file, a shipped example, or the list of them."""
-    from eiesim.catalog import EXAMPLES
+    from eiesim.explore.catalog import EXAMPLES
 
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("layer", nargs="?", type=Path, help=what)
@@ -192,13 +192,13 @@ def add_source_options(parser: argparse.ArgumentParser, what: str) -> None:
 def input_path(args: argparse.Namespace) -> Path | None:
     """The file the workload is read from (None for a generated example): an input that no
     output may overwrite."""
-    from eiesim.catalog import example
+    from eiesim.explore.catalog import example
 
     if args.example:
         entry = example(args.example)
         if entry.is_network or entry.paper_name is not None:
             return None
-        from eiesim import io
+        from eiesim.format import files as io
 
         return io.example_path(args.example)
     return args.layer
@@ -206,11 +206,11 @@ def input_path(args: argparse.Namespace) -> Path | None:
 
 def load_workload(args: argparse.Namespace, *, weight_index_bits: int) -> Any:
     """The layer (a QuantizedLayer with its input) or network (NetworkData) to simulate."""
-    from eiesim.catalog import load_example
+    from eiesim.explore.catalog import load_example
 
     if args.example:
         return load_example(args.example)
-    from eiesim import io
+    from eiesim.format import files as io
     from eiesim.network import is_network_file, load_network
 
     if is_network_file(args.layer):

@@ -104,7 +104,8 @@ def _fit(spec: Any, workload: Any, fit: bool) -> tuple[Any, dict[str, Any]]:
 
 def _run_layer(args: argparse.Namespace, data: Any, spec: Any,
                table: Any) -> tuple[dict[str, Any], str, Any, Any]:
-    from eiesim import encode, energy, io, report
+    from eiesim import encode, energy, report
+    from eiesim.format import files as io
     from eiesim.progress import activity
     from eiesim.sim import simulate
 
@@ -112,7 +113,7 @@ def _run_layer(args: argparse.Namespace, data: Any, spec: Any,
     layer = encode(data.codes, data.codebook, data.bias_codes, spec=spec)
     recorder = None
     if args.trace is not None:
-        from eiesim.trace import TraceRecorder
+        from eiesim.sim.trace import TraceRecorder
 
         recorder = TraceRecorder()
     with activity(f"eiesim: simulating ({args.engine} engine)", enabled=not args.json):
@@ -170,7 +171,7 @@ def _quantization_lines(fields: dict[str, Any]) -> list[str]:
 
 def _run_network(args: argparse.Namespace, network: Any, spec: Any,
                  table: Any) -> tuple[dict[str, Any], str, Any, None]:
-    from eiesim import io
+    from eiesim.format import files as io
     from eiesim.network import simulate_network
     from eiesim.progress import activity
 

@@ -1,7 +1,7 @@
 """``eiesim search``: compress a trained MLP for EIE with the simulator in the loop.
 
 Thin: parse, declare every output before any work (:class:`eiesim.safe_output.OutputFiles`),
-call :func:`eiesim.compress.search.search`, write the network file, the CSV and the plot all
+call :func:`eiesim.search.search`, write the network file, the CSV and the plot all
 or nothing, print the chosen network and its per-layer table.
 """
 
@@ -23,7 +23,7 @@ PLOT_SUFFIXES = (".png", ".pdf", ".svg")
 
 def add_parser(commands: Any) -> None:
     from eiesim.compress.prune import METHODS
-    from eiesim.compress.search import OBJECTIVES, SearchSettings
+    from eiesim.search import OBJECTIVES, SearchSettings
 
     search = commands.add_parser(
         NAME, help=HELP,
@@ -82,8 +82,8 @@ def _methods(text: str) -> tuple[str, ...]:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from eiesim.compress.model import load_data, load_model
-    from eiesim.compress.search import SearchSettings, search
+    from eiesim.search import SearchSettings, search
+    from eiesim.search.model import load_data, load_model
 
     spec = spec_from_args(args)
     methods = {} if args.method is None else {"methods": args.method}

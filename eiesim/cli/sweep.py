@@ -69,7 +69,7 @@ def add_parser(commands: Any) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from eiesim.sweep import METRICS, NETWORK_METRICS, sweep
+    from eiesim.explore.sweep import METRICS, NETWORK_METRICS, sweep
 
     # Everything that can be checked is checked before the first point runs.
     base = spec_from_args(args)

@@ -2,7 +2,7 @@
 
 Functions: :func:`prune_weights` (and :func:`prune_mask`, :func:`prune_global`,
 :func:`iterative_prune`), :func:`quantize_weights` (returns an
-:class:`eiesim.quantized.QuantizedLayer`), :func:`dequantize`, :func:`encode`.
+:class:`eiesim.format.quantized.QuantizedLayer`), :func:`dequantize`, :func:`encode`.
 
 ``prune`` and ``quantize`` are the modules :mod:`eiesim.compress.prune` and
 :mod:`eiesim.compress.quantize` (``help()`` on them shows how each method works); both modules
@@ -13,7 +13,6 @@ Pure numpy; never imports eiesim.sim (the two share only EncodedLayer).
 """
 
 from eiesim.compress import prune, quantize
-from eiesim.compress.encoder import encode
 from eiesim.compress.prune import (
     IterativePruneResult,
     PruningWarning,
@@ -25,7 +24,8 @@ from eiesim.compress.prune import (
     prune_weights,
 )
 from eiesim.compress.quantize import dequantize, quantize_weights
-from eiesim.quantized import QuantizationStats, QuantizedLayer
+from eiesim.format.encoder import encode
+from eiesim.format.quantized import QuantizationStats, QuantizedLayer
 
 __all__ = [
     "IterativePruneResult", "PruningWarning", "QuantizationStats", "QuantizedLayer",

@@ -1,7 +1,7 @@
 """One call from float weights to a layer file: prune, quantize (weight sharing), save.
 
 :func:`compress_arrays` turns a float (out, in) weight matrix (and bias) into the arrays of a
-layer file (``codes``, ``codebook``, ``bias_codes``; see :mod:`eiesim.io`);
+layer file (``codes``, ``codebook``, ``bias_codes``; see :mod:`eiesim.format.files`);
 :func:`compress_file` does the same from an ``.npz`` file to a layer file that ``eiesim run``
 reads, and returns a :class:`CompressSummary`. The command line wraps it as
 ``eiesim compress IN.npz --method METHOD --density D [--pes N] [--bits B] [--seed S] -o OUT.npz``.
@@ -22,7 +22,7 @@ array              shape / dtype          meaning
 Pruning is one shot here (:func:`eiesim.compress.prune_weights`); for pruning with retraining
 use :func:`eiesim.compress.iterative_prune` with a ``fine_tune`` callback, then
 :func:`eiesim.compress.quantize_weights` (``examples/digits.py`` is a worked example;
-:mod:`eiesim.compress.network` does it for whole networks).
+:mod:`eiesim.search.compression` does it for whole networks).
 
 Pure numpy: like the rest of :mod:`eiesim.compress`, this module never imports :mod:`eiesim.sim`.
 
@@ -46,7 +46,7 @@ from eiesim.checks import check_array_kinds, real_array, unknown_names_hint
 from eiesim.compress.prune import METHODS, _check_num_pes, prune_weights
 from eiesim.compress.quantize import quantize_weights
 from eiesim.errors import LayerError
-from eiesim.quantized import QuantizedLayer
+from eiesim.format.quantized import QuantizedLayer
 
 INPUT_ARRAYS = ("weights", "bias", "activations", "gradients")
 """Arrays an input file of :func:`compress_file` may hold."""
@@ -116,7 +116,8 @@ def compress_arrays(weights: np.ndarray, bias: np.ndarray | None = None, *, meth
 
     The result holds ``codes`` (uint8 (out, in), 0 = pruned), ``codebook`` (float32
     (2**bits,), entry 0 = 0) and, when ``bias`` is given, ``bias_codes`` (uint8 (out,)). Add
-    ``activations`` and pass it to :func:`eiesim.io.save_layer` to get a runnable layer file.
+    ``activations`` and pass it to :func:`eiesim.format.files.save_layer` to get a runnable layer
+    file.
     ``num_pes`` and ``bits`` default to the default spec's ``num_pes`` and
     ``weight_index_bits``. ``num_pes`` matters to method "balanced" only (row i belongs to PE
     i mod num_pes);
@@ -135,7 +136,8 @@ def compress_file(in_path: str | Path, out_path: str | Path, *, method: str, den
 
     ``in_path`` holds ``weights`` and optionally ``bias``, ``activations`` and ``gradients``
     (module doc). The written file holds ``codes``, ``codebook``, ``activations`` and, with a
-    bias, ``bias_codes`` — the format :func:`eiesim.io.load_layer` and ``eiesim run`` read.
+    bias, ``bias_codes`` — the format :func:`eiesim.format.files.load_layer` and ``eiesim run``
+    read.
     ``activations`` given here replace the file's. A layer file needs an input vector, so the
     call fails (before any work, writing nothing) when neither provides one. Nothing is written
     unless every step succeeds.
@@ -185,7 +187,9 @@ def compress_file(in_path: str | Path, out_path: str | Path, *, method: str, den
     except LayerError as error:  # from prune() or quantize(): name the file too
         raise CompressError(f"{source}: {error}") from None
 
-    from eiesim.io import save_layer  # io imports compress lazily; keep the import one way
+    from eiesim.format.files import (
+        save_layer,  # io imports compress lazily; keep the import one way
+    )
 
     save_layer(out_path, layer_arrays["codes"], layer_arrays["codebook"], activations,
                layer_arrays.get("bias_codes"))
@@ -225,7 +229,7 @@ def _compress(weights: np.ndarray, bias: np.ndarray | None, *, method: str, dens
 
 
 def _read_input(path: Path) -> dict[str, np.ndarray]:
-    from eiesim.io import read_npz  # io imports compress lazily; keep the import one way
+    from eiesim.format.files import read_npz  # io imports compress lazily; keep the import one way
 
     try:
         arrays = read_npz(path, what="input file",

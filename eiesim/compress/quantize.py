@@ -5,8 +5,8 @@ into ``2**bits - 1`` centroids; the value 0 is then prepended at index 0, which 
 pruned weights and padding entries. Every weight is replaced by the index (code) of its
 centroid: zeros keep code 0 and a non-zero weight never gets code 0. The bias is quantized with
 the same codebook, as in the flow of EIE's RTL model. :func:`quantize_weights` returns an
-:class:`eiesim.quantized.QuantizedLayer` whose ``quantization`` field
-(:class:`~eiesim.quantized.QuantizationStats`) reports codebook usage and the error.
+:class:`eiesim.format.quantized.QuantizedLayer` whose ``quantization`` field
+(:class:`~eiesim.format.quantized.QuantizationStats`) reports codebook usage and the error.
 
 The module is callable for compatibility: ``eiesim.compress.quantize(w, bits)`` (and ``from
 eiesim.compress import quantize``) is :func:`quantize_weights`.
@@ -57,7 +57,7 @@ import numpy as np
 
 from eiesim.compress.callable_module import call_module_as
 from eiesim.errors import LayerError
-from eiesim.quantized import MAX_CODE_BITS, QuantizationStats, QuantizedLayer
+from eiesim.format.quantized import MAX_CODE_BITS, QuantizationStats, QuantizedLayer
 
 INITS = ("linear", "random", "density")
 """Centroid initialisations of Deep Compression §3.2; "linear" is the one that paper found best."""
@@ -81,7 +81,8 @@ def quantize_weights(weights: np.ndarray, bits: int | None = None, *, init: str 
     is quantized with the same codebook: to the nearest centroid, code 0 only for a bias
     exactly 0.
 
-    Returns an :class:`eiesim.quantized.QuantizedLayer` holding the codes, the float32 codebook,
+    Returns an :class:`eiesim.format.quantized.QuantizedLayer` holding the codes, the float32
+    codebook,
     the bias codes, the float weights as ``reference_weights`` and, in ``quantization``, the
     fit's statistics (codebook usage, iterations, error).
 

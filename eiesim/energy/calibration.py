@@ -2,7 +2,7 @@
 
 The paper measured Table II's power "with toggle rates from RTL simulation of the benchmark
 layers" (docs/hardware.md §4). We do the same with this simulator: the benchmark layers
-exactly as the benchmark suite makes them (:func:`eiesim.workloads.synthetic_layer`, seed 0,
+exactly as the benchmark suite makes them (:func:`eiesim.explore.workloads.synthetic_layer`, seed 0,
 full size: the paper's shapes and densities, uniform random sparsity, 4-bit codes), run back
 to back on the default design point; the *calibration activity* is each event's count over the
 whole run divided by its PE-cycles (per-PE events) or cycles (CCU events), i.e. a time-weighted
@@ -30,25 +30,25 @@ from pathlib import Path
 from types import MappingProxyType
 
 from eiesim.energy.events import CCU_ENERGY_EVENTS, PE_ENERGY_EVENTS, event_counts
-from eiesim.quantized import QuantizedLayer
+from eiesim.explore.workloads import PAPER_LAYERS_BY_NAME, PaperLayer, synthetic_layer
+from eiesim.format.quantized import QuantizedLayer
 from eiesim.spec import DEFAULT_SPEC, HardwareSpec
-from eiesim.workloads import PAPER_LAYERS_BY_NAME, PaperLayer, synthetic_layer
 
 # The paper's Table III layers (NeuralTalk: all-ones input, no bias, docs/hardware.md §5) as
-# eiesim.workloads defines them for the benchmark suite.
+# eiesim.explore.workloads defines them for the benchmark suite.
 PAPER_LAYERS: Mapping[str, PaperLayer] = PAPER_LAYERS_BY_NAME
 
 CALIBRATION_LAYERS = tuple(name for name in PAPER_LAYERS if name != "VGG-6")
 CALIBRATION_SEED = 0
 
 LayerInputs = QuantizedLayer
-"""Old name of :class:`eiesim.quantized.QuantizedLayer` (what :func:`paper_layer_inputs`
+"""Old name of :class:`eiesim.format.quantized.QuantizedLayer` (what :func:`paper_layer_inputs`
 returned)."""
 
 
 def paper_layer_inputs(name: str, *, seed: int = CALIBRATION_SEED,
                        in_scale: float = 1.0) -> QuantizedLayer:
-    """Old name: :func:`eiesim.workloads.synthetic_layer` ``(name, seed=seed,
+    """Old name: :func:`eiesim.explore.workloads.synthetic_layer` ``(name, seed=seed,
     in_scale=in_scale)``, the benchmark layer with its input vector."""
     return synthetic_layer(name, seed=seed, in_scale=in_scale)
 
@@ -56,7 +56,7 @@ def paper_layer_inputs(name: str, *, seed: int = CALIBRATION_SEED,
 def run_paper_layer(name: str, spec: HardwareSpec = DEFAULT_SPEC, *,
                     seed: int = CALIBRATION_SEED, in_scale: float = 1.0):
     """Encode and simulate the benchmark layer ``name`` on ``spec`` (fast engine)."""
-    from eiesim.compress import encode
+    from eiesim.format.encoder import encode
     from eiesim.sim import simulate
 
     layer = synthetic_layer(name, seed=seed, in_scale=in_scale)

@@ -13,9 +13,9 @@ import numpy as np
 
 from eiesim.checks import check_array_kinds, real_array, unknown_names_hint
 from eiesim.errors import LayerError
-from eiesim.io import checksum, read_npz
+from eiesim.format.files import checksum, read_npz
+from eiesim.format.quantized import QuantizedLayer
 from eiesim.network.run import NetworkLayer, _as_layer_list, _check_chain, _check_input
-from eiesim.quantized import QuantizedLayer
 from eiesim.safe_output import write_file
 
 _KEY = re.compile(r"^layer(0|[1-9][0-9]*)_(codes|codebook|bias_codes|relu|activations)$")
@@ -63,7 +63,7 @@ def load_network(path: str | Path) -> NetworkData:
 def save_network(path: str | Path, layers: Sequence[NetworkLayer | Any],
                  activations: np.ndarray | None = None, *,
                  layer_inputs: Sequence[np.ndarray] | None = None) -> Path:
-    """Write a network file. ``layers`` are :class:`~eiesim.quantized.QuantizedLayer` (alias
+    """Write a network file. ``layers`` are :class:`~eiesim.format.quantized.QuantizedLayer` (alias
     :data:`NetworkLayer`) or anything with ``codes``, ``codebook`` and ``bias_codes`` (ReLU on).
     Shapes and the input are checked before anything is written, and the file is written
     through a temporary file in the same folder (a failure leaves nothing behind).

@@ -13,15 +13,15 @@ import numpy as np
 
 from eiesim.checks import real_array
 from eiesim.errors import LayerError
-from eiesim.io import SCHEMA_VERSION
-from eiesim.layer import EncodedLayer
-from eiesim.quantized import QuantizedLayer
+from eiesim.format.encoded import EncodedLayer
+from eiesim.format.files import SCHEMA_VERSION
+from eiesim.format.quantized import QuantizedLayer
 from eiesim.sim import simulate
 from eiesim.sim.result import SimResult
 from eiesim.spec import DEFAULT_SPEC, HardwareSpec
 
 NetworkLayer = QuantizedLayer
-"""Old name of :class:`eiesim.quantized.QuantizedLayer`, the type of a network's layers:
+"""Old name of :class:`eiesim.format.quantized.QuantizedLayer`, the type of a network's layers:
 ``NetworkLayer(codes, codebook, bias_codes=None, relu=True)`` (checked on construction)."""
 
 
@@ -372,9 +372,10 @@ def is_network(workload: Any) -> bool:
 
 def fit_workload(workload: Any, spec: HardwareSpec) -> tuple[HardwareSpec, dict[str, int]]:
     """``spec`` with just the memories and pointer width that the layer, or any layer of the
-    network, exceeds enlarged (:func:`eiesim.layer.fit_memories`, layer by layer for a network:
+    network, exceeds enlarged (:func:`eiesim.format.capacity.fit_memories`, layer by layer for a
+    network:
     the sizes only grow), and every change made (the ``--fit-memories`` of run and sweep)."""
-    from eiesim.layer import fit_memories
+    from eiesim.format.capacity import fit_memories
 
     changes: dict[str, int] = {}
     for layer in workload.layers if is_network(workload) else [workload]:

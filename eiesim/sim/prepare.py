@@ -12,7 +12,7 @@ import numpy as np
 
 from eiesim.checks import real_array
 from eiesim.errors import LayerError, SpecError
-from eiesim.layer import EncodedLayer
+from eiesim.format.encoded import EncodedLayer
 from eiesim.spec import HardwareSpec
 
 

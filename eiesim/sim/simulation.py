@@ -9,7 +9,7 @@ import numpy as np
 
 from eiesim.actions import PE_INDEX
 from eiesim.errors import SpecError
-from eiesim.layer import EncodedLayer
+from eiesim.format.encoded import EncodedLayer
 from eiesim.sim.prepare import PreparedInputs, check_activations, prepare_inputs
 from eiesim.sim.result import EngineOutput, SimResult
 from eiesim.spec import DEFAULT_SPEC, HardwareSpec

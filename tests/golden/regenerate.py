@@ -22,9 +22,9 @@ from typing import Any
 import numpy as np
 
 import eiesim
-from eiesim import io
 from eiesim.actions import CCU_EVENTS, PE_EVENTS
-from eiesim.layer import fit_memories
+from eiesim.format import files as io
+from eiesim.format.capacity import fit_memories
 from eiesim.testing import assert_results_equal
 
 GOLDEN_PATH = Path(__file__).with_name("alexnet_fc8.json")

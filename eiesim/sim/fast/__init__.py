@@ -183,7 +183,7 @@ def warm_up(*, cycle_by_cycle: bool = False) -> None:
     kernel for every later run; repeated calls return at once."""
     if cycle_by_cycle in _WARM_KERNELS:
         return
-    from eiesim.layer import EncodedLayer
+    from eiesim.format.encoded import EncodedLayer
     from eiesim.sim.prepare import prepare_inputs
     from eiesim.spec import DEFAULT_SPEC
 

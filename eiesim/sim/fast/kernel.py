@@ -82,7 +82,7 @@ Arithmetic = namedtuple("Arithmetic", "is_fixed round_shift quot_shift half_shif
 Codebook = namedtuple("Codebook", "fixed float")
 """The codebook as int64 fixed point (A2; zeros in float32) and as float32."""
 Storage = namedtuple("Storage", "entry_v entry_z pe_offsets col_ptr")
-"""The interleaved CSC as stored, PE by PE (eiesim.layer.EncodedLayer)."""
+"""The interleaved CSC as stored, PE by PE (eiesim.format.encoded.EncodedLayer)."""
 Columns = namedtuple("Columns", "start length padding first_row last_real_offset last_real_row "
                                 "col_start entry_row entry_code")
 """The layer arranged for working broadcast by broadcast (built by :func:`build_columns`).

@@ -35,19 +35,19 @@ def _check_trace(trace: Any) -> Any:
     if trace is None:
         return None
     if trace is True:
-        from eiesim.trace import TraceRecorder
+        from eiesim.sim.trace import TraceRecorder
         return TraceRecorder()
     missing = [name for name in ("start", "record", "finish")
                if not callable(getattr(trace, name, None))]
     if missing:
         raise SpecError(f"trace = {trace!r} lacks the method(s) {', '.join(missing)}; pass an "
-                        f"eiesim.trace.TraceRecorder() (or trace=True for a new one)")
+                        f"eiesim.sim.trace.TraceRecorder() (or trace=True for a new one)")
     return trace
 
 
 def run(prepared: PreparedInputs, trace: Any = None, *,
         shuffle_seed: int | None = None) -> EngineOutput:
-    """Simulate one layer cycle by cycle; ``trace`` (a :class:`eiesim.trace.TraceRecorder`, or
+    """Simulate one layer cycle by cycle; ``trace`` (a :class:`eiesim.sim.trace.TraceRecorder`, or
     True for a new one) receives every (unit, event, cycle) and is returned in the output.
 
     ``shuffle_seed`` starts the SimPy processes in a shuffled order and breaks SimPy's ties

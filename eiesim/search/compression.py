@@ -1,12 +1,12 @@
 """Network-level compression: prune every layer, fine-tune, quantize, and measure on the chip.
 
 The flow of Deep Compression (Han, Mao, Dally, ICLR 2016) applied to a whole MLP
-(:class:`~eiesim.compress.train.MLP`), with EIE as the measuring instrument:
+(:class:`~eiesim.search.train.MLP`), with EIE as the measuring instrument:
 
 1. :func:`prune_masks` prunes every layer to its own density with any method of
    :mod:`eiesim.compress.prune` (:func:`global_masks`: one magnitude threshold for all layers);
 2. :func:`compress_network` fine-tunes with those masks fixed
-   (:func:`eiesim.compress.train.fine_tune`) and shares each layer's weights through a
+   (:func:`eiesim.search.train.fine_tune`) and shares each layer's weights through a
    ``2**bits``-entry codebook (:func:`eiesim.compress.quantize`, the bias with the layer's
    codebook as in EIE's flow);
 3. :func:`evaluate_network` measures test accuracy in float64 (the pruned, fine-tuned weights)
@@ -36,12 +36,12 @@ from typing import Any
 
 import numpy as np
 
-from eiesim.compress.model import Dataset
 from eiesim.compress.prune import METHODS, prune_global_mask, prune_mask
 from eiesim.compress.quantize import QuantizedLayer, quantize
-from eiesim.compress.train import MLP, fine_tune, loss_and_gradients
 from eiesim.errors import EiesimError
 from eiesim.network import NetworkLayer, save_network, simulate_network
+from eiesim.search.model import Dataset
+from eiesim.search.train import MLP, fine_tune, loss_and_gradients
 from eiesim.sim import prepare_inputs
 from eiesim.spec import HardwareSpec
 

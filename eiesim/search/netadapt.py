@@ -19,9 +19,9 @@ from collections.abc import Callable
 
 import numpy as np
 
-from eiesim.compress.search.parallel import Evaluator
-from eiesim.compress.search.sensitivity import CostTable
-from eiesim.compress.search.tasks import Candidate, SearchContext, short_fine_tune
+from eiesim.search.parallel import Evaluator
+from eiesim.search.sensitivity import CostTable
+from eiesim.search.tasks import Candidate, SearchContext, short_fine_tune
 
 _GRID_POINTS = 80  # densities tried per layer, geometric from the table's minimum up to 1
 

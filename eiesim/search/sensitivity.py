@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from eiesim.compress.search.parallel import Evaluator
-from eiesim.compress.search.tasks import SearchContext, sensitivity_point
+from eiesim.search.parallel import Evaluator
+from eiesim.search.tasks import SearchContext, sensitivity_point
 
 
 def sensitivity_curves(context: SearchContext, evaluator: Evaluator,

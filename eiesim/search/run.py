@@ -1,8 +1,8 @@
 """One call from a trained model and its data to the compressed network for EIE.
 
-:func:`search` runs the strategies of :class:`~eiesim.compress.search.tasks.SearchSettings`
+:func:`search` runs the strategies of :class:`~eiesim.search.tasks.SearchSettings`
 and returns a :class:`SearchResult`; :meth:`SearchResult.write` writes the network file, the CSV
-and the plot atomically (:func:`~eiesim.compress.search.results.write_outputs`).
+and the plot atomically (:func:`~eiesim.search.results.write_outputs`).
 """
 
 from __future__ import annotations
@@ -16,16 +16,22 @@ from typing import Any
 
 import numpy as np
 
-from eiesim.compress.model import Dataset
-from eiesim.compress.network import CompressedNetwork, dense_network, evaluate_network, layer_table
-from eiesim.compress.search.allocation import minimise_allocation, threshold_allocation
-from eiesim.compress.search.amc import amc
-from eiesim.compress.search.baselines import global_candidates, uniform_candidates
-from eiesim.compress.search.netadapt import netadapt
-from eiesim.compress.search.parallel import Evaluator, single_threaded_blas
-from eiesim.compress.search.results import tidy, write_outputs
-from eiesim.compress.search.sensitivity import CostTable, sensitivity_curves
-from eiesim.compress.search.tasks import (
+from eiesim.safe_output import OutputFiles
+from eiesim.search.allocation import minimise_allocation, threshold_allocation
+from eiesim.search.amc import amc
+from eiesim.search.baselines import global_candidates, uniform_candidates
+from eiesim.search.compression import (
+    CompressedNetwork,
+    dense_network,
+    evaluate_network,
+    layer_table,
+)
+from eiesim.search.model import Dataset
+from eiesim.search.netadapt import netadapt
+from eiesim.search.parallel import Evaluator, single_threaded_blas
+from eiesim.search.results import tidy, write_outputs
+from eiesim.search.sensitivity import CostTable, sensitivity_curves
+from eiesim.search.tasks import (
     Candidate,
     SearchContext,
     SearchError,
@@ -33,8 +39,7 @@ from eiesim.compress.search.tasks import (
     evaluate_candidate,
     split_validation,
 )
-from eiesim.compress.train import MLP
-from eiesim.safe_output import OutputFiles
+from eiesim.search.train import MLP
 from eiesim.spec import HardwareSpec
 
 Progress = Callable[[str, int, int], None]
@@ -46,13 +51,13 @@ class SearchResult:
     """Everything a search found."""
 
     table: Any
-    """The results DataFrame (eiesim.compress.search.results), one row per network."""
+    """The results DataFrame (eiesim.search.results), one row per network."""
     curves: Any
-    """The sensitivity curves (eiesim.compress.search.sensitivity), or None if not run."""
+    """The sensitivity curves (eiesim.search.sensitivity), or None if not run."""
     network: CompressedNetwork
     """The chosen network."""
     layers: Any
-    """Per-layer table of the chosen network (eiesim.compress.network.layer_table)."""
+    """Per-layer table of the chosen network (eiesim.search.compression.layer_table)."""
     settings: SearchSettings
     spec: HardwareSpec
     reference_accuracy: float
@@ -97,10 +102,11 @@ def search(model: MLP, data: Dataset, spec: HardwareSpec | None = None,
            scheduler: str | None = None, client: Any = None,
            progress: Progress | None = None, progress_bars: bool = False) -> SearchResult:
     """Compress ``model`` for ``spec`` with every strategy; choose the network meeting the bound
-    at the lowest objective (eiesim.compress.search.results).
+    at the lowest objective (eiesim.search.results).
 
     ``workers`` local processes (None: all cores), or a Dask ``scheduler`` address or
-    ``client`` (:func:`eiesim.executor.run_tasks`); ``progress(stage, done, total)`` is called
+    ``client`` (:func:`eiesim.explore.executor.run_tasks`); ``progress(stage, done, total)`` is
+    called
     as work completes; ``progress_bars`` shows the executor's bars on a terminal. The bound is
     measured from the uncompressed float model's test accuracy."""
     with single_threaded_blas():
@@ -122,8 +128,8 @@ def _search(model: MLP, data: Dataset, spec: HardwareSpec | None,
                           f"weight_index_bits = {spec.weight_index_bits}; use at most "
                           f"{spec.weight_index_bits} bits or raise weight_index_bits")
     if not isinstance(model, MLP) or not isinstance(data, Dataset):
-        raise SearchError("search takes an MLP (eiesim.compress.model.load_model) and a Dataset "
-                          "(eiesim.compress.model.load_data)")
+        raise SearchError("search takes an MLP (eiesim.search.model.load_model) and a Dataset "
+                          "(eiesim.search.model.load_data)")
     data.check_model(model)
     fit, val_inputs, val_labels = split_validation(data, settings.validation_fraction,
                                                    settings.seed)

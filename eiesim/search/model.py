@@ -11,7 +11,7 @@ array                  shape / dtype        meaning
 =====================  ===================  ====================================================
 
 Shapes must chain (``out_K == in_(K+1)``). :func:`load_model` also reads every weights file
-that :mod:`eiesim.importers` reads (safetensors, ONNX, PyTorch state dicts, other ``.npz``):
+that :mod:`eiesim.search.importers` reads (safetensors, ONNX, PyTorch state dicts, other ``.npz``):
 its fully connected layers, in file order, become the model's layers.
 
 Data file (``.npz``): ``train_inputs`` (n, in) float, ``train_labels`` (n,) integer in
@@ -30,9 +30,9 @@ from pathlib import Path
 
 import numpy as np
 
-from eiesim.compress.train import MLP, TrainError
 from eiesim.errors import EiesimError
 from eiesim.safe_output import write_file
+from eiesim.search.train import MLP, TrainError
 
 __all__ = ["Dataset", "ModelFileError", "load_data", "load_model", "save_data", "save_model"]
 
@@ -115,7 +115,7 @@ def save_data(path: str | Path, data: Dataset) -> Path:
 
 
 def load_model(path: str | Path) -> MLP:
-    """Read a model file, or the fully connected layers of any file :mod:`eiesim.importers`
+    """Read a model file, or the fully connected layers of any file :mod:`eiesim.search.importers`
     reads (module doc)."""
     path = Path(path)
     source = str(path)
@@ -126,7 +126,7 @@ def load_model(path: str | Path) -> MLP:
     arrays = _read_npz(path) if path.suffix.lower() == ".npz" else None
     if arrays is not None and any(_MODEL_KEY.match(name) for name in arrays):
         return _model_from_arrays(arrays, source)
-    from eiesim.importers import fully_connected_layers, load_tensors
+    from eiesim.search.importers import fully_connected_layers, load_tensors
 
     layers = fully_connected_layers(load_tensors(path))
     if not layers:

@@ -5,7 +5,7 @@ https://ui.perfetto.dev or chrome://tracing:
 
 >>> import numpy as np
 >>> import eiesim
->>> from eiesim.trace import TraceRecorder
+>>> from eiesim.sim.trace import TraceRecorder
 >>> spec = eiesim.HardwareSpec(num_pes=2)
 >>> layer = eiesim.encode(np.array([[1, 0], [1, 1]], dtype=np.uint8), np.array([0.0, 0.5]),
 ...                       spec=spec)

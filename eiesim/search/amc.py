@@ -23,9 +23,9 @@ from collections.abc import Callable
 
 import numpy as np
 
-from eiesim.compress.search.parallel import Evaluator
-from eiesim.compress.search.sensitivity import CostTable
-from eiesim.compress.search.tasks import Candidate, SearchContext, episode_accuracy
+from eiesim.search.parallel import Evaluator
+from eiesim.search.sensitivity import CostTable
+from eiesim.search.tasks import Candidate, SearchContext, episode_accuracy
 
 _ELITE_SHARE = 0.25
 

@@ -1,4 +1,4 @@
-"""The encoder's two numba kernels (see :mod:`eiesim.compress.encoder`, which validates the
+"""The encoder's two numba kernels (see :mod:`eiesim.format.encoder`, which validates the
 input and calls them). Arrays and integers only.
 """
 

@@ -1,9 +1,9 @@
 """One quantized layer: codes, codebook and bias codes, with where they came from.
 
 Every part of eiesim that holds a weight-shared layer holds a :class:`QuantizedLayer`: loading a
-layer file (:func:`eiesim.io.load_layer`), quantizing float weights
+layer file (:func:`eiesim.format.files.load_layer`), quantizing float weights
 (:func:`eiesim.compress.quantize_weights`), the synthetic generator of the paper's layers
-(:func:`eiesim.workloads.generate_layer`), the test helpers (:func:`eiesim.testing.random_layer`)
+(:func:`eiesim.explore.workloads.generate_layer`), the test helpers (:func:`eiesim.testing.random_layer`)
 and the layers of a network (:mod:`eiesim.network`). The arrays are checked once, on
 construction (integer codes inside the codebook, ``codebook[0] == 0``, at most 256 entries since
 codes are uint8), so every consumer can trust them.
@@ -18,7 +18,7 @@ Besides the triple, a layer may carry:
 * ``quantization``: what the k-means fit did (:class:`QuantizationStats`), when this layer
   was made by quantizing.
 
-Old names of this type (``eiesim.io.LayerData``, ``eiesim.network.NetworkLayer``,
+Old names of this type (``eiesim.format.files.LayerData``, ``eiesim.network.NetworkLayer``,
 ``eiesim.testing.RandomLayer``, ``eiesim.energy.calibration.LayerInputs``,
 ``eiesim.compress.quantize.QuantizedLayer``) are aliases kept for existing code.
 
@@ -43,7 +43,7 @@ import numpy as np
 from eiesim.errors import LayerError
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
-    from eiesim.layer import EncodedLayer
+    from eiesim.format.encoded import EncodedLayer
     from eiesim.spec import HardwareSpec
 
 KEPT_ENCODINGS = 4
@@ -127,7 +127,7 @@ class QuantizedLayer:
     """What the k-means fit did, when this layer was made by quantizing; else None."""
 
     def __post_init__(self) -> None:
-        from eiesim.compress.encoder import check_codes  # compress imports this module
+        from eiesim.format.codes import check_codes  # compress imports this module
 
         codebook = np.asarray(self.codebook)
         if codebook.ndim == 1 and codebook.size > (1 << MAX_CODE_BITS):
@@ -215,7 +215,7 @@ class QuantizedLayer:
         only in other fields (memories, queues, clock, arithmetic), checked against that spec's
         memories: networks run many inputs, and sweeps many timing points, on one encoding.
         """
-        from eiesim.compress.encoder import encode
+        from eiesim.format.encoder import encode
         from eiesim.spec import DEFAULT_SPEC
 
         spec = DEFAULT_SPEC if spec is None else spec

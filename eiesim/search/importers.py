@@ -135,7 +135,7 @@ def fully_connected_layers(tensors: Mapping[str, Any]) -> list[FullyConnectedLay
 # --- readers --------------------------------------------------------------------------------------
 
 def _load_npz(path: Path) -> dict[str, Any]:
-    from eiesim.io import read_npz
+    from eiesim.format.files import read_npz
 
     return read_npz(path, what="weights file",
                     how="save the weights with numpy.savez(path, name=array, ...)")

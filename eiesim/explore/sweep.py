@@ -1,6 +1,6 @@
 """Design-space sweeps: many hardware points on one layer, into a tidy pandas DataFrame.
 
->>> from eiesim import workloads
+>>> from eiesim.explore import workloads
 >>> layer = workloads.synthetic_layer("Alex-8", seed=0, scale=0.05)
 >>> table = sweep(layer, pes=[1, 4], fifo=[1, 8], workers=1, progress=False)
 >>> table[["pes", "fifo", "cycles"]].shape, int(table["error"].notna().sum())
@@ -14,7 +14,8 @@ that ran); with ``fit_memories=True`` such a point runs instead on the smallest 
 hold the layer, and ``spec_changes`` says what was enlarged.
 
 Points run in local processes by default (``workers``) or on a Dask cluster (``client`` or
-``scheduler``), through :func:`eiesim.executor.run_tasks`: the layer is shipped to every worker
+``scheduler``), through :func:`eiesim.explore.executor.run_tasks`: the layer is shipped to every
+worker
 once, and points travel in batches.
 """
 
@@ -27,8 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from eiesim.errors import EiesimError, SpecError
+from eiesim.format.quantized import as_quantized_layer
 from eiesim.network import fit_workload, is_network
-from eiesim.quantized import as_quantized_layer
 from eiesim.report import METRIC_ALIASES, SCALAR_METRICS
 from eiesim.spec import DEFAULT_SPEC, PARAMETERS, HardwareSpec, field_for
 
@@ -189,9 +190,11 @@ def sweep(layer: Any, base_spec: HardwareSpec | None = None, *,
           progress: bool = True, retries: int = 3, **axes: Sequence[Any]) -> Any:
     """Run every design point on ``layer`` and return a pandas DataFrame, one row a point.
 
-    ``layer`` is a quantized layer with its input (:func:`eiesim.io.load_layer`,
-    :func:`eiesim.workloads.synthetic_layer`) or a network (:class:`~eiesim.network.NetworkData`,
-    :func:`eiesim.network.load_network`, :func:`eiesim.catalog.load_example`): a network's row
+    ``layer`` is a quantized layer with its input (:func:`eiesim.format.files.load_layer`,
+    :func:`eiesim.explore.workloads.synthetic_layer`) or a network
+    (:class:`~eiesim.network.NetworkData`,
+    :func:`eiesim.network.load_network`, :func:`eiesim.explore.catalog.load_example`): a network's
+    row
     holds per-layer and total cycles, time and energy, the area, ``edp_js`` and ``edap_jsm2``.
     A mapping of names to workloads (say, one network per pruning method) sweeps each over the
     same points, the name in a first column ``workload``, so that they compare in one table.
@@ -207,7 +210,7 @@ def sweep(layer: Any, base_spec: HardwareSpec | None = None, *,
     """
     import pandas as pd
 
-    from eiesim.executor import run_tasks
+    from eiesim.explore.executor import run_tasks
     from eiesim.sim import ENGINES
 
     if isinstance(layer, Mapping):

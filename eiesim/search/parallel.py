@@ -1,10 +1,10 @@
 """The searches' evaluations, in parallel on local processes or a Dask cluster, in task order.
 
-A thin layer over :func:`eiesim.executor.run_tasks` (the executor the sweeps use): the
+A thin layer over :func:`eiesim.explore.executor.run_tasks` (the executor the sweeps use): the
 searches call ``evaluator.map(function, tasks)`` and get ``[function(context, task) ...]`` in
 task order whatever ran where, so a search is deterministic under its seed however many workers
 it has. The shared read-only state (the model, the data, the spec: a
-:class:`~eiesim.compress.search.tasks.SearchContext`) goes to each worker once per call.
+:class:`~eiesim.search.tasks.SearchContext`) goes to each worker once per call.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from eiesim.errors import EiesimError, MissingDependencyError
-from eiesim.executor import run_tasks
+from eiesim.explore.executor import run_tasks
 
 
 def single_threaded_blas() -> Any:

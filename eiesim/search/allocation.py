@@ -3,7 +3,7 @@
 * :func:`threshold_allocation`: the classic rule of Deep Compression's sensitivity analysis,
   per layer the lowest density whose accuracy drop stays within T;
 * :func:`minimise_allocation`: the densities that minimise the predicted cost (cycles or
-  energy, :class:`~eiesim.compress.search.sensitivity.CostTable`) subject to the sum of the
+  energy, :class:`~eiesim.search.sensitivity.CostTable`) subject to the sum of the
   layers' accuracy drops staying within a budget. Drops are whole numbers of validation
   samples, so a dynamic programme over (layer, drop used) finds the exact optimum of this
   additive model for any number of layers.
@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from eiesim.compress.search.sensitivity import CostTable, accuracy_drops
+from eiesim.search.sensitivity import CostTable, accuracy_drops
 
 
 def threshold_allocation(curves: Any, threshold: float, *,

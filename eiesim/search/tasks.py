@@ -18,8 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from eiesim.compress.model import Dataset
-from eiesim.compress.network import (
+from eiesim.compress.prune import METHODS, PruningWarning
+from eiesim.errors import EiesimError
+from eiesim.network import simulate_network
+from eiesim.search.compression import (
     CompressedNetwork,
     chip_accuracy,
     compress_network,
@@ -28,10 +30,8 @@ from eiesim.compress.network import (
     global_masks,
     prune_masks,
 )
-from eiesim.compress.prune import METHODS, PruningWarning
-from eiesim.compress.train import MLP
-from eiesim.errors import EiesimError
-from eiesim.network import simulate_network
+from eiesim.search.model import Dataset
+from eiesim.search.train import MLP
 from eiesim.spec import HardwareSpec
 
 OBJECTIVES = ("cycles", "energy")
@@ -47,7 +47,7 @@ class SearchSettings:
     """Every knob of a search; the defaults are what ``eiesim search`` runs."""
 
     objective: str = "cycles"
-    """"cycles" or "energy" (of the first test input; eiesim.compress.network)."""
+    """"cycles" or "energy" (of the first test input; eiesim.search.compression)."""
     max_accuracy_drop: float = 0.01
     """Absolute test-accuracy drop on the chip allowed against the uncompressed float model."""
     methods: tuple[str, ...] = ("magnitude", "balanced")

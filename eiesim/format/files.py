@@ -33,7 +33,7 @@ import numpy as np
 
 from eiesim.checks import check_array_kinds, real_array, unknown_names_hint
 from eiesim.errors import EiesimError, LayerError
-from eiesim.quantized import MAX_CODE_BITS, QuantizedLayer
+from eiesim.format.quantized import MAX_CODE_BITS, QuantizedLayer
 from eiesim.safe_output import write_file
 
 SCHEMA_VERSION = 1
@@ -41,11 +41,12 @@ LAYER_ARRAYS = ("weights", "codes", "codebook", "activations", "bias", "bias_cod
 EXAMPLES = {"alexnet-fc8": "alexnet_fc8.npz"}
 
 LayerData = QuantizedLayer
-"""Old name of :class:`eiesim.quantized.QuantizedLayer`, which :func:`load_layer` returns (with
+"""Old name of :class:`eiesim.format.quantized.QuantizedLayer`, which :func:`load_layer` returns
+(with
 ``activations``, ``source``, ``checksum`` and ``quantized_on_load`` set)."""
 
 HOW_TO_MAKE_A_LAYER_FILE = ("a layer file is an .npz archive of named arrays: write one with "
-                            "eiesim.io.save_layer(path, codes, codebook, activations) or "
+                            "eiesim.format.files.save_layer(path, codes, codebook, activations) or "
                             "numpy.savez(path, weights=W, activations=a)")
 
 
@@ -145,7 +146,7 @@ def load_layer(path: str | Path, *, weight_index_bits: int | None = None,
                seed: int = 0) -> QuantizedLayer:
     """Read and check a layer file (module doc); quantize float ``weights`` to
     ``weight_index_bits`` (default: the default spec's). Returns a
-    :class:`~eiesim.quantized.QuantizedLayer` with ``activations``, ``source`` and
+    :class:`~eiesim.format.quantized.QuantizedLayer` with ``activations``, ``source`` and
     ``checksum`` set (and ``quantized_on_load`` plus the float ``reference_weights`` when the
     file held float weights)."""
     path = Path(path)
@@ -196,7 +197,7 @@ def layer_from_arrays(arrays: dict[str, np.ndarray], *, source: str = "<arrays>"
     bias = real_array(arrays["bias"], "bias", (out_features,), source=source) \
         if "bias" in arrays else None
 
-    from eiesim.compress.encoder import check_codes  # validation shared with the encoder
+    from eiesim.format.codes import check_codes  # validation shared with the encoder
 
     reference_weights = None
     if has_weights:
@@ -233,7 +234,7 @@ def save_layer(path: str | Path, codes: Any, codebook: np.ndarray | None = None,
                weight_index_bits: int = MAX_CODE_BITS) -> Path:
     """Write a layer file with codes and codebook (the format :func:`load_layer` reads).
 
-    ``codes`` is the (out, in) code matrix, or a :class:`~eiesim.quantized.QuantizedLayer`
+    ``codes`` is the (out, in) code matrix, or a :class:`~eiesim.format.quantized.QuantizedLayer`
     (then its codebook, bias codes and, unless given, activations are written). Everything is
     checked exactly as :func:`load_layer` checks it (with up to ``weight_index_bits``-bit
     codes; load such a file with the same ``weight_index_bits``) before anything is written;

@@ -10,7 +10,7 @@ accuracy.
 
 from __future__ import annotations
 
-from eiesim.compress.search.tasks import Candidate, SearchContext
+from eiesim.search.tasks import Candidate, SearchContext
 
 
 def uniform_candidates(context: SearchContext) -> list[Candidate]:

@@ -19,15 +19,15 @@ module                  strategy
 ``run``                 :func:`search`: everything above in one call
 ======================  =========================================================================
 
->>> from eiesim.compress.search import SearchSettings
+>>> from eiesim.search import SearchSettings
 >>> SearchSettings(objective="energy", max_accuracy_drop=0.02).cost_key
 'energy_j'
 """
 
-from eiesim.compress.search.results import pareto_flags, plot_front
-from eiesim.compress.search.run import SearchResult, search
-from eiesim.compress.search.sensitivity import plot_sensitivity
-from eiesim.compress.search.tasks import OBJECTIVES, STRATEGIES, SearchError, SearchSettings
+from eiesim.search.results import pareto_flags, plot_front
+from eiesim.search.run import SearchResult, search
+from eiesim.search.sensitivity import plot_sensitivity
+from eiesim.search.tasks import OBJECTIVES, STRATEGIES, SearchError, SearchSettings
 
 __all__ = ["OBJECTIVES", "STRATEGIES", "SearchError", "SearchResult", "SearchSettings",
            "pareto_flags", "plot_front", "plot_sensitivity", "search"]

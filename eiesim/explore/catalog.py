@@ -3,7 +3,8 @@
 ``eiesim run --example NAME`` and ``eiesim sweep --example NAME`` take these names;
 ``eiesim run --list-examples`` prints this catalog. The real layer is AlexNet fc8 as EIE's
 authors encoded it, with a real input (``eiesim/data/alexnet_fc8.npz``); the nine paper layers
-(docs/hardware.md §5) are made by :func:`eiesim.workloads.synthetic_layer` with seed 0, at the
+(docs/hardware.md §5) are made by :func:`eiesim.explore.workloads.synthetic_layer` with seed 0, at
+the
 paper's shapes, weight densities and activation densities; the networks hold three of them, each
 layer with its own input, as the paper benchmarks them (a network file with
 ``layer{K}_activations``).
@@ -71,7 +72,7 @@ def example(name: str) -> Example:
 
 
 def load_example(name: str) -> Any:
-    """The example as a :class:`~eiesim.quantized.QuantizedLayer` (with its input) or, for a
+    """The example as a :class:`~eiesim.format.quantized.QuantizedLayer` (with its input) or, for a
     network, a :class:`~eiesim.network.NetworkData` whose layers each carry their own input."""
     entry = example(name)
     if entry.is_network:
@@ -82,17 +83,17 @@ def load_example(name: str) -> Any:
                            checksum=f"example {name}",
                            layer_inputs=tuple(layer.activations for layer in layers))
     if entry.paper_name is None:
-        from eiesim import io
+        from eiesim.format import files as io
 
         return io.load_layer(io.example_path(name))
-    from eiesim.workloads import synthetic_layer
+    from eiesim.explore.workloads import synthetic_layer
 
     return synthetic_layer(entry.paper_name, seed=EXAMPLE_SEED).replace(source=name)
 
 
 def describe() -> str:
     """The catalog as text: name, shape, densities and what it is."""
-    from eiesim.workloads import paper_layer
+    from eiesim.explore.workloads import paper_layer
 
     lines = []
     for entry in EXAMPLES.values():

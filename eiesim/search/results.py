@@ -23,9 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from eiesim.compress.network import CompressedNetwork, save_compressed
-from eiesim.compress.search.tasks import SearchError, SearchSettings
 from eiesim.safe_output import OutputFiles
+from eiesim.search.compression import CompressedNetwork, save_compressed
+from eiesim.search.tasks import SearchError, SearchSettings
 
 OBJECTIVE_COLUMN = {"cycles": "cycles", "energy": "energy_j"}
 
