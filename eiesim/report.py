@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import platform
 from typing import Any
 
 import numpy as np
 
-from eiesim.format.files import SCHEMA_VERSION
 from eiesim.sim.result import SimResult
 
 # Scalar metrics of one run, in the order tables and sweeps show them: name -> (label, how).
@@ -40,6 +40,9 @@ SCALAR_METRICS: dict[str, str] = {
     "relative_error": "||output - float reference|| / ||float reference||",
     "wall_time_s": "wall time of the simulation itself",
 }
+
+SCHEMA_VERSION = 1
+"""Version of the JSON results' layout (``eiesim run --json``, network results)."""
 
 
 METRIC_ALIASES: dict[str, str] = {"entries": "issued_entries",
@@ -168,3 +171,26 @@ def format_energy(energy: Any, area: Any) -> str:
     ]
     width = 16
     return "\n".join(f"{label:<{width}}  {value}" for label, value in rows)
+
+
+def environment_metadata() -> dict[str, Any]:
+    """Versions of eiesim and the packages that decide its numbers, and the machine. SimPy's
+    version is there when the reference engine ran in this process (it decides no number of
+    the fast engine, and importing it only to read its version costs start-up time)."""
+    import sys
+
+    import numba
+
+    from eiesim.version import __version__
+
+    metadata = {
+        "eiesim": __version__,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "numba": numba.__version__,
+        "machine": platform.machine(),
+        "platform": platform.platform(),
+    }
+    if "simpy" in sys.modules:
+        metadata["simpy"] = sys.modules["simpy"].__version__
+    return metadata

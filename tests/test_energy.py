@@ -15,7 +15,6 @@ import eiesim.format.files
 from eiesim.actions import CCU_EVENTS, CYCLE_CLASSES, PE_EVENTS, UNITS
 from eiesim.energy import (
     CALIBRATION_ACTIVITY,
-    CALIBRATION_LAYERS,
     ENERGY_EVENTS,
     UNIT_OF,
     EnergyTable,
@@ -26,7 +25,6 @@ from eiesim.energy import (
     dense_baseline_energy,
     energy_report,
     load_energy_table,
-    run_paper_layer,
     sram_area_um2,
     sram_read_energy_j,
 )
@@ -35,6 +33,7 @@ from eiesim.energy.calibration import activity_of
 from eiesim.energy.report import KINDS
 from eiesim.energy.table import LNZD_NODE_POWER_W, TABLE2_POWER_W
 from eiesim.errors import EiesimError
+from eiesim.explore.calibration import CALIBRATION_LAYERS, run_paper_layer
 from eiesim.explore.workloads import synthetic_layer
 from eiesim.spec import DEFAULT_SPEC, HardwareSpec
 
@@ -143,7 +142,7 @@ def test_sram_energy_grows_with_width_and_capacity_and_amortises_the_access():
 def test_stored_calibration_activity_is_what_the_engine_measures_on_the_benchmark_layers(
         paper_results):
     """Fails when the generator, the engines or the default spec change without
-    `python -m eiesim.energy.calibration --write`."""
+    `python -m eiesim.explore.calibration --write`."""
     measured = activity_of(paper_results.values())
     for name, rate in CALIBRATION_ACTIVITY.items():
         assert measured[name] == pytest.approx(rate, rel=1e-5, abs=1e-9), name

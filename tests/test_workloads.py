@@ -6,8 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from eiesim.energy.calibration import CALIBRATION_LAYERS, paper_layer_inputs
+import eiesim
 from eiesim.errors import EiesimError
+from eiesim.explore.calibration import CALIBRATION_LAYERS, run_paper_layer
 from eiesim.explore.workloads import (
     PAPER_LAYERS,
     SYNTHETIC_CODEBOOK,
@@ -73,10 +74,11 @@ def test_paper_layers_have_the_tables_shapes_and_densities(paper):
 
 def test_calibration_and_tests_use_the_same_generator():
     name = CALIBRATION_LAYERS[2]
-    benchmark, calibration = synthetic_layer(name, in_scale=0.1), paper_layer_inputs(
-        name, in_scale=0.1)
-    assert np.array_equal(benchmark.codes, calibration.codes)
-    assert np.array_equal(benchmark.activations, calibration.activations)
+    benchmark = synthetic_layer(name, in_scale=0.1)
+    measured = run_paper_layer(name, in_scale=0.1)
+    assert measured.outputs.shape == (benchmark.shape[0],)
+    assert np.array_equal(measured.outputs, eiesim.simulate(
+        eiesim.encode(benchmark), benchmark.activations).outputs)
     small = random_layer(5, out_features=7, in_features=9, density=0.5, act_density=0.5)
     assert isinstance(small, QuantizedLayer) and small.shape == (7, 9)
     assert small.source == "random_layer(5)"

@@ -105,7 +105,6 @@ def _fit(spec: Any, workload: Any, fit: bool) -> tuple[Any, dict[str, Any]]:
 def _run_layer(args: argparse.Namespace, data: Any, spec: Any,
                table: Any) -> tuple[dict[str, Any], str, Any, Any]:
     from eiesim import encode, energy, report
-    from eiesim.format import files as io
     from eiesim.progress import activity
     from eiesim.sim import simulate
 
@@ -120,7 +119,7 @@ def _run_layer(args: argparse.Namespace, data: Any, spec: Any,
         result = simulate(layer, data.activations, spec, engine=args.engine, trace=recorder)
     energy_report = energy.energy_report(result, table)
     area = energy.area_report(spec)
-    metadata = io.environment_metadata()
+    metadata = report.environment_metadata()
     metadata.update({"layer": data.source, "input_checksum": data.checksum,
                      "quantized_on_load": data.quantized_on_load})
     payload = report.to_dict(result, metadata=metadata)
@@ -171,7 +170,6 @@ def _quantization_lines(fields: dict[str, Any]) -> list[str]:
 
 def _run_network(args: argparse.Namespace, network: Any, spec: Any,
                  table: Any) -> tuple[dict[str, Any], str, Any, None]:
-    from eiesim.format import files as io
     from eiesim.network import simulate_network
     from eiesim.progress import activity
 
@@ -180,8 +178,10 @@ def _run_network(args: argparse.Namespace, network: Any, spec: Any,
         result = simulate_network(network.layers, network.activations, spec, engine=args.engine,
                                   energy_table=table, layer_inputs=network.layer_inputs)
     payload = result.to_dict()
-    payload["metadata"] = io.environment_metadata() | {"network": network.source,
-                                                       "input_checksum": network.checksum}
+    from eiesim.report import environment_metadata
+
+    payload["metadata"] = environment_metadata() | {"network": network.source,
+                                                    "input_checksum": network.checksum}
     payload["spec_changes"] = changes
     text = "\n".join([result.format_table(title=f"eiesim: {network.source}")]
                      + _changes_lines(changes))

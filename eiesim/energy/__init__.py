@@ -61,14 +61,7 @@ Examples: ``eiesim/data/energy/example.toml`` and ``example.yaml``.
 """
 
 from eiesim.energy.area import AreaReport, area_report
-from eiesim.energy.calibration import (
-    CALIBRATION_ACTIVITY,
-    CALIBRATION_LAYERS,
-    PAPER_LAYERS,
-    measure_calibration_activity,
-    paper_layer_inputs,
-    run_paper_layer,
-)
+from eiesim.energy.calibration import CALIBRATION_ACTIVITY
 from eiesim.energy.events import ENERGY_EVENTS, UNIT_OF, event_counts
 from eiesim.energy.report import DenseBaseline, EnergyReport, dense_baseline_energy, energy_report
 from eiesim.energy.sram import sram_area_um2, sram_read_energy_j
@@ -82,10 +75,9 @@ from eiesim.energy.table import (
 from eiesim.energy.user import apply_overrides, load_energy_table
 
 __all__ = [
-    "CALIBRATION_ACTIVITY", "CALIBRATION_LAYERS", "ENERGY_EVENTS",
-    "PAPER_LAYERS", "UNIT_OF", "AreaReport", "Calibration", "DenseBaseline", "EnergyReport",
+    "CALIBRATION_ACTIVITY", "ENERGY_EVENTS", "UNIT_OF", "AreaReport", "Calibration",
+    "DenseBaseline", "EnergyReport",
     "EnergyTable", "EnergyTableError", "apply_overrides", "area_report", "calibration_fit",
     "default_energy_table", "dense_baseline_energy", "energy_report", "event_counts",
-    "load_energy_table", "measure_calibration_activity", "paper_layer_inputs",
-    "run_paper_layer", "sram_area_um2", "sram_read_energy_j",
+    "load_energy_table", "sram_area_um2", "sram_read_energy_j",
 ]

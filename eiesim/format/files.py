@@ -23,7 +23,6 @@ otherwise be silently ignored).
 from __future__ import annotations
 
 import hashlib
-import platform
 import zipfile
 from importlib import resources
 from pathlib import Path
@@ -36,7 +35,6 @@ from eiesim.errors import EiesimError, LayerError
 from eiesim.format.quantized import MAX_CODE_BITS, QuantizedLayer
 from eiesim.safe_output import write_file
 
-SCHEMA_VERSION = 1
 LAYER_ARRAYS = ("weights", "codes", "codebook", "activations", "bias", "bias_codes")
 EXAMPLES = {"alexnet-fc8": "alexnet_fc8.npz"}
 
@@ -266,26 +264,3 @@ def _smallest_exact_float(values: np.ndarray) -> np.ndarray:
     """float32 when that keeps every value, else float64 (an input must stay exact)."""
     single = values.astype(np.float32)
     return single if np.array_equal(single, values) else values
-
-
-def environment_metadata() -> dict[str, Any]:
-    """Versions of eiesim and the packages that decide its numbers, and the machine. SimPy's
-    version is there when the reference engine ran in this process (it decides no number of
-    the fast engine, and importing it only to read its version costs start-up time)."""
-    import sys
-
-    import numba
-
-    import eiesim
-
-    metadata = {
-        "eiesim": eiesim.__version__,
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "numba": numba.__version__,
-        "machine": platform.machine(),
-        "platform": platform.platform(),
-    }
-    if "simpy" in sys.modules:
-        metadata["simpy"] = sys.modules["simpy"].__version__
-    return metadata

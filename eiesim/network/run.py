@@ -14,7 +14,6 @@ import numpy as np
 from eiesim.checks import real_array
 from eiesim.errors import LayerError
 from eiesim.format.encoded import EncodedLayer
-from eiesim.format.files import SCHEMA_VERSION
 from eiesim.format.quantized import QuantizedLayer
 from eiesim.sim import simulate
 from eiesim.sim.result import SimResult
@@ -161,7 +160,7 @@ class NetworkResult:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready summary: totals, one entry per layer, final outputs, config."""
-        from eiesim.report import metrics
+        from eiesim.report import SCHEMA_VERSION, metrics
 
         energies = self.layer_energy_j
         layers = []

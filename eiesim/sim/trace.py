@@ -155,11 +155,9 @@ class TraceRecorder:
         for key, value in self.meta.items():
             if isinstance(value, (int, float, str, bool)) or value is None:
                 other[key] = value
-        try:
-            from eiesim import __version__
-            other["eiesim_version"] = __version__
-        except ImportError:  # pragma: no cover
-            pass
+        from eiesim.version import __version__
+
+        other["eiesim_version"] = __version__
         return {"traceEvents": events, "displayTimeUnit": "ms", "otherData": other}
 
     def write_chrome_trace(self, path: str | PathLike) -> None:
