@@ -45,10 +45,6 @@ SCHEMA_VERSION = 1
 """Version of the JSON results' layout (``eiesim run --json``, network results)."""
 
 
-METRIC_ALIASES: dict[str, str] = {"entries": "issued_entries",
-                                  "padding_entries": "issued_padding_entries"}
-"""Old metric names, still reported with the same values: old name -> current name."""
-
 CYCLE_COMPONENTS = ("frontend_cycles", "drain_cycles", "relu_cycles", "writeback_cycles")
 """The parts of ``cycles``; they add up to it exactly, also for layers run in output batches."""
 
@@ -62,8 +58,6 @@ def metrics(result: SimResult) -> dict[str, Any]:
         else:
             value = getattr(result, name)
         values[name] = value.item() if isinstance(value, np.generic) else value
-    for old, current in METRIC_ALIASES.items():
-        values[old] = values[current]
     return values
 
 
@@ -139,7 +133,7 @@ def energy_fields(energy: Any, area: Any) -> dict[str, Any]:
     """JSON fields of an EnergyReport and AreaReport (see eiesim.energy)."""
     return {
         "energy_j": energy.energy_j,
-        "power_w": energy.average_power_w,
+        "power_w": energy.power_w,
         "pj_per_mac": None if energy.macs == 0 else energy.pj_per_mac,
         "inferences_per_j": energy.inferences_per_j,
         "energy_breakdown": dict(energy.by_unit),
@@ -163,7 +157,7 @@ def format_energy(energy: Any, area: Any) -> str:
     rows = [
         ("energy", f"{_si(energy.energy_j, 'J')} per inference, {per_mac} per useful MAC, "
                    f"{energy.inferences_per_j:,.0f} inferences/J"),
-        ("power", f"{_si(energy.average_power_w, 'W')} average ({energy.table_name})"),
+        ("power", f"{_si(energy.power_w, 'W')} average ({energy.table_name})"),
         ("energy by unit", breakdown),
         ("dense baseline", f"{_si(energy.dense_baseline_j, 'J')} with dense 16-bit weights from "
                            f"DRAM: compression and sparsity save {energy.savings_vs_dense:,.0f}x"),

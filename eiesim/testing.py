@@ -19,11 +19,8 @@ from eiesim.actions import CCU_EVENTS, PE_EVENTS
 from eiesim.explore.workloads import generate_layer
 from eiesim.format.quantized import QuantizedLayer
 
-__all__ = ["RandomLayer", "assert_results_equal", "random_layer"]
+__all__ = ["assert_results_equal", "random_layer"]
 
-RandomLayer = QuantizedLayer
-"""Old name of :class:`eiesim.format.quantized.QuantizedLayer`, which :func:`random_layer` returns
-(with ``activations`` set)."""
 
 
 def random_layer(seed: int, *, out_features: int | None = None, in_features: int | None = None,

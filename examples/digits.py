@@ -44,10 +44,10 @@ from typing import Any
 
 import numpy as np
 
-from eiesim.compress import QuantizedLayer, iterative_prune, quantize
+from eiesim.compress import QuantizedLayer, iterative_prune, quantize_weights
 from eiesim.compress.prune import METHODS
 from eiesim.errors import EiesimError
-from eiesim.network import EncodedNetwork, NetworkLayer, encode_network, simulate_network
+from eiesim.network import EncodedNetwork, encode_network, simulate_network
 from eiesim.search import train as trainer
 from eiesim.search.train import MLP, forward
 from eiesim.spec import DEFAULT_SPEC, HardwareSpec
@@ -218,12 +218,13 @@ def quantize_model(model: MLP, bits: int | None = None, *,
     """Weight sharing per layer: ``2**bits``-entry k-means codebooks, bias with the layer's
     (default: the spec's default weight index bits)."""
     bits = DEFAULT_SPEC.weight_index_bits if bits is None else bits
-    return [quantize(w, bits, seed=seed, bias=b) for w, b in zip(model.weights, model.biases)]
+    return [quantize_weights(w, bits, seed=seed, bias=b)
+            for w, b in zip(model.weights, model.biases)]
 
 
-def network_layers(quantized: Sequence[QuantizedLayer]) -> list[NetworkLayer]:
+def network_layers(quantized: Sequence[QuantizedLayer]) -> list[QuantizedLayer]:
     """The layers as EIE runs them (ReLU after each; the last one is read before ReLU)."""
-    return [NetworkLayer.from_quantized(q) for q in quantized]
+    return [QuantizedLayer.from_quantized(q) for q in quantized]
 
 
 def accuracy(weights: Sequence[np.ndarray], biases: Sequence[np.ndarray | None], x: np.ndarray,

@@ -111,7 +111,7 @@ def test_bounds_and_identities(case):
     assert np.array_equal(count("acc_writes"), count("macs"))
     assert np.array_equal(count("codebook_decodes"), count("entries"))
     assert np.array_equal(count("entries"), plan.entries.sum(axis=1))
-    assert result.entries == int(plan.entries.sum())
+    assert result.issued_entries == int(plan.entries.sum())
     assert np.array_equal(count("empty_columns"), (plan.entries == 0).sum(axis=1))
     assert np.all(count("spmat_line_reads") <= count("entries"))
     assert np.array_equal(count("src_act_reads"),
@@ -151,4 +151,4 @@ def test_fc8_bounds():
     result = eiesim.simulate(layer, data["activations"], spec)
     plan = schedule(layer, data["activations"], spec)
     assert plan.work_lower_bound() <= result.frontend_cycles <= plan.lockstep_upper_bound()
-    assert result.entries == int(plan.entries.sum())
+    assert result.issued_entries == int(plan.entries.sum())

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from eiesim.format import files as io
+from eiesim.format.quantized import QuantizedLayer
 
 
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
@@ -24,7 +25,8 @@ def example_json():
 
 
 def test_example_json_has_documented_keys(example_json):
-    for key in ("cycles", "time_s", "load_efficiency", "macs", "entries", "padding_entries",
+    for key in ("cycles", "time_s", "load_efficiency", "macs", "issued_entries",
+                "issued_padding_entries", "stored_entries",
                 "broadcasts", "pointer_reads", "spmat_reads", "per_pe_busy_cycles",
                 "wall_time_s", "config", "schema_version", "metadata"):
         assert key in example_json, key
@@ -237,12 +239,12 @@ def test_compress_then_run(tmp_path):
 
 
 def test_network_file_runs_layer_after_layer(tmp_path):
-    from eiesim.network import NetworkLayer, save_network
+    from eiesim.network import save_network
 
     rng = np.random.default_rng(4)
     codebook = np.linspace(-0.5, 0.5, 16) * (np.arange(16) > 0)
     shapes = [(24, 40), (10, 24)]
-    layers = [NetworkLayer(((rng.random(s) < 0.4) * rng.integers(1, 16, s)).astype(np.uint8),
+    layers = [QuantizedLayer(((rng.random(s) < 0.4) * rng.integers(1, 16, s)).astype(np.uint8),
                            codebook.astype(np.float32)) for s in shapes]
     path = tmp_path / "net.npz"
     save_network(path, layers, rng.random(40))

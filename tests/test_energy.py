@@ -178,7 +178,7 @@ def test_held_out_real_layer_draws_table2_power_within_a_band():
     fc8 = eiesim.format.files.load_layer(eiesim.format.files.example_path("alexnet-fc8"))
     result = eiesim.simulate(fc8.encode(DEFAULT_SPEC), fc8.activations, DEFAULT_SPEC)
     report = energy_report(result)
-    assert report.average_power_w == pytest.approx(table2_chip, rel=0.15)
+    assert report.power_w == pytest.approx(table2_chip, rel=0.15)
     ranked = sorted(report.shares, key=report.shares.get, reverse=True)
     assert ranked[:2] == ["spmat_read", "ptr_read"]
 
@@ -188,7 +188,7 @@ def test_power_of_each_benchmark_layer(paper_results, name):
     report = energy_report(paper_results[name])
     shares = report.shares
     if name in CNN_LAYERS:
-        assert 0.45 < report.average_power_w < 0.75
+        assert 0.45 < report.power_w < 0.75
         ranked = sorted(shares, key=shares.get, reverse=True)
         assert ranked[:2] == ["spmat_read", "ptr_read"]
         assert 0.45 < shares["spmat_read"] < 0.65
@@ -196,7 +196,7 @@ def test_power_of_each_benchmark_layer(paper_results, name):
         # NeuralTalk layers, all inputs non-zero: NT-Wd (600 long columns) reads few pointers
         # and lines per cycle and draws a little less; NT-We (under one entry per column and
         # PE) is pointer-bound, so its pointer read outweighs its sparse-matrix read.
-        assert 0.40 < report.average_power_w < 0.75
+        assert 0.40 < report.power_w < 0.75
         if name == "NT-We":
             assert shares["ptr_read"] > shares["spmat_read"]
     assert report.pj_per_mac == pytest.approx(report.energy_j / report.macs * 1e12)
@@ -336,7 +336,7 @@ def test_report_is_counts_times_energies_plus_clock_and_leakage(spec):
     assert sum(report.by_event.values()) == pytest.approx(events, rel=1e-12)
     assert sum(report.by_unit.values()) == pytest.approx(report.energy_j, rel=1e-12)
     assert sum(report.shares.values()) == pytest.approx(1.0)
-    assert report.average_power_w == pytest.approx(report.energy_j / result.time_s)
+    assert report.power_w == pytest.approx(report.energy_j / result.time_s)
     assert report.inferences_per_j == pytest.approx(1 / report.energy_j)
     assert all(v >= 0 for kinds in report.by_unit_kind.values() for v in kinds.values())
     assert set(report.by_kind) == set(KINDS)

@@ -195,11 +195,11 @@ def test_path_and_format_errors(tmp_path: Path) -> None:
 
 
 def test_importers_feed_the_compression_pipeline(tmp_path: Path) -> None:
-    from eiesim.compress import prune, quantize
+    from eiesim.compress import prune_weights, quantize_weights
 
     path = tmp_path / "net.npz"
     np.savez(path, **{"fc1.weight": FC1_W, "fc1.bias": FC1_B})
     layer = fully_connected_layers(load_tensors(path))[0]
-    q = quantize(prune(layer.weight, 0.5), 4, bias=layer.bias)
+    q = quantize_weights(prune_weights(layer.weight, 0.5), 4, bias=layer.bias)
     assert q.codes.shape == (4, 6) and np.count_nonzero(q.codes) == 12
     assert np.all(q.bias_codes != 0)

@@ -16,7 +16,7 @@ from hypothesis.extra import numpy as hnp
 from eiesim.errors import EiesimError, LayerError, OutputError
 from eiesim.format import files as io
 from eiesim.format.quantized import QuantizedLayer
-from eiesim.network import NetworkLayer, load_network, save_network
+from eiesim.network import load_network, save_network
 
 CODEBOOK = np.array([0.0, -0.5, 0.25, 1.0], dtype=np.float32)
 
@@ -105,7 +105,7 @@ def test_save_layer_round_trips_exactly_to_the_path_given(tmp_path):
                          np.array([1, 0])) == path
     assert sorted(p.name for p in tmp_path.iterdir()) == ["layer.data"]
     layer = io.load_layer(path)
-    assert isinstance(layer, QuantizedLayer) and isinstance(layer, io.LayerData)
+    assert isinstance(layer, QuantizedLayer)
     assert np.array_equal(layer.codes, arrays["codes"])
     assert np.array_equal(layer.activations, arrays["activations"])
     assert layer.bias_codes.tolist() == [1, 0]
@@ -127,14 +127,14 @@ def test_a_failed_save_leaves_the_existing_file_untouched(tmp_path, monkeypatch)
     with pytest.raises(OutputError, match="No space left on device.*nothing was written"):
         io.save_layer(path, arrays["codes"], arrays["codebook"], np.zeros(3))
     with pytest.raises(OutputError, match="No space left"):
-        save_network(tmp_path / "net.npz", [NetworkLayer(arrays["codes"], CODEBOOK)],
+        save_network(tmp_path / "net.npz", [QuantizedLayer(arrays["codes"], CODEBOOK)],
                      np.ones(3))
     assert files_in(tmp_path) == before  # no temporary file left, the old file unchanged
 
 
 def test_save_network_writes_atomically_and_loads_back(tmp_path):
-    layers = [NetworkLayer(np.array([[1, 0, 2], [0, 3, 1]]), CODEBOOK),
-              NetworkLayer(np.array([[1, 2]]), CODEBOOK, np.array([1]), relu=False)]
+    layers = [QuantizedLayer(np.array([[1, 0, 2], [0, 3, 1]]), CODEBOOK),
+              QuantizedLayer(np.array([[1, 2]]), CODEBOOK, np.array([1]), relu=False)]
     path = tmp_path / "net.bin"
     save_network(path, layers, np.array([1.0, 2.0, 0.0]))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["net.bin"]

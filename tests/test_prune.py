@@ -14,7 +14,6 @@ from hypothesis.extra import numpy as hnp
 from eiesim.compress import (
     density_schedule,
     iterative_prune,
-    prune,
     prune_global,
     prune_global_mask,
     prune_mask,
@@ -48,9 +47,9 @@ densities = st.floats(0.01, 1.0)
 
 def test_magnitude_keeps_the_largest() -> None:
     w = np.array([[0.1, -0.9, 0.3], [0.5, 0.2, -0.4]])
-    assert prune(w, 0.5).tolist() == [[0.0, -0.9, 0.0], [0.5, 0.0, -0.4]]
-    assert prune(w, 1 / 6).tolist() == [[0.0, -0.9, 0.0], [0.0, 0.0, 0.0]]
-    assert np.array_equal(prune(w, 1.0), w)
+    assert prune_weights(w, 0.5).tolist() == [[0.0, -0.9, 0.0], [0.5, 0.0, -0.4]]
+    assert prune_weights(w, 1 / 6).tolist() == [[0.0, -0.9, 0.0], [0.0, 0.0, 0.0]]
+    assert np.array_equal(prune_weights(w, 1.0), w)
 
 
 def test_magnitude_ties_keep_the_lower_index() -> None:
@@ -68,7 +67,7 @@ def test_density_rounds_half_up_and_keeps_at_least_one() -> None:
 def test_prune_keeps_dtype_and_does_not_modify_input() -> None:
     w = np.arange(1, 7, dtype=np.float32).reshape(2, 3)
     before = w.copy()
-    out = prune(w, 0.5)
+    out = prune_weights(w, 0.5)
     assert out.dtype == np.float32 and np.array_equal(w, before)
     assert out.tolist() == [[0, 0, 0], [4, 5, 6]]
 
@@ -183,7 +182,7 @@ def test_element_methods_hit_the_density_exactly(w: np.ndarray, density: float, 
     assert mask.dtype == np.bool_ and mask.shape == w.shape
     assert mask.sum() == expected_count(density, w.size)
     assert np.array_equal(mask, mask_of(w, density, method, seed=seed, num_pes=num_pes))
-    pruned = prune(w, density, method, seed=seed, num_pes=num_pes,
+    pruned = prune_weights(w, density, method, seed=seed, num_pes=num_pes,
                    gradients=np.ones_like(w))
     assert np.array_equal(pruned, np.where(mask, w, 0))
 
@@ -245,14 +244,10 @@ def test_prune_is_a_module_whose_help_is_its_own() -> None:
     import pydoc
 
     import eiesim.compress
-    import eiesim.compress.prune as module
 
-    assert module is eiesim.compress.prune is prune  # the module, not a function
     text = pydoc.render_doc(eiesim.compress.prune)
     assert "Pruning to a target density" in text and "see the module doc" not in text
     assert "fraction of positions kept" in pydoc.render_doc(prune_weights)
-    w = np.array([[0.1, -0.9, 0.3], [0.5, 0.2, -0.4]])
-    assert np.array_equal(prune(w, 0.5), prune_weights(w, 0.5))  # old calls still work
     for name in eiesim.compress.__all__:
         doc = getattr(eiesim.compress, name).__doc__
         assert doc and len(doc) > 40, name
@@ -304,7 +299,7 @@ def test_global_pruning_uses_one_threshold() -> None:
     assert not a.any()  # the small layer loses everything
     assert np.count_nonzero(b) == 16
     # Layer-wise pruning would have kept half of each.
-    assert np.count_nonzero(prune(small, 0.5)) == 8
+    assert np.count_nonzero(prune_weights(small, 0.5)) == 8
 
 
 def test_global_gradient() -> None:
@@ -413,33 +408,33 @@ def test_iterative_fine_tune_errors() -> None:
 @pytest.mark.parametrize("density", [0, -0.1, 1.5, float("nan"), True, "0.5"])
 def test_bad_density(density: object) -> None:
     with pytest.raises(LayerError, match=r"density = .* must be in \(0, 1\].*e\.g\. 0\.09"):
-        prune(np.ones((2, 2)), density)  # type: ignore[arg-type]
+        prune_weights(np.ones((2, 2)), density)  # type: ignore[arg-type]
 
 
 def test_bad_method_and_options() -> None:
     w = np.ones((4, 4))
     with pytest.raises(LayerError, match="method = 'l1' is not a pruning method.*'magnitude'"):
-        prune(w, 0.5, "l1")
+        prune_weights(w, 0.5, "l1")
     with pytest.raises(LayerError, match="needs gradients=dL/dW.*shape \\(4, 4\\)"):
-        prune(w, 0.5, "gradient")
+        prune_weights(w, 0.5, "gradient")
     with pytest.raises(LayerError, match=r"gradients has shape \(4, 3\) but the weights have "
                                          r"shape \(4, 4\)"):
-        prune(w, 0.5, "gradient", gradients=np.ones((4, 3)))
+        prune_weights(w, 0.5, "gradient", gradients=np.ones((4, 3)))
     with pytest.raises(LayerError, match="num_pes = 0 must be a whole number >= 1"):
-        prune(w, 0.5, "balanced", num_pes=0)
+        prune_weights(w, 0.5, "balanced", num_pes=0)
     with pytest.raises(LayerError, match=r"block = \(0, 2\) must be a pair"):
-        prune(w, 0.5, "blocks", block=(0, 2))
+        prune_weights(w, 0.5, "blocks", block=(0, 2))
     with pytest.raises(LayerError, match="method='rows' works on a 2-D"):
-        prune(np.ones(4), 0.5, "rows")
+        prune_weights(np.ones(4), 0.5, "rows")
     with pytest.raises(LayerError, match="seed = 'a' must be a whole number"):
-        prune(w, 0.5, "random", seed="a")  # type: ignore[arg-type]
+        prune_weights(w, 0.5, "random", seed="a")  # type: ignore[arg-type]
 
 
 def test_non_finite_weight_is_named() -> None:
     w = np.ones((3, 3))
     w[2, 1] = np.inf
     with pytest.raises(LayerError, match=r"weights\[2, 1\] = inf is not finite.*nan_to_num"):
-        prune(w, 0.5)
+        prune_weights(w, 0.5)
 
 
 def test_element_methods_accept_any_shape() -> None:

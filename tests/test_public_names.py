@@ -23,7 +23,6 @@ def test_no_attribute_shadows_a_submodule(package_name):
             continue
         submodule = importlib.import_module(f"{package_name}.{info.name}")
         attribute = getattr(package, info.name)
-        # A callable module (eiesim.compress.prune) is still the module itself.
         assert attribute is submodule, (
             f"{package_name}.{info.name} is a {type(attribute).__name__}, not the module "
             f"{submodule.__name__}: help() would show the wrong documentation")
@@ -44,7 +43,7 @@ def test_every_public_name_has_its_own_documentation(package_name):
         assert "see the module" not in summary, f"{package_name}.{name}: {summary}"
 
 
-def test_the_prune_and_quantize_modules_stay_callable():
+def test_the_prune_and_quantize_modules_document_their_methods():
     from eiesim.compress import prune, quantize
 
     assert isinstance(prune, types.ModuleType) and isinstance(quantize, types.ModuleType)

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from eiesim.compress import dequantize, quantize
+from eiesim.compress import dequantize
 from eiesim.compress.quantize import QuantizedLayer, quantize_weights
 from eiesim.errors import EiesimError, LayerError
 from eiesim.spec import HardwareSpec
@@ -31,7 +31,7 @@ def test_linear_init_centroids_by_hand() -> None:
     # error that lies farthest from its mean (a tie of errors 2 and 2: the first, {1, 2, 3};
     # 1 and 3 are equally far: the lower end, 1). Centroids 1, 2, 11: {1}, {2, 3}, {10, 11, 12},
     # means 1, 2.5, 11; the next assignment is the same: converged after 2 iterations.
-    q = quantize(HAND, bits=2)
+    q = quantize_weights(HAND, bits=2)
     assert q.codebook.dtype == np.float32
     assert q.codebook.tolist() == [0.0, 1.0, 2.5, 11.0]
     assert q.codes.tolist() == [[1, 2, 0], [2, 3, 3], [3, 0, 0]]
@@ -50,7 +50,7 @@ def test_linear_init_is_per_sign_over_the_kept_weights() -> None:
     # 3 negative and 4 positive kept weights, k = 3: round(3 * 3/7) = 1 centroid for the
     # negatives (the middle of [-3, -1]) and 2 spread over [1, 10]; nothing inside the gap.
     w = np.array([[-3.0, -2.0, -1.0, 0.0], [1.0, 2.0, 3.0, 10.0]])
-    q = quantize(w, bits=2, max_iter=0)
+    q = quantize_weights(w, bits=2, max_iter=0)
     assert q.codebook.tolist() == [0.0, -2.0, 1.0, 10.0]
 
 
@@ -60,7 +60,7 @@ def test_no_centroid_unused_on_a_pruned_layer() -> None:
     from eiesim.compress import prune_weights
 
     w = prune_weights(np.random.default_rng(0).standard_normal((512, 1024)), 0.1)
-    q = quantize(w, bits=4)
+    q = quantize_weights(w, bits=4)
     assert q.quantization.distinct_kept_values > 15
     assert q.quantization.clusters_used == 15 and q.quantization.codebook_usage == 1.0
     assert not np.any((q.codebook[1:] > -1.5) & (q.codebook[1:] < 1.5))  # none in the gap
@@ -68,7 +68,7 @@ def test_no_centroid_unused_on_a_pruned_layer() -> None:
 
 
 def test_initial_centroids_without_iterations() -> None:
-    q = quantize(HAND, bits=2, max_iter=0)
+    q = quantize_weights(HAND, bits=2, max_iter=0)
     assert q.codebook.tolist() == [0.0, 1.0, 6.5, 12.0]
     assert q.iterations == 0 and not q.converged
     assert q.codes.tolist() == [[1, 1, 0], [1, 3, 3], [3, 0, 0]]
@@ -77,15 +77,15 @@ def test_initial_centroids_without_iterations() -> None:
 def test_density_init_by_hand() -> None:
     # Values 1..10, k = 3: CDF heights 1/6, 1/2, 5/6 -> sorted positions 1, 5, 8 -> 2, 6, 9.
     w = np.arange(1.0, 11.0).reshape(2, 5)
-    q = quantize(w, bits=2, init="density", max_iter=0)
+    q = quantize_weights(w, bits=2, init="density", max_iter=0)
     assert q.codebook.tolist() == [0.0, 2.0, 6.0, 9.0]
 
 
 def test_random_init_is_a_seeded_sample_of_the_weights() -> None:
     w = np.arange(1.0, 101.0).reshape(10, 10)
-    a = quantize(w, bits=3, init="random", seed=7, max_iter=0)
-    b = quantize(w, bits=3, init="random", seed=7, max_iter=0)
-    c = quantize(w, bits=3, init="random", seed=8, max_iter=0)
+    a = quantize_weights(w, bits=3, init="random", seed=7, max_iter=0)
+    b = quantize_weights(w, bits=3, init="random", seed=7, max_iter=0)
+    c = quantize_weights(w, bits=3, init="random", seed=8, max_iter=0)
     assert np.array_equal(a.codebook, b.codebook) and np.array_equal(a.codes, b.codes)
     assert not np.array_equal(a.codebook, c.codebook)
     assert set(a.codebook[1:].tolist()) <= set(w.ravel().tolist())
@@ -94,14 +94,14 @@ def test_random_init_is_a_seeded_sample_of_the_weights() -> None:
 
 def test_one_bit_is_the_mean() -> None:
     w = np.array([[0.0, 1.0, 2.0], [6.0, 0.0, 0.0]])
-    q = quantize(w, bits=1)
+    q = quantize_weights(w, bits=1)
     assert q.codebook.tolist() == [0.0, 3.0]
     assert q.codes.tolist() == [[0, 1, 1], [1, 0, 0]]
 
 
 def test_few_distinct_values_are_exact() -> None:
     w = np.array([[0.5, -0.25, 0.0, 0.5], [0.0, 3.0, -0.25, 0.0]], dtype=np.float32)
-    q = quantize(w, bits=4)
+    q = quantize_weights(w, bits=4)
     assert q.codebook.shape == (16,)
     assert q.codebook[:4].tolist() == [0.0, -0.25, 0.5, 3.0]
     assert not q.codebook[4:].any()
@@ -111,7 +111,7 @@ def test_few_distinct_values_are_exact() -> None:
 
 
 def test_all_zero_weights() -> None:
-    q = quantize(np.zeros((3, 4)), bits=4)
+    q = quantize_weights(np.zeros((3, 4)), bits=4)
     assert not q.codes.any() and not q.codebook.any()
     assert q.codes.dtype == np.uint8 and q.codebook.shape == (16,)
     assert q.kept_weights == 0 and q.rms_error == 0 and q.relative_error == 0
@@ -121,7 +121,7 @@ def test_all_zero_weights() -> None:
 
 def test_all_zero_weights_with_bias_fit_the_bias() -> None:
     bias = np.array([0.0, 1.5, -2.0])
-    q = quantize(np.zeros((3, 4)), bits=4, bias=bias)
+    q = quantize_weights(np.zeros((3, 4)), bits=4, bias=bias)
     assert np.array_equal(q.bias(), bias.astype(np.float32))
     assert q.bias_codes[0] == 0 and q.bias_codes[1] != 0 and q.bias_codes[2] != 0
 
@@ -131,7 +131,7 @@ def test_bias_uses_the_same_codebook_and_is_fitted_with_the_weights() -> None:
     # with 3 centroids: {1, 2, 2.4, 3} -> 2.1, {10, 11, 12} -> 11, {100} -> 100. The bias 0 keeps
     # code 0. (Fitted to the weights alone, the codebook would leave 100 at 11: an error of 89.)
     bias = np.array([0.0, 2.4, 100.0])
-    q = quantize(HAND, bits=2, bias=bias)
+    q = quantize_weights(HAND, bits=2, bias=bias)
     assert q.bias_codes.dtype == np.uint8
     assert q.codebook.tolist() == pytest.approx([0.0, 2.1, 11.0, 100.0])
     assert q.bias_codes.tolist() == [0, 1, 3]
@@ -146,19 +146,19 @@ def test_small_biases_in_the_gap_get_a_centroid() -> None:
     weights = rng.normal(size=(10, 200))
     weights[np.abs(weights) < 1.0] = 0.0  # the kept weights have |w| >= 1
     bias = rng.uniform(0.02, 0.08, 10)
-    q = quantize(weights, bits=4, bias=bias)
+    q = quantize_weights(weights, bits=4, bias=bias)
     assert q.bias_max_abs_error < 0.02
     assert np.any((q.codebook > 0.02) & (q.codebook < 0.08))  # a centroid among the biases
 
 
 def test_tiny_bias_never_gets_code_zero() -> None:
-    q = quantize(HAND, bits=2, bias=np.array([1e-30, -1e-30, 0.0]))
+    q = quantize_weights(HAND, bits=2, bias=np.array([1e-30, -1e-30, 0.0]))
     assert q.bias_codes.tolist() == [1, 1, 0]
 
 
 def test_value_on_a_midpoint_goes_to_the_upper_centroid() -> None:
     # Initial codebook 0, 1, 6.5, 12: midpoints 3.75 and 9.25 go to 6.5 and 12.
-    q = quantize(HAND, bits=2, max_iter=0, bias=np.array([3.75, 9.25, 0.0]))
+    q = quantize_weights(HAND, bits=2, max_iter=0, bias=np.array([3.75, 9.25, 0.0]))
     assert q.bias_codes.tolist() == [2, 3, 0]
 
 
@@ -177,7 +177,7 @@ def test_encode_round_trip() -> None:
     w = rng.standard_normal((12, 10))
     w[rng.random(w.shape) < 0.6] = 0
     bias = rng.standard_normal(12)
-    q = quantize(w, bits=4, bias=bias)
+    q = quantize_weights(w, bits=4, bias=bias)
     layer = q.encode(HardwareSpec(num_pes=4))
     codes, bias_codes = layer.to_codes()
     assert np.array_equal(codes, q.codes)
@@ -189,13 +189,13 @@ def test_encode_round_trip() -> None:
 @pytest.mark.parametrize("bits", [0, 9, -1])
 def test_bits_out_of_range(bits: int) -> None:
     with pytest.raises(LayerError, match=rf"bits = {bits} is outside 1\.\.8.*bits=4"):
-        quantize(HAND, bits=bits)
+        quantize_weights(HAND, bits=bits)
 
 
 @pytest.mark.parametrize("bits", [2.5, True, "4"])
 def test_bits_not_an_integer(bits: object) -> None:
     with pytest.raises(LayerError, match="must be a whole number"):
-        quantize(HAND, bits=bits)  # type: ignore[arg-type]
+        quantize_weights(HAND, bits=bits)  # type: ignore[arg-type]
 
 
 def test_non_finite_weight_is_named() -> None:
@@ -204,32 +204,32 @@ def test_non_finite_weight_is_named() -> None:
     w[2, 0] = np.inf
     with pytest.raises(LayerError, match=r"weights\[1, 2\] = nan is not finite \(2 non-finite"
                                          r".*nan_to_num"):
-        quantize(w)
+        quantize_weights(w)
 
 
 def test_non_finite_bias_is_named() -> None:
     with pytest.raises(LayerError, match=r"bias\[2\] = -inf is not finite"):
-        quantize(HAND, bias=np.array([0.0, 1.0, -np.inf]))
+        quantize_weights(HAND, bias=np.array([0.0, 1.0, -np.inf]))
 
 
 def test_centroid_beyond_float32_is_an_error() -> None:
     with pytest.raises(LayerError, match=r"magnitude 1e\+39 overflows the float32 codebook.*scale"):
-        quantize(np.array([[1e39, 0.0]]))
+        quantize_weights(np.array([[1e39, 0.0]]))
 
 
 def test_bad_shapes_and_options() -> None:
     with pytest.raises(LayerError, match=r"shape \(3,\).*2-D"):
-        quantize(np.ones(3))
+        quantize_weights(np.ones(3))
     with pytest.raises(LayerError, match=r"bias has shape \(2,\); it must have shape \(3,\)"):
-        quantize(HAND, bias=np.ones(2))
+        quantize_weights(HAND, bias=np.ones(2))
     with pytest.raises(LayerError, match="init = 'kmeans\\+\\+'.*'linear'"):
-        quantize(HAND, init="kmeans++")
+        quantize_weights(HAND, init="kmeans++")
     with pytest.raises(LayerError, match="max_iter = -1"):
-        quantize(HAND, max_iter=-1)
+        quantize_weights(HAND, max_iter=-1)
     with pytest.raises(LayerError, match="seed = 1.5"):
-        quantize(HAND, seed=1.5)  # type: ignore[arg-type]
+        quantize_weights(HAND, seed=1.5)  # type: ignore[arg-type]
     with pytest.raises(EiesimError, match="dtype"):
-        quantize(np.array([["a", "b"]]))
+        quantize_weights(np.array([["a", "b"]]))
 
 
 # --- properties ----------------------------------------------------------------------------------
@@ -248,7 +248,7 @@ def sparse_matrices(draw: st.DrawFn) -> np.ndarray:
                                                                             "density"]),
        seed=st.integers(0, 2**32 - 1))
 def test_invariants(w: np.ndarray, bits: int, init: str, seed: int) -> None:
-    q = quantize(w, bits, init=init, seed=seed)
+    q = quantize_weights(w, bits, init=init, seed=seed)
     assert q.codes.dtype == np.uint8 and q.codes.shape == w.shape
     assert q.codebook.dtype == np.float32 and q.codebook.shape == (1 << bits,)
     assert q.codebook[0] == 0
@@ -267,7 +267,7 @@ def test_invariants(w: np.ndarray, bits: int, init: str, seed: int) -> None:
     k = (1 << bits) - 1
     if q.converged and np.unique(kept).size > k:  # every centroid in use (re-seeding)
         assert q.quantization.clusters_used == k
-    again = quantize(w, bits, init=init, seed=seed)
+    again = quantize_weights(w, bits, init=init, seed=seed)
     assert np.array_equal(again.codes, q.codes) and np.array_equal(again.codebook, q.codebook)
 
 
@@ -277,18 +277,18 @@ def test_invariants(w: np.ndarray, bits: int, init: str, seed: int) -> None:
        seed=st.integers(0, 1000))
 def test_kmeans_never_worse_than_its_init(w: np.ndarray, bits: int, init: str,
                                           seed: int) -> None:
-    start = quantize(w, bits, init=init, seed=seed, max_iter=0)
-    final = quantize(w, bits, init=init, seed=seed)
+    start = quantize_weights(w, bits, init=init, seed=seed, max_iter=0)
+    final = quantize_weights(w, bits, init=init, seed=seed)
     scale = float(np.sum(w.astype(np.float64) ** 2))
     assert final.sse <= start.sse + 1e-6 * scale + 1e-12
-    one_step = quantize(w, bits, init=init, seed=seed, max_iter=1)
+    one_step = quantize_weights(w, bits, init=init, seed=seed, max_iter=1)
     assert final.sse <= one_step.sse + 1e-6 * scale + 1e-12
 
 
 @settings(max_examples=40, deadline=None)
 @given(w=sparse_matrices(), bits=st.integers(2, 6))
 def test_converged_centroids_are_cluster_means(w: np.ndarray, bits: int) -> None:
-    q = quantize(w, bits)
+    q = quantize_weights(w, bits)
     assert q.converged
     kept = w != 0
     for code in np.unique(q.codes[kept]):
@@ -301,7 +301,7 @@ def test_converged_centroids_are_cluster_means(w: np.ndarray, bits: int) -> None
 def test_bias_codes(w: np.ndarray, bias: st.DataObject) -> None:
     b = bias.draw(hnp.arrays(np.float64, (w.shape[0],), elements=st.one_of(
         st.just(0.0), st.floats(-200, 200))))
-    q = quantize(w, 3, bias=b)
+    q = quantize_weights(w, 3, bias=b)
     assert q.bias_codes.shape == b.shape and q.bias_codes.dtype == np.uint8
     assert np.array_equal(q.bias_codes == 0, b == 0)
     assert q.bias_max_abs_error == pytest.approx(
@@ -312,27 +312,23 @@ def test_more_bits_never_hurt_on_a_real_sized_layer() -> None:
     rng = np.random.default_rng(0)
     w = rng.standard_normal((256, 256))
     w[np.abs(w) < 1.5] = 0
-    errors = [quantize(w, bits).rms_error for bits in (2, 3, 4, 5, 6)]
+    errors = [quantize_weights(w, bits).rms_error for bits in (2, 3, 4, 5, 6)]
     assert all(a > b for a, b in zip(errors, errors[1:]))
     # 4-bit sharing of a pruned Gaussian: error a few percent of the weights' RMS.
-    assert quantize(w, 4).relative_error < 0.05
+    assert quantize_weights(w, 4).relative_error < 0.05
 
 
-def test_the_module_is_callable_and_documents_itself() -> None:
-    import eiesim.compress
+def test_the_module_documents_itself() -> None:
     import eiesim.compress.quantize as module
 
-    assert module is eiesim.compress.quantize is quantize  # the module, not a function
     assert "Weight sharing" in module.__doc__
     assert quantize_weights.__doc__ and "codebook" in quantize_weights.__doc__
-    a, b = quantize(HAND, bits=2), quantize_weights(HAND, bits=2)
-    assert np.array_equal(a.codes, b.codes) and np.array_equal(a.codebook, b.codebook)
 
 
 def test_result_is_the_one_layer_type_with_its_reference_weights() -> None:
     from eiesim.format.quantized import QuantizedLayer as OneType
 
-    q = quantize(HAND, bits=2, bias=np.array([0.0, 1.0, 2.0]))
+    q = quantize_weights(HAND, bits=2, bias=np.array([0.0, 1.0, 2.0]))
     assert QuantizedLayer is OneType and isinstance(q, OneType)
     assert np.array_equal(q.reference_weights, HAND)
     error = q.weight_error()

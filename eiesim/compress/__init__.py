@@ -4,15 +4,12 @@ Functions: :func:`prune_weights` (and :func:`prune_mask`, :func:`prune_global`,
 :func:`iterative_prune`), :func:`quantize_weights` (returns an
 :class:`eiesim.format.quantized.QuantizedLayer`), :func:`dequantize`, :func:`encode`.
 
-``prune`` and ``quantize`` are the modules :mod:`eiesim.compress.prune` and
-:mod:`eiesim.compress.quantize` (``help()`` on them shows how each method works); both modules
-are callable as their function, so ``from eiesim.compress import prune, quantize`` and
-``quantize(prune(w, 0.1), bits=4)`` keep working as before.
+``help()`` on the modules :mod:`eiesim.compress.prune` and :mod:`eiesim.compress.quantize` shows
+how each method works: ``quantize_weights(prune_weights(w, 0.1), bits=4)``.
 
 Pure numpy; never imports eiesim.sim (the two share only EncodedLayer).
 """
 
-from eiesim.compress import prune, quantize
 from eiesim.compress.prune import (
     IterativePruneResult,
     PruningWarning,
@@ -29,6 +26,6 @@ from eiesim.format.quantized import QuantizationStats, QuantizedLayer
 
 __all__ = [
     "IterativePruneResult", "PruningWarning", "QuantizationStats", "QuantizedLayer",
-    "density_schedule", "dequantize", "encode", "iterative_prune", "prune", "prune_global",
-    "prune_global_mask", "prune_mask", "prune_weights", "quantize", "quantize_weights",
+    "density_schedule", "dequantize", "encode", "iterative_prune", "prune_global",
+    "prune_global_mask", "prune_mask", "prune_weights", "quantize_weights",
 ]

@@ -49,9 +49,6 @@ Methods:
   kept. ``balanced`` then still prunes per PE as above and emits a :class:`PruningWarning`
   saying how many PEs stay idle.
 
-Old names: the function :func:`prune` of earlier versions is :func:`prune_weights`; this module
-is callable as that function, so ``eiesim.compress.prune(w, 0.1)`` and ``from eiesim.compress
-import prune`` keep working while ``help(eiesim.compress.prune)`` shows this text.
 """
 
 from __future__ import annotations
@@ -64,7 +61,6 @@ from typing import NamedTuple
 
 import numpy as np
 
-from eiesim.compress.callable_module import call_module_as
 from eiesim.errors import LayerError
 
 METHODS = ("magnitude", "random", "gradient", "rows", "columns", "blocks", "balanced")
@@ -479,12 +475,3 @@ def _check_block(block: object) -> tuple[int, int]:
 def _step_seed(seed: int, step: int) -> tuple[int, int]:
     return (int(seed), step)
 
-
-# --- compatibility --------------------------------------------------------------------------------
-
-prune = prune_weights
-"""Old name of :func:`prune_weights` (``from eiesim.compress.prune import prune``)."""
-
-
-# The module stays the module (help() shows how it works) and stays callable as before.
-call_module_as(__name__, prune_weights)

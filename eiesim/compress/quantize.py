@@ -55,7 +55,6 @@ from typing import NamedTuple
 
 import numpy as np
 
-from eiesim.compress.callable_module import call_module_as
 from eiesim.errors import LayerError
 from eiesim.format.quantized import MAX_CODE_BITS, QuantizationStats, QuantizedLayer
 
@@ -338,12 +337,3 @@ def _as_float_bias(bias: object, out_features: int) -> np.ndarray:
                          f"non-finite value(s) in all); replace NaN/inf before quantizing")
     return b
 
-
-# --- compatibility --------------------------------------------------------------------------------
-
-quantize = quantize_weights
-"""Old name of :func:`quantize_weights` (``from eiesim.compress.quantize import quantize``)."""
-
-
-# The module stays the module (help() shows how it works) and stays callable as before.
-call_module_as(__name__, quantize_weights)

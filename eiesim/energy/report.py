@@ -122,7 +122,7 @@ class EnergyReport:
         object.__setattr__(self, "counts", MappingProxyType(dict(self.counts)))
 
     @property
-    def average_power_w(self) -> float:
+    def power_w(self) -> float:
         return self.energy_j / self.time_s
 
     @property
@@ -161,7 +161,7 @@ class EnergyReport:
             "time_s": self.time_s,
             "cycles": self.cycles,
             "num_pes": self.num_pes,
-            "average_power_w": self.average_power_w,
+            "power_w": self.power_w,
             "macs": self.macs,
             "pj_per_mac": _nan_to_none(self.pj_per_mac),
             "inferences_per_j": self.inferences_per_j,

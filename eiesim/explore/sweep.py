@@ -30,7 +30,7 @@ from typing import Any
 from eiesim.errors import EiesimError, SpecError
 from eiesim.format.quantized import as_quantized_layer
 from eiesim.network import fit_workload, is_network
-from eiesim.report import METRIC_ALIASES, SCALAR_METRICS
+from eiesim.report import SCALAR_METRICS
 from eiesim.spec import DEFAULT_SPEC, PARAMETERS, HardwareSpec, field_for
 
 ENERGY_METRICS = ("energy_j", "power_w", "pj_per_mac", "spmat_read_energy_j", "area_mm2",
@@ -42,7 +42,7 @@ NETWORK_METRICS = ("cycles", "time_s", "energy_j", "power_w", "area_mm2", "edp_j
 LAYER_METRICS = ("cycles", "time_s", "energy_j", "load_efficiency")
 
 
-METRICS: tuple[str, ...] = (*SCALAR_METRICS, "padding_share", *ENERGY_METRICS, *METRIC_ALIASES)
+METRICS: tuple[str, ...] = (*SCALAR_METRICS, "padding_share", *ENERGY_METRICS)
 """The metric columns of a layer sweep, in order."""
 
 

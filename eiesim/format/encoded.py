@@ -59,11 +59,6 @@ class StorageStats:
             "stored_real_entries": self.real_entries,
             "stored_padding_entries": self.padding_entries,
             "stored_entries": self.entries,
-            # Old names, kept as aliases: these are stored counts (a simulation's "entries" are
-            # issued ones, SimResult.issued_entries).
-            "real_entries": self.real_entries,
-            "padding_entries": self.padding_entries,
-            "entries": self.entries,
             "padding_share": self.padding_share,
             "v_bits": self.v_bits,
             "z_bits": self.z_bits,

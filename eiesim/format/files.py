@@ -38,10 +38,6 @@ from eiesim.safe_output import write_file
 LAYER_ARRAYS = ("weights", "codes", "codebook", "activations", "bias", "bias_codes")
 EXAMPLES = {"alexnet-fc8": "alexnet_fc8.npz"}
 
-LayerData = QuantizedLayer
-"""Old name of :class:`eiesim.format.quantized.QuantizedLayer`, which :func:`load_layer` returns
-(with
-``activations``, ``source``, ``checksum`` and ``quantized_on_load`` set)."""
 
 HOW_TO_MAKE_A_LAYER_FILE = ("a layer file is an .npz archive of named arrays: write one with "
                             "eiesim.format.files.save_layer(path, codes, codebook, activations) or "

@@ -18,10 +18,6 @@ Besides the triple, a layer may carry:
 * ``quantization``: what the k-means fit did (:class:`QuantizationStats`), when this layer
   was made by quantizing.
 
-Old names of this type (``eiesim.format.files.LayerData``, ``eiesim.network.NetworkLayer``,
-``eiesim.testing.RandomLayer``, ``eiesim.energy.calibration.LayerInputs``,
-``eiesim.compress.quantize.QuantizedLayer``) are aliases kept for existing code.
-
 >>> import numpy as np
 >>> q = QuantizedLayer(np.array([[0, 1], [2, 0]]), np.array([0.0, -0.5, 0.25]))
 >>> q.shape, q.codes.dtype.name, q.weights().tolist()

@@ -42,12 +42,12 @@ density), and the shapes need not chain; cycles and energy still add up over the
 (:attr:`NetworkResult.pre_activations`), for classification.
 
 >>> import numpy as np
-
 >>> import eiesim
+>>> from eiesim.format.quantized import QuantizedLayer
 >>> rng = np.random.default_rng(0)
 >>> codebook = np.linspace(-1, 1, 16).astype(np.float32); codebook[0] = 0
->>> layers = [NetworkLayer(rng.integers(0, 16, (32, 16)).astype(np.uint8), codebook),
-...           NetworkLayer(rng.integers(0, 16, (10, 32)).astype(np.uint8), codebook)]
+>>> layers = [QuantizedLayer(rng.integers(0, 16, (32, 16)).astype(np.uint8), codebook),
+...           QuantizedLayer(rng.integers(0, 16, (10, 32)).astype(np.uint8), codebook)]
 >>> result = simulate_network(layers, rng.random(16), eiesim.HardwareSpec(num_pes=4))
 >>> result.num_layers, result.cycles == sum(r.cycles for r in result.layers)
 (2, True)
@@ -64,7 +64,6 @@ from eiesim.network.files import (
 )
 from eiesim.network.run import (
     EncodedNetwork,
-    NetworkLayer,
     NetworkResult,
     encode_network,
     fit_workload,
@@ -72,6 +71,6 @@ from eiesim.network.run import (
     simulate_network,
 )
 
-__all__ = ["HOW_TO_MAKE_A_NETWORK_FILE", "EncodedNetwork", "NetworkData", "NetworkLayer",
+__all__ = ["HOW_TO_MAKE_A_NETWORK_FILE", "EncodedNetwork", "NetworkData",
            "NetworkResult", "encode_network", "fit_workload", "is_network", "is_network_file",
            "load_network", "save_network", "simulate_network"]

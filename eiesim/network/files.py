@@ -15,7 +15,7 @@ from eiesim.checks import check_array_kinds, real_array, unknown_names_hint
 from eiesim.errors import LayerError
 from eiesim.format.files import checksum, read_npz
 from eiesim.format.quantized import QuantizedLayer
-from eiesim.network.run import NetworkLayer, _as_layer_list, _check_chain, _check_input
+from eiesim.network.run import _as_layer_list, _check_chain, _check_input
 from eiesim.safe_output import write_file
 
 _KEY = re.compile(r"^layer(0|[1-9][0-9]*)_(codes|codebook|bias_codes|relu|activations)$")
@@ -28,7 +28,7 @@ HOW_TO_MAKE_A_NETWORK_FILE = ("a network file is an .npz archive of named arrays
 class NetworkData:
     """A network file's contents (:func:`load_network`)."""
 
-    layers: tuple[NetworkLayer, ...]
+    layers: tuple[QuantizedLayer, ...]
     activations: np.ndarray | None  # float64 (in_0,): layer 0's input, the layers chained
     source: str
     checksum: str = ""
@@ -60,11 +60,11 @@ def load_network(path: str | Path) -> NetworkData:
     return NetworkData(tuple(layers), activations, source, checksum(arrays), layer_inputs)
 
 
-def save_network(path: str | Path, layers: Sequence[NetworkLayer | Any],
+def save_network(path: str | Path, layers: Sequence[QuantizedLayer | Any],
                  activations: np.ndarray | None = None, *,
                  layer_inputs: Sequence[np.ndarray] | None = None) -> Path:
     """Write a network file. ``layers`` are :class:`~eiesim.format.quantized.QuantizedLayer` (alias
-    :data:`NetworkLayer`) or anything with ``codes``, ``codebook`` and ``bias_codes`` (ReLU on).
+    :data:`QuantizedLayer`) or anything with ``codes``, ``codebook`` and ``bias_codes`` (ReLU on).
     Shapes and the input are checked before anything is written, and the file is written
     through a temporary file in the same folder (a failure leaves nothing behind).
 
@@ -103,7 +103,7 @@ def _exact_float32(values: np.ndarray) -> np.ndarray:
 
 
 def _layers_from_arrays(arrays: dict[str, np.ndarray], source: str
-                        ) -> tuple[list[NetworkLayer], np.ndarray | None,
+                        ) -> tuple[list[QuantizedLayer], np.ndarray | None,
                                    tuple[np.ndarray, ...] | None]:
     check_array_kinds(arrays, source=source,
                       boolean=tuple(name for name in arrays if name.endswith("_relu")))

@@ -19,10 +19,6 @@ from eiesim.sim import simulate
 from eiesim.sim.result import SimResult
 from eiesim.spec import DEFAULT_SPEC, HardwareSpec
 
-NetworkLayer = QuantizedLayer
-"""Old name of :class:`eiesim.format.quantized.QuantizedLayer`, the type of a network's layers:
-``NetworkLayer(codes, codebook, bias_codes=None, relu=True)`` (checked on construction)."""
-
 
 @dataclass(frozen=True, eq=False)
 class EncodedNetwork:
@@ -54,7 +50,7 @@ class EncodedNetwork:
         return self.layers[-1].out_features
 
 
-def encode_network(layers: Sequence[NetworkLayer], spec: HardwareSpec = DEFAULT_SPEC, *,
+def encode_network(layers: Sequence[QuantizedLayer], spec: HardwareSpec = DEFAULT_SPEC, *,
                    chained: bool = True) -> EncodedNetwork:
     """Encode every layer for ``spec`` (checking first that the shapes chain, if they must)."""
     layers = _as_layer_list(layers)
@@ -109,8 +105,6 @@ class NetworkResult:
         """Average power over the whole run (the key single-layer reports use too)."""
         energy = self.energy_j
         return None if energy is None else energy / self.time_s
-
-    average_power_w = power_w  # the old name, kept for existing code
 
     @property
     def area_mm2(self) -> float | None:
@@ -180,7 +174,6 @@ class NetworkResult:
             "macs": self.macs,
             "energy_j": self.energy_j,
             "power_w": self.power_w,
-            "average_power_w": self.power_w,  # old key, kept as an alias of power_w
             "area_mm2": self.area_mm2,
             "edp_js": self.edp_js,
             "edap_jsm2": self.edap_jsm2,
@@ -230,14 +223,14 @@ class NetworkResult:
         return self.layers[-1].out_features
 
 
-def simulate_network(layers: EncodedNetwork | Sequence[NetworkLayer | EncodedLayer],
+def simulate_network(layers: EncodedNetwork | Sequence[QuantizedLayer | EncodedLayer],
                      activations: np.ndarray | None, spec: HardwareSpec | None = None, *,
                      engine: str = "fast", energy: bool = True, energy_table: Any = None,
                      layer_inputs: Sequence[np.ndarray] | None = None) -> NetworkResult:
     """Run ``layers`` one after another on ``spec``, layer 0 on ``activations``.
 
     ``layers`` is an :class:`EncodedNetwork` (encode once, run many inputs), or a sequence of
-    :class:`NetworkLayer` (encoded here for ``spec``) and/or already encoded
+    :class:`QuantizedLayer` (encoded here for ``spec``) and/or already encoded
     :class:`~eiesim.EncodedLayer` (ReLU after each). Layer K + 1's input is layer K's output
     exactly as the hardware holds it (after ReLU unless the layer's flag is off; module doc).
     With ``energy`` (default) and the energy model available, each layer gets an
@@ -303,7 +296,7 @@ def _as_layer_list(layers: Any) -> list[QuantizedLayer]:
                 raise LayerError(f"layer {index}: {error}") from None
         else:
             raise LayerError(f"layer {index} is a {type(layer).__name__}; give QuantizedLayer "
-                             f"(NetworkLayer) objects")
+                             f"(QuantizedLayer) objects")
     return result
 
 
@@ -319,9 +312,9 @@ def _as_encoded_network(layers: Any, spec: HardwareSpec | None, *,
                              "encode it again with encode_network(layers, spec) or pass "
                              "spec=None")
         return layers
-    if isinstance(layers, (NetworkLayer, EncodedLayer, np.ndarray)) \
+    if isinstance(layers, (QuantizedLayer, EncodedLayer, np.ndarray)) \
             or not isinstance(layers, Sequence) or len(layers) == 0:
-        raise LayerError("simulate_network takes a non-empty list of layers (NetworkLayer or "
+        raise LayerError("simulate_network takes a non-empty list of layers (QuantizedLayer or "
                          "EncodedLayer) or an EncodedNetwork; for one layer use eiesim.simulate")
     if spec is None:
         first = next((layer for layer in layers if isinstance(layer, EncodedLayer)), None)
@@ -330,15 +323,15 @@ def _as_encoded_network(layers: Any, spec: HardwareSpec | None, *,
             rel_index_bits=first.rel_index_bits)
     shapes = []
     for index, layer in enumerate(layers):
-        if not isinstance(layer, (NetworkLayer, EncodedLayer)):
-            raise LayerError(f"layer {index} is a {type(layer).__name__}; give NetworkLayer or "
+        if not isinstance(layer, (QuantizedLayer, EncodedLayer)):
+            raise LayerError(f"layer {index} is a {type(layer).__name__}; give QuantizedLayer or "
                              f"EncodedLayer objects (or an EncodedNetwork)")
         shapes.append((layer.out_features, layer.in_features))
     if chained:
         _check_chain(shapes)
     encoded, relu = [], []
     for layer in layers:
-        if isinstance(layer, NetworkLayer):
+        if isinstance(layer, QuantizedLayer):
             encoded.append(layer.encode(spec))
             relu.append(layer.relu)
         else:

@@ -37,9 +37,10 @@ from typing import Any
 import numpy as np
 
 from eiesim.compress.prune import METHODS, prune_global_mask, prune_mask
-from eiesim.compress.quantize import QuantizedLayer, quantize
+from eiesim.compress.quantize import quantize_weights
 from eiesim.errors import EiesimError
-from eiesim.network import NetworkLayer, save_network, simulate_network
+from eiesim.format.quantized import QuantizedLayer
+from eiesim.network import save_network, simulate_network
 from eiesim.search.model import Dataset
 from eiesim.search.train import MLP, fine_tune, loss_and_gradients
 from eiesim.sim import prepare_inputs
@@ -75,10 +76,10 @@ class CompressedNetwork:
         """Kept weights over all weights of the network (biases not counted)."""
         return sum(int(m.sum()) for m in self.masks) / sum(m.size for m in self.masks)
 
-    def layers(self) -> list[NetworkLayer]:
+    def layers(self) -> list[QuantizedLayer]:
         """The layers as EIE runs them: ReLU after every layer but the last (the logits)."""
         last = len(self.quantized) - 1
-        return [NetworkLayer.from_quantized(q, relu=k != last)
+        return [QuantizedLayer.from_quantized(q, relu=k != last)
                 for k, q in enumerate(self.quantized)]
 
 
@@ -123,7 +124,7 @@ def compress_network(model: MLP, masks: Sequence[np.ndarray], data: Dataset, *, 
                           epochs=fine_tune_epochs, lr=lr, seed=seed)
     else:
         tuned = model.masked(masks)
-    quantized = tuple(quantize(w, bits, seed=seed, bias=b)
+    quantized = tuple(quantize_weights(w, bits, seed=seed, bias=b)
                       for w, b in zip(tuned.weights, tuned.biases))
     return CompressedNetwork(tuned, tuple(np.asarray(m, dtype=bool) for m in masks),
                              quantized, method, int(bits))
@@ -132,14 +133,14 @@ def compress_network(model: MLP, masks: Sequence[np.ndarray], data: Dataset, *, 
 def dense_network(model: MLP, *, bits: int, seed: int = 0) -> CompressedNetwork:
     """The uncompressed model on the chip: every weight kept, ``bits``-bit weight sharing."""
     masks = [np.ones(w.shape, dtype=bool) for w in model.weights]
-    quantized = tuple(quantize(w, bits, seed=seed, bias=b)
+    quantized = tuple(quantize_weights(w, bits, seed=seed, bias=b)
                       for w, b in zip(model.weights, model.biases))
     return CompressedNetwork(model.copy(), tuple(masks), quantized, "dense", int(bits))
 
 
 # --- the chip's arithmetic --------------------------------------------------------------------
 
-def chip_logits(layers: Sequence[NetworkLayer], inputs: np.ndarray,
+def chip_logits(layers: Sequence[QuantizedLayer], inputs: np.ndarray,
                 spec: HardwareSpec) -> np.ndarray:
     """The last layer's pre-activations for every row of ``inputs``, as the chip computes them
     (rules A1-A5; module doc). Equal to ``simulate_network(...).pre_activations`` row by row."""
@@ -155,7 +156,7 @@ def chip_logits(layers: Sequence[NetworkLayer], inputs: np.ndarray,
     return pre
 
 
-def _fixed_layer(layer: NetworkLayer, inputs: np.ndarray, spec: HardwareSpec,
+def _fixed_layer(layer: QuantizedLayer, inputs: np.ndarray, spec: HardwareSpec,
                  index: int) -> np.ndarray:
     # The chip's own preparation gives the formats and the fixed-point codebook (A1, A2).
     prepared = prepare_inputs(layer.encode(spec), np.zeros(layer.in_features), spec)
@@ -193,7 +194,7 @@ def _float32_layer(weights: np.ndarray, bias: np.ndarray | None,
     return acc.astype(np.float64)
 
 
-def chip_accuracy(layers: Sequence[NetworkLayer], inputs: np.ndarray, labels: np.ndarray,
+def chip_accuracy(layers: Sequence[QuantizedLayer], inputs: np.ndarray, labels: np.ndarray,
                   spec: HardwareSpec) -> float:
     """Share of inputs whose argmax chip logit (lowest index on ties) is the label."""
     return float(np.mean(np.argmax(chip_logits(layers, inputs, spec), axis=1) == labels))
@@ -262,8 +263,8 @@ def evaluate_network(network: CompressedNetwork, data: Dataset, spec: HardwareSp
         layer_cycles=tuple(int(r.cycles) for r in first.layers),
         layer_energy_j=tuple(float(e) for e in energy),
         layer_load_efficiency=tuple(float(r.load_efficiency) for r in first.layers),
-        layer_padding_entries=tuple(int(r.padding_entries) for r in first.layers),
-        layer_entries=tuple(int(r.entries) for r in first.layers),
+        layer_padding_entries=tuple(int(r.issued_padding_entries) for r in first.layers),
+        layer_entries=tuple(int(r.issued_entries) for r in first.layers),
         nonzero_weights=sum(int(np.count_nonzero(q.codes)) for q in network.quantized),
         result=first)
 

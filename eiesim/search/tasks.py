@@ -256,7 +256,7 @@ def sensitivity_point(context: SearchContext, task: tuple[str, int, float]) -> d
             "accuracy_val_tuned": context.val_accuracy(tuned),
             "layer_cycles": int(result.layers[layer].cycles),
             "layer_energy_j": float(result.layer_energy_j[layer]),
-            "layer_padding_entries": int(result.layers[layer].padding_entries),
+            "layer_padding_entries": int(result.layers[layer].issued_padding_entries),
             "layer_nonzero_weights": int(np.count_nonzero(plain.quantized[layer].codes)),
             "cycles": int(result.cycles), "energy_j": float(result.energy_j)}
 

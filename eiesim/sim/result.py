@@ -104,10 +104,6 @@ class SimResult:
         """Padding entries issued (rule T7: decoded, never written)."""
         return self.total("padding_entries")
 
-    # Old names of the issued counts, kept as aliases (stored counts: stored_entries).
-    entries = issued_entries
-    padding_entries = issued_padding_entries
-
     @property
     def broadcasts(self) -> int:
         return self.ccu_count("broadcasts")
