@@ -94,10 +94,11 @@ def measure_sweep_throughput(config: BenchConfig) -> dict[str, Any]:
     waits for); one untimed run first, so that numba's cache is warm. ``cpu_median_s`` adds
     this process's and the reaped workers' CPU time.
     """
+    from eiesim.explore import catalog
     from eiesim.explore.sweep import sweep
     from eiesim.format import files as io
 
-    layer = io.load_layer(io.example_path(SWEEP_LAYER))
+    layer = io.load_layer(catalog.example_path(SWEEP_LAYER))
     axes = {name: list(values) for name, values in config.sweep_axes.items()}
     times, cpu_times, failed = [], [], 0
     for index in range(config.sweep_runs + 1):

@@ -55,7 +55,7 @@ from benchmarks.config import (
 )
 from benchmarks.machine import load_average, machine_info
 from eiesim.energy import energy_report
-from eiesim.explore import workloads
+from eiesim.explore import catalog, workloads
 from eiesim.format import files as io
 
 
@@ -79,7 +79,7 @@ def _workloads(config: BenchConfig) -> Iterator[tuple[str, Any, Any, str]]:
         data = workloads.synthetic_layer(paper.name, seed=config.seed, scale=config.scale)
         yield paper.name, data, paper, "synthetic"
         if paper.name == "Alex-8":
-            yield REAL_LAYER, io.load_layer(io.example_path("alexnet-fc8")), paper, "real"
+            yield REAL_LAYER, io.load_layer(catalog.example_path("alexnet-fc8")), paper, "real"
 
 
 def _simulate_row(name: str, data: Any, paper: Any, kind: str, config: BenchConfig,

@@ -25,6 +25,11 @@ class OutputError(EiesimError):
     folder that does not exist, a device that refuses the data)."""
 
 
+class CompressionError(LayerError):
+    """An input of compression (a file, an array, a method, a density or an option) that cannot
+    be used, for one layer (eiesim compress) or a whole network (eiesim search)."""
+
+
 class UsageError(EiesimError):
     """A command-line value or combination of options that cannot be used."""
 

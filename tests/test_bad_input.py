@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from eiesim.format import files as io
+from eiesim.explore import catalog
 
-EXAMPLE = str(io.example_path("alexnet-fc8"))
+EXAMPLE = str(catalog.example_path("alexnet-fc8"))
 
 
 def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None

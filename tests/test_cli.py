@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from eiesim.format import files as io
+from eiesim.explore import catalog
 from eiesim.format.quantized import QuantizedLayer
 
 
@@ -77,7 +77,7 @@ def test_bad_energy_tables_exit_2(tmp_path, text, message):
 
 
 def test_example_macs_match_the_real_layer(example_json):
-    data = np.load(io.example_path("alexnet-fc8"))
+    data = np.load(catalog.example_path("alexnet-fc8"))
     active = data["activations"] > 0
     expected = int(np.count_nonzero(data["codes"][:, active])) + int(
         np.count_nonzero(data["bias_codes"]))
@@ -93,7 +93,7 @@ def test_table_output_and_saved_outputs(tmp_path):
     assert "cycles" in done.stdout and "load efficiency" in done.stdout
     assert "32 PEs" in done.stdout
     outputs = np.load(out)
-    data = np.load(io.example_path("alexnet-fc8"))
+    data = np.load(catalog.example_path("alexnet-fc8"))
     reference = np.maximum(data["codebook"][data["codes"]].astype(np.float64)
                            @ data["activations"] + data["codebook"][data["bias_codes"]], 0)
     assert outputs.shape == (1000,)

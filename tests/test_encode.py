@@ -6,6 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from eiesim import CapacityError, EncodedLayer, HardwareSpec, LayerError, encode
+from eiesim.explore import catalog
 from eiesim.format.capacity import LayerRequirements, fit_memories, layer_requirements
 
 # The paper's 16x8 example (docs/hardware.md §2): PE0 holds rows 0, 4, 8, 12.
@@ -221,7 +222,7 @@ def test_fc8_pe_scaling_sweep_fits_from_1_to_256_pes():
     from eiesim import simulate
     from eiesim.format import files as io
 
-    data = io.load_layer(io.example_path("alexnet-fc8"))
+    data = io.load_layer(catalog.example_path("alexnet-fc8"))
     cycles = []
     for num_pes in (1, 2, 4, 8, 16, 32, 64, 128, 256):
         base = HardwareSpec(num_pes=num_pes)

@@ -33,6 +33,7 @@ from eiesim.energy.calibration import activity_of
 from eiesim.energy.report import KINDS
 from eiesim.energy.table import LNZD_NODE_POWER_W, TABLE2_POWER_W
 from eiesim.errors import EiesimError
+from eiesim.explore import catalog
 from eiesim.explore.calibration import CALIBRATION_LAYERS, run_paper_layer
 from eiesim.explore.workloads import synthetic_layer
 from eiesim.spec import DEFAULT_SPEC, HardwareSpec
@@ -175,7 +176,7 @@ def test_held_out_real_layer_draws_table2_power_within_a_band():
     attributed to the wrong module, or a table that fits only its own calibration run moves
     it (measured: +7 %)."""
     table2_chip = 64 * sum(TABLE2_POWER_W.values()) + 21 * LNZD_NODE_POWER_W
-    fc8 = eiesim.format.files.load_layer(eiesim.format.files.example_path("alexnet-fc8"))
+    fc8 = eiesim.format.files.load_layer(catalog.example_path("alexnet-fc8"))
     result = eiesim.simulate(fc8.encode(DEFAULT_SPEC), fc8.activations, DEFAULT_SPEC)
     report = energy_report(result)
     assert report.power_w == pytest.approx(table2_chip, rel=0.15)

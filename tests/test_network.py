@@ -14,7 +14,7 @@ from naive import oracle_accumulators
 
 import eiesim
 from eiesim.compress import pipeline
-from eiesim.compress.pipeline import CompressError, compress_arrays, compress_file
+from eiesim.compress.pipeline import CompressionError, compress_arrays, compress_file
 from eiesim.errors import EiesimError, LayerError
 from eiesim.format import files as io
 from eiesim.format.quantized import QuantizedLayer
@@ -333,7 +333,7 @@ def test_compress_arrays_prunes_then_shares_weights():
 def test_compress_file_without_activations_fails_and_writes_nothing(tmp_path):
     w, b, x = float_layer(5)
     np.savez(tmp_path / "in.npz", weights=w, bias=b)
-    with pytest.raises(CompressError, match="activations.*eiesim run"):
+    with pytest.raises(CompressionError, match="activations.*eiesim run"):
         compress_file(tmp_path / "in.npz", tmp_path / "out.npz", method="magnitude",
                       density=0.5)
     assert not (tmp_path / "out.npz").exists()
@@ -361,7 +361,7 @@ def test_compress_file_errors(tmp_path, arrays, options, message):
     np.savez(tmp_path / "in.npz", **values)
     kwargs = {"method": "magnitude", "density": 0.5}
     kwargs.update(options)
-    with pytest.raises(CompressError, match=message) as caught:
+    with pytest.raises(CompressionError, match=message) as caught:
         compress_file(tmp_path / "in.npz", tmp_path / "out.npz", **kwargs)
     assert isinstance(caught.value, EiesimError)
     assert not (tmp_path / "out.npz").exists()
@@ -371,19 +371,19 @@ def test_compress_file_path_errors(tmp_path):
     w, b, x = float_layer(7)
     np.savez(tmp_path / "in.npz", weights=w, activations=x)
     common = {"method": "magnitude", "density": 0.5}
-    with pytest.raises(CompressError, match="does not exist"):
+    with pytest.raises(CompressionError, match="does not exist"):
         compress_file(tmp_path / "nope.npz", tmp_path / "out.npz", **common)
-    with pytest.raises(CompressError, match="must end in .npz"):
+    with pytest.raises(CompressionError, match="must end in .npz"):
         compress_file(tmp_path / "in.npz", tmp_path / "out.bin", **common)
-    with pytest.raises(CompressError, match="is the input file"):
+    with pytest.raises(CompressionError, match="is the input file"):
         compress_file(tmp_path / "in.npz", tmp_path / "in.npz", **common)
-    with pytest.raises(CompressError, match="directory .* does not exist"):
+    with pytest.raises(CompressionError, match="directory .* does not exist"):
         compress_file(tmp_path / "in.npz", tmp_path / "no" / "out.npz", **common)
     np.save(tmp_path / "single.npy", w)
-    with pytest.raises(CompressError, match="single numpy array.*numpy.savez"):
+    with pytest.raises(CompressionError, match="single numpy array.*numpy.savez"):
         compress_file(tmp_path / "single.npy", tmp_path / "out.npz", **common)
     (tmp_path / "junk.npz").write_text("not a zip")
-    with pytest.raises(CompressError, match="is a text file.*not an .npz archive"):
+    with pytest.raises(CompressionError, match="is a text file.*not an .npz archive"):
         compress_file(tmp_path / "junk.npz", tmp_path / "out.npz", **common)
     assert pipeline.INPUT_ARRAYS == ("weights", "bias", "activations", "gradients")
 

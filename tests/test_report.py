@@ -7,6 +7,7 @@ import pytest
 
 import eiesim
 from eiesim import report
+from eiesim.explore import catalog
 from eiesim.testing import random_layer
 
 ENGINES = ["fast", "reference"]
@@ -62,7 +63,7 @@ def test_stored_and_issued_counts_and_mac_utilization_on_the_real_layer():
     from eiesim.format import files as io
     from eiesim.report import metrics
 
-    data = io.load_layer(io.example_path("alexnet-fc8"))
+    data = io.load_layer(catalog.example_path("alexnet-fc8"))
     results = {}
     for bits in (2, 4):
         spec = HardwareSpec(rel_index_bits=bits)

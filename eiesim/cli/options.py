@@ -192,15 +192,13 @@ def add_source_options(parser: argparse.ArgumentParser, what: str) -> None:
 def input_path(args: argparse.Namespace) -> Path | None:
     """The file the workload is read from (None for a generated example): an input that no
     output may overwrite."""
-    from eiesim.explore.catalog import example
+    from eiesim.explore.catalog import example, example_path
 
     if args.example:
         entry = example(args.example)
-        if entry.is_network or entry.paper_name is not None:
+        if entry.file is None:
             return None
-        from eiesim.format import files as io
-
-        return io.example_path(args.example)
+        return example_path(args.example)
     return args.layer
 
 

@@ -45,15 +45,11 @@ import numpy as np
 from eiesim.checks import check_array_kinds, real_array, unknown_names_hint
 from eiesim.compress.prune import METHODS, _check_num_pes, prune_weights
 from eiesim.compress.quantize import quantize_weights
-from eiesim.errors import LayerError
+from eiesim.errors import CompressionError, LayerError
 from eiesim.format.quantized import QuantizedLayer
 
 INPUT_ARRAYS = ("weights", "bias", "activations", "gradients")
 """Arrays an input file of :func:`compress_file` may hold."""
-
-
-class CompressError(LayerError):
-    """An input of the compression pipeline is unusable (file, array, method or option)."""
 
 
 @dataclass(frozen=True)
@@ -144,24 +140,24 @@ def compress_file(in_path: str | Path, out_path: str | Path, *, method: str, den
     """
     in_path, out_path = Path(in_path), Path(out_path)
     if out_path.suffix.lower() != ".npz":
-        raise CompressError(f"output {str(out_path)!r} must end in .npz (a layer file is a numpy "
-                            f"archive); e.g. -o layer.npz")
+        raise CompressionError(f"output {str(out_path)!r} must end in .npz (a layer file is a "
+                               f"numpy archive); e.g. -o layer.npz")
     if out_path.exists() and in_path.exists() and out_path.resolve() == in_path.resolve():
-        raise CompressError(f"output {str(out_path)!r} is the input file; write the compressed "
-                            f"layer to another path")
+        raise CompressionError(f"output {str(out_path)!r} is the input file; write the compressed "
+                               f"layer to another path")
     if not out_path.parent.is_dir():
-        raise CompressError(f"output directory {str(out_path.parent)!r} does not exist; create "
-                            f"it or write the layer file elsewhere")
+        raise CompressionError(f"output directory {str(out_path.parent)!r} does not exist; create "
+                               f"it or write the layer file elsewhere")
     arrays = _read_input(in_path)
     source = str(in_path)
     weights = arrays["weights"]
     if weights.ndim != 2 or weights.shape[0] < 1 or weights.shape[1] < 1:
-        raise CompressError(f"{source}: weights has shape {weights.shape}; it must be a 2-D "
-                            f"(out, in) matrix")
+        raise CompressionError(f"{source}: weights has shape {weights.shape}; it must be a 2-D "
+                               f"(out, in) matrix")
     out_features, in_features = weights.shape
     if activations is None:
         if "activations" not in arrays:
-            raise CompressError(
+            raise CompressionError(
                 f"{source}: has no 'activations', and a layer file needs an input vector of "
                 f"shape ({in_features},) for `eiesim run`; add 'activations' to the input file "
                 f"(or pass activations= from Python)")
@@ -172,9 +168,9 @@ def compress_file(in_path: str | Path, out_path: str | Path, *, method: str, den
         bias = _float_array(bias, "bias", (out_features,), source)
     gradients = arrays.get("gradients")
     if method == "gradient" and gradients is None:
-        raise CompressError(f"{source}: method 'gradient' keeps the largest |w * dL/dw| and needs "
-                            f"an array 'gradients' of shape {weights.shape} in the input file; "
-                            f"add it or use --method magnitude")
+        raise CompressionError(f"{source}: method 'gradient' keeps the largest |w * dL/dw| and "
+                               f"needs an array 'gradients' of shape {weights.shape} in the "
+                               f"input file; add it or use --method magnitude")
     if gradients is not None:
         gradients = _float_array(gradients, "gradients", weights.shape, source)
 
@@ -182,10 +178,10 @@ def compress_file(in_path: str | Path, out_path: str | Path, *, method: str, den
         layer_arrays, quantized = _compress(weights, bias, method=method, density=density,
                                             num_pes=num_pes, bits=bits, seed=seed,
                                             gradients=gradients)
-    except CompressError:
+    except CompressionError:
         raise
     except LayerError as error:  # from prune() or quantize(): name the file too
-        raise CompressError(f"{source}: {error}") from None
+        raise CompressionError(f"{source}: {error}") from None
 
     from eiesim.format.files import (
         save_layer,  # io imports compress lazily; keep the import one way
@@ -210,15 +206,15 @@ def _compress(weights: np.ndarray, bias: np.ndarray | None, *, method: str, dens
               num_pes: int, bits: int, seed: int,
               gradients: np.ndarray | None) -> tuple[dict[str, np.ndarray], QuantizedLayer]:
     if not isinstance(method, str) or method not in METHODS:
-        raise CompressError(f"method = {method!r} is not a pruning method; use one of "
-                            f"{', '.join(METHODS)}")
+        raise CompressionError(f"method = {method!r} is not a pruning method; use one of "
+                               f"{', '.join(METHODS)}")
     w = np.asarray(weights)
     if w.ndim != 2:
-        raise CompressError(f"weights has shape {w.shape}; compress one fully connected layer "
-                            f"as a 2-D (out, in) matrix")
+        raise CompressionError(f"weights has shape {w.shape}; compress one fully connected layer "
+                               f"as a 2-D (out, in) matrix")
     if method == "gradient" and gradients is None:
-        raise CompressError(f"method 'gradient' needs gradients=dL/dW of shape {w.shape}; pass "
-                            f"them or use method='magnitude'")
+        raise CompressionError(f"method 'gradient' needs gradients=dL/dW of shape {w.shape}; pass "
+                               f"them or use method='magnitude'")
     # prune() and quantize() validate density, seed, num_pes, bits and the values themselves.
     pruned = prune_weights(w, density, method, seed=seed, gradients=gradients, num_pes=num_pes)
     quantized = quantize_weights(pruned, bits=bits, seed=seed, bias=bias)
@@ -236,28 +232,28 @@ def _read_input(path: Path) -> dict[str, np.ndarray]:
                           how="save the float weights with numpy.savez(path, weights=W, "
                               "activations=a)")
     except LayerError as error:
-        raise CompressError(str(error)) from None
-    check_array_kinds(arrays, source=str(path), error=CompressError)
+        raise CompressionError(str(error)) from None
+    check_array_kinds(arrays, source=str(path), error=CompressionError)
     source = str(path)
     if "codes" in arrays:
-        raise CompressError(f"{source}: already holds 'codes' (a compressed layer); run it with "
-                            f"`eiesim run`, or give float 'weights' to compress")
+        raise CompressionError(f"{source}: already holds 'codes' (a compressed layer); run it with "
+                               f"`eiesim run`, or give float 'weights' to compress")
     unknown = sorted(set(arrays) - set(INPUT_ARRAYS))
     if unknown:
-        raise CompressError(f"{source}: unknown array(s) "
-                            f"{unknown_names_hint(unknown, INPUT_ARRAYS)}; an input file holds "
-                            f"{', '.join(INPUT_ARRAYS)}")
+        raise CompressionError(f"{source}: unknown array(s) "
+                               f"{unknown_names_hint(unknown, INPUT_ARRAYS)}; an input file holds "
+                               f"{', '.join(INPUT_ARRAYS)}")
     if "weights" not in arrays:
-        raise CompressError(f"{source}: the array 'weights' (float, (out, in)) is missing; "
-                            f"save it with numpy.savez(path, weights=W)")
+        raise CompressionError(f"{source}: the array 'weights' (float, (out, in)) is missing; "
+                               f"save it with numpy.savez(path, weights=W)")
     weights = arrays["weights"]
     if not np.issubdtype(weights.dtype, np.floating) and not np.issubdtype(weights.dtype,
                                                                            np.integer):
-        raise CompressError(f"{source}: weights have dtype {weights.dtype}; they must be real "
-                            f"numbers")
+        raise CompressionError(f"{source}: weights have dtype {weights.dtype}; they must be real "
+                               f"numbers")
     return arrays
 
 
 def _float_array(array: object, name: str, shape: tuple[int, ...], source: str) -> np.ndarray:
     return real_array(array, name, shape, source=source, why="to match the weights",
-                      error=CompressError)
+                      error=CompressionError)

@@ -20,6 +20,8 @@ This module imports nothing heavy, so that the command line can list the names q
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from eiesim.errors import UsageError
@@ -32,6 +34,7 @@ EXAMPLE_SEED = 0
 class Example:
     name: str
     description: str
+    file: str | None = None  # a layer file shipped in eiesim/data/
     paper_name: str | None = None  # a layer of the paper's Table III
     layers: tuple[str, ...] = ()  # a network: the examples it is made of
 
@@ -49,7 +52,8 @@ NETWORKS = {"alexnet-fc": ("alex-6", "alex-7", "alex-8"),
 
 EXAMPLES: dict[str, Example] = {
     "alexnet-fc8": Example("alexnet-fc8", "AlexNet fc8 as EIE's authors encoded it (pruned "
-                                          "and 4-bit weight-shared), with a real fc7 input"),
+                                          "and 4-bit weight-shared), with a real fc7 input",
+                           file="alexnet_fc8.npz"),
     **{name: Example(name, f"synthetic {paper} at the paper's shape and densities "
                            f"(seed {EXAMPLE_SEED})", paper_name=paper)
        for name, paper in _PAPER.items()},
@@ -71,6 +75,18 @@ def example(name: str) -> Example:
     return EXAMPLES[name]
 
 
+def example_path(name: str) -> Path:
+    """Path of a layer file shipped with eiesim (``alexnet-fc8``: AlexNet fc8 as EIE's authors
+    encoded it, with a real fc7 activation vector)."""
+    entry = example(name)
+    if entry.file is None:
+        shipped = ", ".join(n for n, e in EXAMPLES.items() if e.file)
+        raise UsageError(f"example {name!r} is made by a generator, not shipped as a file; the "
+                         f"shipped layer files are {shipped} (eiesim.explore.catalog."
+                         f"load_example({name!r}) makes any example)")
+    return Path(str(resources.files("eiesim") / "data" / entry.file))
+
+
 def load_example(name: str) -> Any:
     """The example as a :class:`~eiesim.format.quantized.QuantizedLayer` (with its input) or, for a
     network, a :class:`~eiesim.network.NetworkData` whose layers each carry their own input."""
@@ -82,10 +98,10 @@ def load_example(name: str) -> Any:
         return NetworkData(layers=tuple(layers), activations=None, source=name,
                            checksum=f"example {name}",
                            layer_inputs=tuple(layer.activations for layer in layers))
-    if entry.paper_name is None:
-        from eiesim.format import files as io
+    if entry.file is not None:
+        from eiesim.format.files import load_layer
 
-        return io.load_layer(io.example_path(name))
+        return load_layer(example_path(name))
     from eiesim.explore.workloads import synthetic_layer
 
     return synthetic_layer(entry.paper_name, seed=EXAMPLE_SEED).replace(source=name)

@@ -4,7 +4,7 @@ The real weights of the paper's models are not public; as in docs/hardware.md §
 layers at
 the paper's shapes and densities (uniform random sparsity) stand in for them. The NeuralTalk
 layers use an all-ones input and no bias, as the authors' flow did. The real AlexNet fc8 layer
-ships with eiesim (``eiesim.format.files.example_path("alexnet-fc8")``).
+ships with eiesim (``eiesim.explore.catalog.example_path("alexnet-fc8")``).
 
 :func:`generate_layer` is the only generator of synthetic layers in eiesim: the benchmark layers
 (:func:`synthetic_layer`), the activity the default energy table is calibrated at

@@ -7,8 +7,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-# cache: compiled once per machine; nogil: sweeps may encode in threads.
-NUMBA_OPTIONS = dict(cache=True, nogil=True)
+from eiesim.jit import NUMBA_OPTIONS
 
 
 @njit(**NUMBA_OPTIONS)

@@ -24,33 +24,23 @@ from __future__ import annotations
 
 import hashlib
 import zipfile
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from eiesim.checks import check_array_kinds, real_array, unknown_names_hint
-from eiesim.errors import EiesimError, LayerError
+from eiesim.errors import LayerError
 from eiesim.format.quantized import MAX_CODE_BITS, QuantizedLayer
 from eiesim.safe_output import write_file
 
 LAYER_ARRAYS = ("weights", "codes", "codebook", "activations", "bias", "bias_codes")
-EXAMPLES = {"alexnet-fc8": "alexnet_fc8.npz"}
 
 
 HOW_TO_MAKE_A_LAYER_FILE = ("a layer file is an .npz archive of named arrays: write one with "
                             "eiesim.format.files.save_layer(path, codes, codebook, activations) or "
                             "numpy.savez(path, weights=W, activations=a)")
 
-
-def example_path(name: str) -> Path:
-    """Path of a layer shipped with eiesim (``alexnet-fc8``: AlexNet fc8, as EIE's authors
-    encoded it, with a real fc7 activation vector)."""
-    if name not in EXAMPLES:
-        raise EiesimError(f"example {name!r} is unknown; the shipped examples are "
-                          f"{', '.join(EXAMPLES)}")
-    return Path(str(resources.files("eiesim") / "data" / EXAMPLES[name]))
 
 
 def checksum(arrays: dict[str, np.ndarray]) -> str:

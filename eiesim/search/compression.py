@@ -38,7 +38,7 @@ import numpy as np
 
 from eiesim.compress.prune import METHODS, prune_global_mask, prune_mask
 from eiesim.compress.quantize import quantize_weights
-from eiesim.errors import EiesimError
+from eiesim.errors import CompressionError
 from eiesim.format.quantized import QuantizedLayer
 from eiesim.network import save_network, simulate_network
 from eiesim.search.model import Dataset
@@ -49,10 +49,6 @@ from eiesim.spec import HardwareSpec
 __all__ = ["CompressedNetwork", "CompressionError", "NetworkEvaluation", "chip_accuracy",
            "chip_logits", "compress_network", "dense_network", "energy_table_for",
            "evaluate_network", "global_masks", "layer_table", "prune_masks", "save_compressed"]
-
-
-class CompressionError(EiesimError):
-    """A bad argument to network-level compression."""
 
 
 @dataclass(frozen=True, eq=False)

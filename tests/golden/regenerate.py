@@ -23,6 +23,7 @@ import numpy as np
 
 import eiesim
 from eiesim.actions import CCU_EVENTS, PE_EVENTS
+from eiesim.explore import catalog
 from eiesim.format import files as io
 from eiesim.format.capacity import fit_memories
 from eiesim.testing import assert_results_equal
@@ -64,18 +65,18 @@ def summary(result: eiesim.SimResult) -> dict[str, Any]:
 
 
 def spec_of(fields: dict[str, Any]) -> eiesim.HardwareSpec:
-    data = io.load_layer(io.example_path(LAYER))
+    data = io.load_layer(catalog.example_path(LAYER))
     return fit_memories(data, eiesim.HardwareSpec(**fields))[0]
 
 
 def run(spec: eiesim.HardwareSpec, engine: str) -> eiesim.SimResult:
-    data = io.load_layer(io.example_path(LAYER))
+    data = io.load_layer(catalog.example_path(LAYER))
     layer = eiesim.encode(data, spec=spec)
     return eiesim.simulate(layer, data.activations, spec, engine=engine)
 
 
 def main() -> None:
-    data = io.load_layer(io.example_path(LAYER))
+    data = io.load_layer(catalog.example_path(LAYER))
     configs = []
     for name, fields in CONFIGS.items():
         spec = spec_of(fields)

@@ -5,7 +5,7 @@
 :class:`~eiesim.sim.result.EngineOutput` laid out as :mod:`eiesim.actions` says. Two kernels
 give identical results: the literal one steps every PE through every cycle of the front end
 (rules T2-T8, T11); the default one skips from event to event (each broadcast's push and pop
-cycles). The numba options live in :mod:`eiesim.sim.fast.options`. :func:`warm_up` loads (or
+cycles). The numba options live in :mod:`eiesim.jit`. :func:`warm_up` loads (or
 compiles) the kernel before a timed run.
 """
 

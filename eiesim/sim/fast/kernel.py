@@ -36,7 +36,7 @@ from collections import namedtuple
 import numpy as np
 from numba import njit
 
-from eiesim.sim.fast.options import INLINE_OPTIONS, NUMBA_OPTIONS
+from eiesim.jit import INLINE_OPTIONS, NUMBA_OPTIONS
 
 # Column order of the kernel's per-PE counter array (names as in eiesim.actions.PE_EVENTS).
 PE_COUNTERS = (

@@ -1,0 +1,13 @@
+"""The one place that holds the numba options of every compiled kernel: the fast engine's
+(:mod:`eiesim.sim.fast.kernel`) and the encoder's (:mod:`eiesim.format.encode_kernels`).
+
+``cache=True`` keeps the compiled kernels on disk, so only the first run on a machine pays the
+compile time. ``nogil=True`` lets sweeps run engines and encoders in threads. No ``fastmath``:
+rule A5 forbids fused multiply-add and reassociation, and float results must match the
+reference bit for bit. Small helpers called once per column are inlined into their callers
+(``INLINE_OPTIONS``): a numba call with a dozen array arguments costs more than the few entries
+of a typical column.
+"""
+
+NUMBA_OPTIONS = dict(cache=True, nogil=True)
+INLINE_OPTIONS = dict(NUMBA_OPTIONS, inline="always")
