@@ -78,3 +78,29 @@ def check_array_kinds(arrays: dict[str, np.ndarray], *, source: str = "",
             kind, "store a numeric array")
         raise error(f"{prefix}array {name!r} has dtype {dtype}; it must hold real numbers "
                     f"(integers or floats); {fix}")
+
+
+def check_seed(seed: object, *, name: str = "seed",
+               error: type[EiesimError] = EiesimError) -> int:
+    """``seed`` as an int after checking that it is a whole number >= 0 (numpy's generators
+    take no negative seed); the one check of every seed eiesim takes.
+
+    >>> check_seed(7)
+    7
+    >>> check_seed(-1, name="--seed")
+    Traceback (most recent call last):
+    ...
+    eiesim.errors.EiesimError: --seed -1 is below the minimum 0; give a whole number >= 0 (every random choice in eiesim is drawn from it)
+    """
+    import numbers
+
+    # "seed = -1" for a parameter, "--seed -1" for an option, "-1" where argparse names it
+    shown = f"{name} {seed!r}" if name.startswith("-") else \
+        f"{name} = {seed!r}" if name else repr(seed)
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise error(f"{shown} is not a whole number; give a whole number >= 0 (every random "
+                    f"choice in eiesim is drawn from it)")
+    if seed < 0:
+        raise error(f"{shown} is below the minimum 0; give a whole number >= 0 (every random "
+                    f"choice in eiesim is drawn from it)")
+    return int(seed)

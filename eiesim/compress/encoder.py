@@ -14,8 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from eiesim.errors import LayerError
+from eiesim.errors import CapacityError, LayerError
 from eiesim.layer import EncodedLayer, LayerRequirements
+from eiesim.limits import check_pe_column_slices
 from eiesim.spec import DEFAULT_SPEC, HardwareSpec
 
 
@@ -98,6 +99,7 @@ def _count(codes: np.ndarray, bias_codes: np.ndarray | None, spec: HardwareSpec)
     num_pes = spec.num_pes
     padded_in = -(-codes.shape[1] // num_pes) * num_pes
     num_columns = padded_in + (1 if bias_codes is not None else 0)
+    check_pe_column_slices(num_pes, num_columns, codes.shape[1], CapacityError)
     from eiesim.compress.encode_kernels import count_entries
 
     per_column = np.zeros((num_pes, num_columns), dtype=np.int64)

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from eiesim.checks import check_seed
 from eiesim.compress.model import Dataset
 from eiesim.compress.network import (
     CompressedNetwork,
@@ -128,8 +129,7 @@ class SearchSettings:
                                       not isinstance(self.bits, int) or not 1 <= self.bits <= 8):
             raise SearchError(f"bits = {self.bits!r} must be a whole number of weight-sharing "
                               f"bits in 1..8 (at most the spec's weight_index_bits)")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise SearchError(f"seed = {self.seed!r} must be a whole number >= 0")
+        check_seed(self.seed, error=SearchError)
 
     @property
     def cost_key(self) -> str:
