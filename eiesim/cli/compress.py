@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +51,9 @@ def handle(args: argparse.Namespace) -> int:
         written = outputs.commit()
     fields = summary.to_dict() | {"out_path": str(args.output)}
     if args.json:
-        print(json.dumps(fields))
+        from eiesim.checks import json_text
+
+        print(json_text(fields))
     else:
         for name, value in fields.items():
             print(f"{name:<22} {value}")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
@@ -89,7 +88,9 @@ def handle(args: argparse.Namespace) -> int:
             with outputs.writing(args.trace) as temporary:
                 recorder.write_chrome_trace(temporary)
         written = outputs.commit()
-    print(json.dumps(payload) if args.json else text)
+    from eiesim.checks import json_text
+
+    print(json_text(payload) if args.json else text)
     announce(written)
     return 0
 

@@ -164,9 +164,13 @@ def _fixed_layer(layer: NetworkLayer, inputs: np.ndarray, spec: HardwareSpec,
     codebook_fixed = prepared.codebook_fixed
     acts = np.floor(inputs * float(1 << act_frac) + 0.5)  # A1: round to nearest, ties up
     if acts.size and (acts.max() > high or acts.min() < low):
-        raise CompressionError(f"layer {index}: an input activation exceeds the "
-                               f"{spec.arithmetic} range with {act_frac} fractional bits; "
-                               f"scale the inputs or use arithmetic='float32'")
+        row, column = np.argwhere((acts > high) | (acts < low))[0]
+        scale = float(1 << act_frac)
+        what = "input" if index == 0 else f"layer {index - 1}'s output (layer {index}'s input)"
+        raise CompressionError(f"layer {index}: {what} {int(column)} of sample {int(row)} = "
+                               f"{inputs[row, column]:g} is outside the {spec.arithmetic} range "
+                               f"{low / scale:g}..{high / scale:g} with {act_frac} fractional "
+                               f"bits; scale the inputs or use arithmetic='float32'")
     acts = acts.astype(np.int64)
     weights_fixed = codebook_fixed[layer.codes]  # (out, in)
     half = (1 << (weight_frac - 1)) if weight_frac else 0

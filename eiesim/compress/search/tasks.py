@@ -179,6 +179,11 @@ def split_validation(data: Dataset, fraction: float, seed: int
     n = data.train_inputs.shape[0]
     order = np.random.default_rng(seed).permutation(n)
     count = max(1, int(round(fraction * n)))
+    if count >= n:
+        raise SearchError(f"{data.source}: train_inputs has {n} row{'s' if n != 1 else ''}; the "
+                          f"search holds out {count} for validation (validation_fraction = "
+                          f"{fraction}, at least 1 row) and fine-tunes on the rest, so it needs "
+                          f"at least {count + 1} training rows: give more")
     val, rest = order[:count], np.sort(order[count:])
     fit = Dataset(data.train_inputs[rest], data.train_labels[rest], data.test_inputs,
                   data.test_labels, source=data.source)
