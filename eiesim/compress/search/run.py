@@ -17,7 +17,13 @@ from typing import Any
 import numpy as np
 
 from eiesim.compress.model import Dataset
-from eiesim.compress.network import CompressedNetwork, dense_network, evaluate_network, layer_table
+from eiesim.compress.network import (
+    CompressedNetwork,
+    check_data_range,
+    dense_network,
+    evaluate_network,
+    layer_table,
+)
 from eiesim.compress.search.allocation import minimise_allocation, threshold_allocation
 from eiesim.compress.search.amc import amc
 from eiesim.compress.search.baselines import global_candidates, uniform_candidates
@@ -125,6 +131,7 @@ def _search(model: MLP, data: Dataset, spec: HardwareSpec | None,
         raise SearchError("search takes an MLP (eiesim.compress.model.load_model) and a Dataset "
                           "(eiesim.compress.model.load_data)")
     data.check_model(model)
+    check_data_range(data, spec)
     fit, val_inputs, val_labels = split_validation(data, settings.validation_fraction,
                                                    settings.seed)
     context = SearchContext(model, fit, val_inputs, val_labels, spec, settings)
