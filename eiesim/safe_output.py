@@ -67,6 +67,7 @@ class _Destination:
     temporary: Path | None = None
     target: Path | None = None  # the file actually written: ``path`` with symlinks resolved
     descriptor: int | None = None  # ``path`` is this process's open descriptor (/dev/stdout)
+    suffix: str = ""  # of the temporary file, for writers that choose the format by suffix
 
     @property
     def real(self) -> Path:
@@ -144,7 +145,9 @@ class OutputFiles:
                                   f"is not writable; choose a folder you can write to")
         self._destinations.append(_Destination(path=path, flag=flag, special=special,
                                                target=None if special else target,
-                                               descriptor=descriptor))
+                                               descriptor=descriptor,
+                                               suffix=suffixes[0] if special and suffixes
+                                               else path.suffix))
         return path
 
     # --- producing ------------------------------------------------------------------------
@@ -157,7 +160,7 @@ class OutputFiles:
         # devices and FIFOs are copied in place at commit, so stage them anywhere.
         folder = None if destination.special else destination.real.parent
         handle, name = tempfile.mkstemp(dir=folder, prefix=f".{destination.path.stem}.",
-                                        suffix=f".partial{destination.path.suffix}")
+                                        suffix=f".partial{destination.suffix}")
         os.close(handle)
         temporary = Path(name)
         self._discard(destination)
