@@ -186,8 +186,8 @@ def check_seed(seed: object, *, name: str = "seed",
     shown = f"{name} {seed!r}" if name.startswith("-") else \
         f"{name} = {seed!r}" if name else repr(seed)
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-        raise error(f"{shown} is not a whole number; give a whole number >= 0 (every random "
-                    f"choice in eiesim is drawn from it)")
+        raise error(f"{shown} must be a whole number >= 0 (every random choice in eiesim is "
+                    f"drawn from it)")
     if seed < 0:
         raise error(f"{shown} is below the minimum 0; give a whole number >= 0 (every random "
                     f"choice in eiesim is drawn from it)")

@@ -19,8 +19,9 @@ removes the new ones.
 
 A symlink destination is written *through*: its target is replaced (the temporary file is made
 next to the target, so the rename stays within one file system) and the link stays a link, as
-``> link`` in a shell would. A link into ``/proc`` (``/dev/stdout``, ``/dev/fd/1``) names an
-open file of this process and is written in place like a device.
+``> link`` in a shell would. A destination that is the command's own stdout or stderr
+(``/dev/stdout``, ``/dev/fd/1``, or the file stdout was redirected to) is written in place
+through the open descriptor, before anything printed afterwards.
 
 >>> import pathlib, tempfile
 >>> folder = pathlib.Path(tempfile.mkdtemp())
@@ -38,7 +39,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import re
 import shutil
 import stat
 import sys
@@ -50,12 +50,11 @@ from typing import IO, Any
 
 from eiesim.errors import OutputError
 
-# Links that lead here name a file this process already has open (its stdout, a pipe): they
-# are written in place, never resolved and renamed over; one of this process's own descriptors
-# is written through that descriptor, so that the data and what the command prints on it
-# afterwards share one file position (a fresh open of /dev/stdout would write over the data).
-_OPEN_FILE_FOLDERS = ("/proc/", "/dev/fd/")
-_OWN_DESCRIPTOR = re.compile(rf"^/(?:proc/(?:self|{os.getpid()})/fd|dev/fd)/([0-9]+)$")
+# A destination that is this process's own stdout or stderr (/dev/stdout, /dev/fd/1, or the
+# file they were redirected to) is written through that open descriptor, never renamed over:
+# the data and what the command prints afterwards then share one file position (a fresh open
+# of /dev/stdout would start at 0 and be overwritten by the summary line).
+_OWN_STREAMS = (1, 2)
 _MAX_LINK_HOPS = 40  # as the kernel's ELOOP limit
 
 
@@ -107,8 +106,7 @@ class OutputFiles:
             if _same_file(path, other.path):
                 raise OutputError(f"{flag} {_describe(path)} is also the destination of "
                                   f"{other.flag}; give each output its own file")
-        target, open_file = _link_target(path, flag)
-        descriptor = _own_descriptor(target) if open_file else None
+        target = _link_target(path, flag)
         shown = _describe(path) if target == path else \
             f"{_describe(path)} (a link to {_describe(target)})"
         try:
@@ -118,20 +116,18 @@ class OutputFiles:
         except OSError as error:
             raise OutputError(f"{flag} {shown} cannot be checked ({error.strerror}); choose "
                               f"another output name") from None
-        special = open_file
+        special, descriptor = False, None
         if status is not None:
             if stat.S_ISDIR(status.st_mode):
                 raise OutputError(f"{flag} {shown} is a directory; give a file name inside it, "
                                   f"e.g. {_describe(path / 'results')}")
-            special = special or not stat.S_ISREG(status.st_mode)
+            descriptor = _own_stream(status)
+            special = descriptor is not None or not stat.S_ISREG(status.st_mode)
             if not os.access(path, os.W_OK) or (
                     stat.S_ISREG(status.st_mode) and not status.st_mode & 0o222):
                 raise OutputError(f"{flag} {shown} exists and is read-only (mode "
                                   f"{stat.filemode(status.st_mode)}); make it writable "
                                   f"(chmod u+w) to replace it, or choose another name")
-        elif open_file:
-            raise OutputError(f"{flag} {shown} names an open file that does not exist; give a "
-                              f"file name")
         if suffixes and not special and path.suffix.lower() not in suffixes:
             raise OutputError(f"{flag} {_describe(path)}: the file name must end in "
                               f"{' or '.join(suffixes)}, which decides the format written")
@@ -241,25 +237,25 @@ def _open_in_place(destination: _Destination) -> IO[bytes]:
     return os.fdopen(os.dup(destination.descriptor), "wb")
 
 
-def _own_descriptor(path: Path) -> int | None:
-    match = _OWN_DESCRIPTOR.match(str(path))
-    return None if match is None else int(match.group(1))
+def _own_stream(status: os.stat_result) -> int | None:
+    """The descriptor (1 or 2) of this process's stdout or stderr when the destination is that
+    very file, else None."""
+    for descriptor in _OWN_STREAMS:
+        with contextlib.suppress(OSError):
+            if os.path.samestat(status, os.fstat(descriptor)):
+                return descriptor
+    return None
 
 
-def _link_target(path: Path, flag: str) -> tuple[Path, bool]:
-    """The file ``path`` leads to after following symlinks one hop at a time, and whether a
-    hop went into ``/proc`` or ``/dev/fd`` (an open file of this process, written in place);
-    in that case the path of that hop (``/proc/self/fd/1``)."""
+def _link_target(path: Path, flag: str) -> Path:
+    """The file ``path`` leads to, following symlinks one hop at a time (``path`` itself when
+    it is no link)."""
     current = path
     for _ in range(_MAX_LINK_HOPS):
-        if str(Path(os.path.abspath(current))).startswith(_OPEN_FILE_FOLDERS):
-            return Path(os.path.abspath(current)), True
         if not current.is_symlink():
-            return current, False
+            return current
         link = os.readlink(current)
         current = Path(os.path.join(os.path.realpath(current.parent), link))
-        if str(current).startswith(_OPEN_FILE_FOLDERS):
-            return current, True
         current = Path(os.path.realpath(current.parent)) / current.name
     raise OutputError(f"{flag} {_describe(path)} is a loop of symbolic links; point the link "
                       f"at a file or choose another name")

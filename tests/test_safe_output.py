@@ -242,11 +242,26 @@ def test_dev_null_is_written_in_place_and_stays_a_device(tmp_path):
     assert Path("/dev/null").is_char_device()
 
 
-def test_own_descriptors_are_recognised():
-    assert safe_output._own_descriptor(Path("/proc/self/fd/1")) == 1
-    assert safe_output._own_descriptor(Path(f"/proc/{os.getpid()}/fd/7")) == 7
-    assert safe_output._own_descriptor(Path("/dev/fd/2")) == 2
-    assert safe_output._own_descriptor(Path("/proc/1/fd/1")) is None or os.getpid() == 1
+@pytest.mark.parametrize("name", ["/dev/stdout", "/dev/fd/1", "captured.txt"])
+def test_the_commands_own_stdout_is_written_through_its_descriptor(tmp_path, name):
+    import subprocess
+    import sys
+
+    script = ("import sys\nfrom pathlib import Path\nfrom eiesim.safe_output import OutputFiles\n"
+              "print('before', flush=True)\n"
+              "with OutputFiles(inputs=[]) as outputs:\n"
+              f"    outputs.add({name!r}, '--out')\n"
+              f"    with outputs.writing(Path({name!r})) as temporary:\n"
+              "        temporary.write_text('data\\n')\n"
+              "    outputs.commit()\n"
+              "print('after')\n")
+    with open(tmp_path / "captured.txt", "w") as captured:
+        done = subprocess.run([sys.executable, "-c", script], stdout=captured, cwd=tmp_path,
+                              stderr=subprocess.PIPE, text=True,
+                              env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "captured.txt").read_text() == "before\ndata\nafter\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["captured.txt"]
 
 
 def test_the_public_api_is_unchanged(tmp_path):
