@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
-from eiesim.cli.options import add_spec_options, announce, spec_from_args
+from eiesim.cli.options import add_spec_options, announce, parse_seed, spec_from_args
 from eiesim.safe_output import OutputFiles
 
 NAME = "compress"
@@ -32,7 +31,7 @@ def add_parser(commands: Any) -> None:
     add_spec_options(compress, fields=("num_pes", "weight_index_bits"), fit=False)
     compress.add_argument("--bits", dest="spec:weight_index_bits", type=int, metavar="B",
                           help="alias of --weight-bits")
-    compress.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    compress.add_argument("--seed", type=parse_seed, default=0, help="seed (default 0)")
     compress.add_argument("-o", "--output", type=Path, required=True, metavar="OUT.npz",
                           help="layer file to write")
     compress.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -52,7 +51,9 @@ def handle(args: argparse.Namespace) -> int:
         written = outputs.commit()
     fields = summary.to_dict() | {"out_path": str(args.output)}
     if args.json:
-        print(json.dumps(fields))
+        from eiesim.checks import json_text
+
+        print(json_text(fields))
     else:
         for name, value in fields.items():
             print(f"{name:<22} {value}")

@@ -42,6 +42,23 @@ def parse_hz(text: str) -> float:
     raise argparse.ArgumentTypeError(f"{text!r} is not a frequency; write e.g. 800e6 or 800MHz")
 
 
+def parse_seed(text: str) -> int:
+    """A ``--seed`` value: a whole number >= 0 (:func:`eiesim.checks.check_seed`).
+
+    >>> parse_seed("7")
+    7
+    """
+    from eiesim.checks import check_seed
+    from eiesim.errors import EiesimError
+
+    try:
+        return check_seed(int(text.strip()), name="")  # argparse prefixes "argument --seed"
+    except ValueError as error:
+        message = str(error) if isinstance(error, EiesimError) else \
+            f"{text!r} is not a whole number; give a whole number >= 0"
+        raise argparse.ArgumentTypeError(message) from None
+
+
 def parse_value(param: Parameter, text: str) -> Any:
     """One command-line value of a spec field, by the field's kind."""
     text = text.strip()

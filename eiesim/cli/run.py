@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +12,7 @@ from eiesim.cli.options import (
     announce,
     input_path,
     load_workload,
+    parse_seed,
     spec_from_args,
 )
 from eiesim.errors import UsageError
@@ -44,7 +44,7 @@ def add_parser(commands: Any) -> None:
     run.add_argument("--energy-table", type=Path, metavar="FILE",
                      help="TOML or YAML file replacing or scaling entries of the default 45 nm "
                           "energy table (see eiesim/data/energy/example.toml)")
-    run.add_argument("--seed", type=int, default=0,
+    run.add_argument("--seed", type=parse_seed, default=0,
                      help="seed of the k-means quantization of float weights (default 0)")
     run.add_argument("--json", action="store_true",
                      help="print one JSON object instead of the table")
@@ -88,7 +88,9 @@ def handle(args: argparse.Namespace) -> int:
             with outputs.writing(args.trace) as temporary:
                 recorder.write_chrome_trace(temporary)
         written = outputs.commit()
-    print(json.dumps(payload) if args.json else text)
+    from eiesim.checks import json_text
+
+    print(json_text(payload) if args.json else text)
     announce(written)
     return 0
 

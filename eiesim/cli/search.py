@@ -11,7 +11,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from eiesim.cli.options import add_spec_options, announce, spec_from_args
+from eiesim.cli.options import add_spec_options, announce, parse_seed, spec_from_args
 from eiesim.errors import UsageError
 from eiesim.safe_output import OutputFiles
 
@@ -59,7 +59,7 @@ def add_parser(commands: Any) -> None:
                        help="local worker processes (default: all cores)")
     where.add_argument("--scheduler", metavar="ADDRESS",
                        help="evaluate on a Dask cluster, e.g. tcp://127.0.0.1:8786")
-    search.add_argument("--seed", type=int, default=0, help="seed of every random choice")
+    search.add_argument("--seed", type=parse_seed, default=0, help="seed of every random choice")
     search.add_argument("-o", "--output", type=Path, required=True, metavar="NET.npz",
                         help="network file of the chosen network ('eiesim run' runs it)")
     search.add_argument("--report", type=Path, required=True, metavar="FRONT.csv",

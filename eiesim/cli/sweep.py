@@ -13,6 +13,7 @@ from eiesim.cli.options import (
     announce,
     input_path,
     load_workload,
+    parse_seed,
     parse_setting,
     parse_variation,
     spec_from_args,
@@ -63,7 +64,8 @@ def add_parser(commands: Any) -> None:
                        help="also plot the metrics against the first axis (.png, .pdf, .svg)")
     sweep.add_argument("--plot-metrics", metavar="M1,M2,...", default="cycles,load_efficiency",
                        help="metrics to plot, one panel each (default cycles,load_efficiency)")
-    sweep.add_argument("--seed", type=int, default=0, help="quantization seed for float weights")
+    sweep.add_argument("--seed", type=parse_seed, default=0,
+                       help="quantization seed for float weights")
     sweep.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     sweep.set_defaults(handler=handle)
 

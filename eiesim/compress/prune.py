@@ -447,9 +447,9 @@ def _check_gradients(gradients: object, shape: tuple[int, ...], name: str) -> np
 
 
 def _check_seed(seed: object) -> None:
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-        raise LayerError(f"seed = {seed!r} must be a whole number; every random choice in "
-                         f"eiesim takes an integer seed")
+    from eiesim.checks import check_seed
+
+    check_seed(seed, error=LayerError)
 
 
 def _check_num_pes(num_pes: object) -> int:

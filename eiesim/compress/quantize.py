@@ -55,6 +55,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from eiesim.checks import check_seed
 from eiesim.errors import LayerError
 from eiesim.format.quantized import MAX_CODE_BITS, QuantizationStats, QuantizedLayer
 
@@ -102,9 +103,7 @@ def quantize_weights(weights: np.ndarray, bits: int | None = None, *, init: str 
     if isinstance(max_iter, bool) or not isinstance(max_iter, numbers.Integral) or max_iter < 0:
         raise LayerError(f"max_iter = {max_iter!r} must be a whole number >= 0 (0 keeps the "
                          f"initial centroids); the default is 1000")
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-        raise LayerError(f"seed = {seed!r} must be a whole number; every random choice in "
-                         f"eiesim takes an integer seed")
+    check_seed(seed, error=LayerError)
     w = _as_float_matrix(weights)
     b = None if bias is None else _as_float_bias(bias, w.shape[0])
 

@@ -258,10 +258,16 @@ def _check_value(key: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise EnergyTableError(f"{key} = {value!r} is not a number; give a non-negative number "
                                f"in SI units (joules per event, joules per cycle or watts)")
-    if not math.isfinite(value) or value < 0:
+    try:
+        number = float(value)
+    except OverflowError:  # an int beyond float64 (its repr may be thousands of digits)
+        raise EnergyTableError(f"{key} is an integer of {value.bit_length()} bits, beyond float64 "
+                               f"(about 1.8e308); give joules per event, joules per cycle or "
+                               f"watts") from None
+    if not math.isfinite(number) or number < 0:
         raise EnergyTableError(f"{key} = {value!r} must be finite and >= 0; energies and powers "
                                f"cannot be negative")
-    return float(value)
+    return number
 
 
 @dataclass(frozen=True)

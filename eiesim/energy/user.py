@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -34,14 +35,30 @@ def _number(key: str, value: Any, what: str, example: str) -> float:
     if value is None:
         raise EnergyTableError(f"{key} has no value; give {what}, e.g. {example}")
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise EnergyTableError(f"{key} = {value!r} is not a number; give {what} as a plain "
-                               f"number without quotes or units, e.g. {example}")
+        raise EnergyTableError(f"{key} = {_shown(value)} is not a number; give {what} as a "
+                               f"plain number without quotes or units, e.g. {example}")
+    if isinstance(value, int) and value.bit_length() > _LARGEST_FLOAT_BITS:
+        raise EnergyTableError(f"{key} = {_shown(value)} is larger than any number eiesim "
+                               f"computes with (about 1.8e308); give {what}, e.g. {example}")
     if not math.isfinite(value):
         raise EnergyTableError(f"{key} = {value!r} is not finite; give {what}, e.g. {example}")
     if value < 0:
         raise EnergyTableError(f"{key} = {value!r} is below the minimum 0; {what} cannot be "
                                f"negative, e.g. {example}")
     return float(value)
+
+
+_LARGEST_FLOAT_BITS = 1024  # an int of more bits does not fit a float64 (max about 1.8e308)
+
+
+def _shown(value: Any) -> str:
+    """``value`` for a message: a huge integer by its digit count, not its 400 digits (Python
+    refuses to print ints of more than 4300 digits at all)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
+        digits = math.floor(value.bit_length() * math.log10(2)) + 1
+        return f"a {digits}-digit integer"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _section(overrides: Mapping[str, Any], name: str) -> Mapping[str, Any]:
@@ -124,6 +141,21 @@ def _import_yaml(path: Path) -> Any:
     return yaml
 
 
+# YAML 1.1, which PyYAML implements, reads 1e-12 (no dot) as a string; YAML 1.2 and TOML read
+# it as a number, and so does eiesim: an energy table is numbers (a quoted '1e-12' stays a
+# string and is refused as quoted).
+_YAML_12_FLOAT = re.compile(r"^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?$")
+
+
+def _yaml_parser(yaml: Any) -> Any:
+    class _Loader(yaml.SafeLoader):
+        """PyYAML's safe loader, reading every YAML 1.2 number as a number."""
+
+    _Loader.add_implicit_resolver("tag:yaml.org,2002:float", _YAML_12_FLOAT,
+                                  list("-+0123456789."))
+    return lambda text: yaml.load(text, Loader=_Loader)  # noqa: S506 (a SafeLoader subclass)
+
+
 def load_energy_table(path: str | Path, spec: HardwareSpec,
                       base: EnergyTable | None = None) -> EnergyTable:
     """The default table for ``spec`` (or ``base``) with the overrides in ``path`` applied.
@@ -140,6 +172,10 @@ def load_energy_table(path: str | Path, spec: HardwareSpec,
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise EnergyTableError(f"energy table {path} does not exist; check the path") from None
+    except UnicodeDecodeError as error:
+        raise EnergyTableError(f"energy table {path} is not UTF-8 text (byte "
+                               f"0x{error.object[error.start]:02x} at offset {error.start}); "
+                               f"save it as UTF-8") from None
     except OSError as error:
         raise EnergyTableError(f"energy table {path} cannot be read ({error}); check the path "
                                f"and its permissions") from None
@@ -147,7 +183,7 @@ def load_energy_table(path: str | Path, spec: HardwareSpec,
         parse, syntax_errors = tomllib.loads, (tomllib.TOMLDecodeError,)
     else:
         yaml = _import_yaml(path)
-        parse, syntax_errors = yaml.safe_load, (yaml.YAMLError,)
+        parse, syntax_errors = _yaml_parser(yaml), (yaml.YAMLError,)
     try:
         overrides = parse(text)
     except syntax_errors as error:

@@ -16,6 +16,7 @@ import numpy as np
 
 from eiesim.errors import CapacityError
 from eiesim.format.codes import canonical_codes
+from eiesim.limits import check_pe_column_slices
 from eiesim.spec import DEFAULT_SPEC, HardwareSpec
 
 
@@ -176,6 +177,7 @@ def count_entries_per_column(codes: np.ndarray, bias_codes: np.ndarray | None,
     num_pes = spec.num_pes
     padded_in = -(-codes.shape[1] // num_pes) * num_pes
     num_columns = padded_in + (1 if bias_codes is not None else 0)
+    check_pe_column_slices(num_pes, num_columns, codes.shape[1], CapacityError)
     from eiesim.format.encode_kernels import count_entries
 
     per_column = np.zeros((num_pes, num_columns), dtype=np.int64)

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from eiesim.checks import check_finite_values
 from eiesim.errors import LayerError
 
 
@@ -20,9 +21,11 @@ def check_codes(codes: np.ndarray, codebook: np.ndarray, bias_codes: np.ndarray 
         raise LayerError(f"codebook has shape {codebook.shape}; it must be 1-D with at most "
                          f"{size} values for {weight_index_bits}-bit indices; re-quantize with "
                          f"fewer clusters or use more weight_index_bits")
-    if not np.issubdtype(codebook.dtype, np.number) or not np.all(np.isfinite(codebook)):
-        raise LayerError("codebook holds non-finite or non-numeric values; every centroid must "
-                         "be a finite number")
+    if not np.issubdtype(codebook.dtype, np.number) or np.iscomplexobj(codebook):
+        raise LayerError(f"codebook has dtype {codebook.dtype}; every centroid must be a real "
+                         f"number")
+    # NaN, infinity, or finite but beyond the float32 the codebook is stored in: named as such.
+    check_finite_values(codebook, "codebook")
     if codebook[0] != 0:
         raise LayerError(f"codebook[0] = {float(codebook[0])} but index 0 is reserved for 0 "
                          f"(padding and pruned weights); prepend 0 to the codebook")

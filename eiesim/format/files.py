@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from eiesim.checks import check_array_kinds, real_array, unknown_names_hint
-from eiesim.errors import LayerError
+from eiesim.errors import EiesimError, LayerError
 from eiesim.format.quantized import MAX_CODE_BITS, QuantizedLayer
 from eiesim.safe_output import write_file
 
@@ -58,13 +58,24 @@ _ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")
 
 
 def read_npz(path: str | Path, *, what: str = "layer file",
-             how: str = HOW_TO_MAKE_A_LAYER_FILE) -> dict[str, np.ndarray]:
-    """Every array of the .npz archive ``path``, or a :class:`LayerError` saying what the file
-    is instead (missing, a directory, empty, a single .npy array, text or other bytes, a zip
-    that is not an .npz, a damaged archive, Python objects) and ``how`` to make a ``what``.
+             how: str = HOW_TO_MAKE_A_LAYER_FILE,
+             error: type[EiesimError] = LayerError) -> dict[str, np.ndarray]:
+    """Every array of the .npz archive ``path``, or ``error`` (a :class:`LayerError` unless
+    given) saying what the file is instead (missing, a directory, empty, a single .npy array,
+    text or other bytes, a zip that is not an .npz, a damaged archive, Python objects, an
+    intact archive with an array too large to load: :func:`eiesim.limits.check_file_array`,
+    checked from the array headers before any data is read) and ``how`` to make a ``what``.
 
     Never unpickles: arrays of Python objects are refused."""
-    path = Path(path)
+    try:
+        return _read_npz(Path(path), what, how)
+    except LayerError as failure:
+        if error is LayerError:
+            raise
+        raise error(str(failure)) from None
+
+
+def _read_npz(path: Path, what: str, how: str) -> dict[str, np.ndarray]:
     name = str(path)
     if not path.exists():
         raise LayerError(f"{what} {name!r} does not exist; give the path of an .npz file "
@@ -97,6 +108,7 @@ def read_npz(path: str | Path, *, what: str = "layer file",
     if foreign:
         raise LayerError(f"{what} {name!r} is a zip archive but not an .npz: member "
                          f"{foreign[0]!r} is not a numpy array; {how}")
+    _check_array_headers(path, members, f"{what} {name!r}", how)
     arrays: dict[str, np.ndarray] = {}
     try:
         with np.load(path, allow_pickle=False) as data:
@@ -110,10 +122,39 @@ def read_npz(path: str | Path, *, what: str = "layer file",
                              f"save plain numeric arrays ({how})") from None
         raise LayerError(f"{what} {name!r}: array {current!r} is damaged or not a numpy array "
                          f"({error}); {how}") from None
-    except Exception as error:  # damaged member, truncated data, absurd header shapes
+    except MemoryError:
+        raise LayerError(f"{what} {name!r}: array {current!r} is intact but there is not "
+                         f"enough memory to load it; free memory or give a smaller file") from None
+    except Exception as error:  # damaged member, truncated data
         raise LayerError(f"{what} {name!r} is a damaged .npz archive ({type(error).__name__}: "
                          f"{error}); {how}") from None
     return arrays
+
+
+def _check_array_headers(path: Path, members: list[str], what: str, how: str) -> None:
+    """Read every member's .npy header (shape and dtype, a few hundred bytes) and refuse an
+    array too large to load before any data is read (:mod:`eiesim.limits`); a header that
+    cannot be read is damage."""
+    from numpy.lib import format as npy_format
+
+    from eiesim.limits import check_file_array
+
+    with zipfile.ZipFile(path) as archive:
+        for member in members:
+            array_name = member[: -len(".npy")]
+            try:
+                with archive.open(member) as handle:
+                    version = npy_format.read_magic(handle)
+                    if version == (1, 0):
+                        shape, _, dtype = npy_format.read_array_header_1_0(handle)
+                    elif version == (2, 0):
+                        shape, _, dtype = npy_format.read_array_header_2_0(handle)
+                    else:  # numpy reads its other versions itself, and checks them then
+                        continue
+            except Exception as error:  # a truncated or garbled header
+                raise LayerError(f"{what}: array {array_name!r} is damaged (its header cannot "
+                                 f"be read: {type(error).__name__}: {error}); {how}") from None
+            check_file_array(shape, str(dtype), name=array_name, what=what, error=LayerError)
 
 
 def _looks_like_text(path: Path) -> bool:
@@ -177,15 +218,15 @@ def layer_from_arrays(arrays: dict[str, np.ndarray], *, source: str = "<arrays>"
                          f"{main.shape}; it must be a 2-D (out, in) matrix")
     out_features, in_features = main.shape
     activations = real_array(arrays["activations"], "activations", (in_features,),
-                             source=source)
-    bias = real_array(arrays["bias"], "bias", (out_features,), source=source) \
-        if "bias" in arrays else None
+                             source=source, within_float32=True)
+    bias = real_array(arrays["bias"], "bias", (out_features,), source=source,
+                      within_float32=True) if "bias" in arrays else None
 
     from eiesim.format.codes import check_codes  # validation shared with the encoder
 
     reference_weights = None
     if has_weights:
-        weights = real_array(main, "weights", main.shape, source=source)
+        weights = real_array(main, "weights", main.shape, source=source, within_float32=True)
         from eiesim.compress.quantize import quantize_weights
 
         try:

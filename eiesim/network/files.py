@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from eiesim.checks import check_array_kinds, real_array, unknown_names_hint
+from eiesim.checks import check_array_kinds, check_float32_range, real_array, unknown_names_hint
 from eiesim.errors import LayerError
 from eiesim.format.files import checksum, read_npz
 from eiesim.format.quantized import QuantizedLayer
@@ -43,11 +43,14 @@ class NetworkData:
 # --- files -----------------------------------------------------------------------------------
 
 def is_network_file(path: str | Path) -> bool:
-    """True when ``path`` is a zip archive holding ``layer0_codes`` (a network file); False for
-    anything else, readable or not (it only looks at the archive's member names)."""
+    """True when ``path`` is a zip archive holding any ``layer{K}_...`` array (a network file,
+    perhaps a broken one: a file starting at ``layer1`` is a network whose layer 0 is missing,
+    which :func:`load_network` then says); False for anything else, readable or not (it only
+    looks at the archive's member names)."""
     try:
         with zipfile.ZipFile(Path(path)) as archive:
-            return "layer0_codes.npy" in archive.namelist()
+            return any(_KEY.match(member[: -len(".npy")]) for member in archive.namelist()
+                       if member.endswith(".npy"))
     except Exception:  # not a zip, unreadable, damaged: not a network file
         return False
 
@@ -132,7 +135,8 @@ def _layers_from_arrays(arrays: dict[str, np.ndarray], source: str
     missing = [k for k in range(count) if k not in parts]
     if missing:
         raise LayerError(f"{source}: layers must be numbered 0..{count - 1} without gaps; layer "
-                         f"{missing[0]} is missing")
+                         f"{missing[0]} is missing (no layer{missing[0]}_codes or "
+                         f"layer{missing[0]}_codebook); number the layers from 0")
     layers = []
     for index in range(count):
         part = parts[index]
@@ -164,7 +168,8 @@ def _layers_from_arrays(arrays: dict[str, np.ndarray], source: str
                              f"with per-layer inputs every layer needs its own")
         inputs = tuple(real_array(parts[index]["activations"], f"layer{index}_activations",
                                   (layer.in_features,), source=source,
-                                  why=f"(layer {index} has {layer.in_features} inputs)")
+                                  why=f"(layer {index} has {layer.in_features} inputs)",
+                                  within_float32=True)
                        for index, layer in enumerate(layers))
         return layers, None, inputs
     try:
@@ -176,4 +181,5 @@ def _layers_from_arrays(arrays: dict[str, np.ndarray], source: str
                          f"({layers[0].in_features},)) is missing; add it (or give every "
                          f"layer its own input as layer{{K}}_activations)")
     activations = _check_input(arrays["activations"], layers[0].in_features, source)
+    check_float32_range(activations, "activations", source=source)
     return layers, activations, None

@@ -152,6 +152,32 @@ def chip_logits(layers: Sequence[QuantizedLayer], inputs: np.ndarray,
     return pre
 
 
+def check_data_range(data: Dataset, spec: HardwareSpec) -> None:
+    """Refuse, before any work, input data outside the chip's fixed-point input range (rule
+    A1), naming the array, the index, the value and the range; float32 has no narrower range
+    than the data file's own check."""
+    if not spec.is_fixed_point:
+        return
+    from eiesim.sim.prepare import to_fixed
+
+    act_frac = spec.act_frac_bits_effective
+    high, low = (1 << (spec.data_bits - 1)) - 1, -(1 << (spec.data_bits - 1))
+    scale = float(1 << act_frac)
+    for name in ("train_inputs", "test_inputs", "val_inputs"):
+        values = getattr(data, name)
+        if values is None:
+            continue
+        fixed = to_fixed(values, act_frac)
+        outside = np.argwhere((fixed > high) | (fixed < low))
+        if outside.size:
+            row, column = (int(i) for i in outside[0])
+            raise CompressionError(f"{data.source}: {name}[{row}, {column}] = "
+                                   f"{values[row, column]:g} is outside the chip's "
+                                   f"{spec.arithmetic} input range {low / scale:g}.."
+                                   f"{high / scale:g} ({act_frac} fractional bits); scale the "
+                                   f"data, lower act_frac_bits, or use arithmetic='float32'")
+
+
 def _fixed_layer(layer: QuantizedLayer, inputs: np.ndarray, spec: HardwareSpec,
                  index: int) -> np.ndarray:
     # The chip's own preparation gives the formats and the fixed-point codebook (A1, A2).
@@ -161,9 +187,13 @@ def _fixed_layer(layer: QuantizedLayer, inputs: np.ndarray, spec: HardwareSpec,
     codebook_fixed = prepared.codebook_fixed
     acts = np.floor(inputs * float(1 << act_frac) + 0.5)  # A1: round to nearest, ties up
     if acts.size and (acts.max() > high or acts.min() < low):
-        raise CompressionError(f"layer {index}: an input activation exceeds the "
-                               f"{spec.arithmetic} range with {act_frac} fractional bits; "
-                               f"scale the inputs or use arithmetic='float32'")
+        row, column = np.argwhere((acts > high) | (acts < low))[0]
+        scale = float(1 << act_frac)
+        what = "input" if index == 0 else f"layer {index - 1}'s output (layer {index}'s input)"
+        raise CompressionError(f"layer {index}: {what} {int(column)} of sample {int(row)} = "
+                               f"{inputs[row, column]:g} is outside the {spec.arithmetic} range "
+                               f"{low / scale:g}..{high / scale:g} with {act_frac} fractional "
+                               f"bits; scale the inputs or use arithmetic='float32'")
     acts = acts.astype(np.int64)
     weights_fixed = codebook_fixed[layer.codes]  # (out, in)
     half = (1 << (weight_frac - 1)) if weight_frac else 0

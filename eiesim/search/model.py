@@ -15,7 +15,12 @@ that :mod:`eiesim.search.importers` reads (safetensors, ONNX, PyTorch state dict
 its fully connected layers, in file order, become the model's layers.
 
 Data file (``.npz``): ``train_inputs`` (n, in) float, ``train_labels`` (n,) integer in
-0 .. classes-1, ``test_inputs`` (m, in) float, ``test_labels`` (m,) integer.
+0 .. classes-1, ``test_inputs`` (m, in) float, ``test_labels`` (m,) integer; optionally a
+validation split, ``val_inputs`` (v, in) and ``val_labels`` (v,) (both or neither, labels among
+the classes of the other splits). Any other array is an error naming it and the accepted names.
+Every value must be finite and inside float32's range (the chip's widest arithmetic); an error
+names the array, the index and the value. Arrays too large to load are refused from their
+headers before any data is read (:mod:`eiesim.limits`).
 
 Both writers go through :func:`eiesim.safe_output.write_file`: all or nothing, so an
 interrupted or failed write leaves no half-written file.
@@ -24,12 +29,12 @@ interrupted or failed write leaves no half-written file.
 from __future__ import annotations
 
 import re
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from eiesim.checks import check_finite_values, unknown_names_hint
 from eiesim.errors import EiesimError
 from eiesim.safe_output import write_file
 from eiesim.search.train import MLP, TrainError
@@ -38,6 +43,7 @@ __all__ = ["Dataset", "ModelFileError", "load_data", "load_model", "save_data", 
 
 _MODEL_KEY = re.compile(r"^layer(0|[1-9][0-9]*)_(weights|bias)$")
 DATA_KEYS = ("train_inputs", "train_labels", "test_inputs", "test_labels")
+VALIDATION_KEYS = ("val_inputs", "val_labels")
 
 
 class ModelFileError(EiesimError):
@@ -54,28 +60,40 @@ class Dataset:
     test_labels: np.ndarray  # int64 (m,)
     source: str = "<arrays>"
 
+    val_inputs: np.ndarray | None = None  # float64 (v, in): an optional validation split
+    val_labels: np.ndarray | None = None  # int64 (v,)
+
     def __post_init__(self) -> None:
         arrays = {}
-        for split in ("train", "test"):
-            x = np.asarray(getattr(self, f"{split}_inputs"))
-            y = np.asarray(getattr(self, f"{split}_labels"))
-            if x.ndim != 2 or x.shape[0] == 0 or not np.issubdtype(x.dtype, np.number) \
-                    or np.iscomplexobj(x) or not np.all(np.isfinite(x)):
-                raise ModelFileError(f"{self.source}: {split}_inputs has shape {x.shape} and "
-                                     f"dtype {x.dtype}; it must be a finite real (n, in) "
-                                     f"array with n >= 1")
-            if y.shape != (x.shape[0],) or not np.issubdtype(y.dtype, np.integer) \
-                    or y.min() < 0:
-                raise ModelFileError(f"{self.source}: {split}_labels has shape {y.shape} and "
-                                     f"dtype {y.dtype}; it must hold one integer class >= 0 "
-                                     f"per row of {split}_inputs, shape ({x.shape[0]},)")
-            arrays[f"{split}_inputs"] = x.astype(np.float64)
-            arrays[f"{split}_labels"] = y.astype(np.int64)
-        if arrays["train_inputs"].shape[1] != arrays["test_inputs"].shape[1]:
-            raise ModelFileError(f"{self.source}: train_inputs has "
-                                 f"{arrays['train_inputs'].shape[1]} columns but test_inputs "
-                                 f"{arrays['test_inputs'].shape[1]}; both need the model's "
-                                 f"input width")
+        splits = ("train", "test")
+        if (self.val_inputs is None) != (self.val_labels is None):
+            given = "val_inputs" if self.val_labels is None else "val_labels"
+            raise ModelFileError(f"{self.source}: {given} without "
+                                 f"{'val_labels' if given == 'val_inputs' else 'val_inputs'}; "
+                                 f"a validation split needs both (or neither)")
+        if self.val_inputs is not None:
+            splits += ("val",)
+        for split in splits:
+            x = _checked_inputs(getattr(self, f"{split}_inputs"), f"{split}_inputs",
+                                self.source)
+            arrays[f"{split}_inputs"] = x
+            arrays[f"{split}_labels"] = _checked_labels(getattr(self, f"{split}_labels"),
+                                                        f"{split}_labels", x.shape[0],
+                                                        self.source)
+        for split in splits[1:]:
+            if arrays[f"{split}_inputs"].shape[1] != arrays["train_inputs"].shape[1]:
+                raise ModelFileError(f"{self.source}: train_inputs has "
+                                     f"{arrays['train_inputs'].shape[1]} columns but "
+                                     f"{split}_inputs {arrays[f'{split}_inputs'].shape[1]}; "
+                                     f"every split needs the model's input width")
+        if "val_labels" in arrays:
+            largest = int(max(arrays["train_labels"].max(), arrays["test_labels"].max()))
+            above = np.flatnonzero(arrays["val_labels"] > largest)
+            if above.size:
+                raise ModelFileError(f"{self.source}: val_labels[{int(above[0])}] = "
+                                     f"{int(arrays['val_labels'][above[0]])} is above the "
+                                     f"largest class {largest} of train_labels and test_labels; "
+                                     f"validation labels must be classes the data has")
         for name, value in arrays.items():
             object.__setattr__(self, name, value)
 
@@ -110,8 +128,10 @@ def save_model(path: str | Path, model: MLP) -> Path:
 
 
 def save_data(path: str | Path, data: Dataset) -> Path:
-    """Write ``data`` as a data file (module doc), atomically."""
-    return _save_npz(path, {name: getattr(data, name) for name in DATA_KEYS})
+    """Write ``data`` as a data file (module doc), atomically; the validation split too when
+    ``data`` has one."""
+    names = DATA_KEYS + (VALIDATION_KEYS if data.val_inputs is not None else ())
+    return _save_npz(path, {name: getattr(data, name) for name in names})
 
 
 def load_model(path: str | Path) -> MLP:
@@ -123,7 +143,7 @@ def load_model(path: str | Path) -> MLP:
         raise ModelFileError(f"model file {source!r} does not exist; give an .npz with "
                              f"layer0_weights, layer1_weights, ... (or a safetensors, ONNX or "
                              f"PyTorch weights file)")
-    arrays = _read_npz(path) if path.suffix.lower() == ".npz" else None
+    arrays = _read_npz(path, "model file") if path.suffix.lower() == ".npz" else None
     if arrays is not None and any(_MODEL_KEY.match(name) for name in arrays):
         return _model_from_arrays(arrays, source)
     from eiesim.search.importers import fully_connected_layers, load_tensors
@@ -132,6 +152,10 @@ def load_model(path: str | Path) -> MLP:
     if not layers:
         raise ModelFileError(f"{source}: no 2-D weight matrix found; a model file holds "
                              f"layer{{K}}_weights (out, in) and optional layer{{K}}_bias")
+    for layer in layers:
+        for kind, values in (("weights", layer.weight), ("bias", layer.bias)):
+            if values is not None:
+                _check_values(values, f"{layer.name} ({kind})", source)
     try:
         return MLP([layer.weight for layer in layers], [layer.bias for layer in layers])
     except TrainError as error:
@@ -147,12 +171,19 @@ def load_data(path: str | Path) -> Dataset:
     if not path.is_file():
         raise ModelFileError(f"data file {source!r} does not exist; give an .npz with "
                              f"{', '.join(DATA_KEYS)}")
-    arrays = _read_npz(path)
+    arrays = _read_npz(path, "data file")
+    accepted = DATA_KEYS + VALIDATION_KEYS
+    unknown = sorted(set(arrays) - set(accepted))
+    if unknown:
+        raise ModelFileError(f"{source}: unknown array(s) {unknown_names_hint(unknown, accepted)}"
+                             f"; a data file holds {', '.join(DATA_KEYS)} and optionally "
+                             f"{' and '.join(VALIDATION_KEYS)}")
     missing = [name for name in DATA_KEYS if name not in arrays]
     if missing:
         raise ModelFileError(f"{source}: missing array(s) {', '.join(missing)}; a data file "
                              f"holds {', '.join(DATA_KEYS)}")
-    return Dataset(*(arrays[name] for name in DATA_KEYS), source=source)
+    return Dataset(*(arrays[name] for name in DATA_KEYS), source=source,
+                   val_inputs=arrays.get("val_inputs"), val_labels=arrays.get("val_labels"))
 
 
 def _model_from_arrays(arrays: dict[str, np.ndarray], source: str) -> MLP:
@@ -178,6 +209,7 @@ def _model_from_arrays(arrays: dict[str, np.ndarray], source: str) -> MLP:
                     not np.issubdtype(array.dtype, np.integer):
                 raise ModelFileError(f"{source}: layer{k}_{kind} has dtype {array.dtype}; "
                                      f"give real numbers")
+            _check_values(array, f"layer{k}_{kind}", source)
     try:
         return MLP([parts[k]["weights"] for k in range(count)],
                    [parts[k].get("bias") for k in range(count)])
@@ -185,19 +217,55 @@ def _model_from_arrays(arrays: dict[str, np.ndarray], source: str) -> MLP:
         raise ModelFileError(f"{source}: {error}") from None
 
 
-def _read_npz(path: Path) -> dict[str, np.ndarray]:
-    try:
-        data = np.load(path, allow_pickle=False)
-        if not isinstance(data, np.lib.npyio.NpzFile):
-            raise ModelFileError(f"{str(path)!r} holds a single array, not an .npz archive of "
-                                 f"named arrays")
-        with data:
-            return {name: data[name] for name in data.files}
-    except ModelFileError:
-        raise
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as error:
-        raise ModelFileError(f"{str(path)!r} is not a readable .npz file ({error}); check the "
-                             f"path and the file") from None
+def _read_npz(path: Path, what: str) -> dict[str, np.ndarray]:
+    from eiesim.format.files import read_npz
+
+    how = ("a model file is an .npz of layer{K}_weights (out, in) and layer{K}_bias; write one "
+           "with eiesim.search.model.save_model") if what == "model file" else \
+        (f"a data file is an .npz of {', '.join(DATA_KEYS)}; write one with "
+         f"eiesim.search.model.save_data")
+    return read_npz(path, what=what, how=how, error=ModelFileError)
+
+
+def _check_values(values: np.ndarray, name: str, source: str) -> None:
+    """Finite and inside float32's range, or an error with the array name, index and value."""
+    check_finite_values(values, name, source=source, error=ModelFileError)
+
+
+def _checked_inputs(values: object, name: str, source: str) -> np.ndarray:
+    x = np.asarray(values)
+    if x.dtype.kind not in "iuf":
+        raise ModelFileError(f"{source}: {name} has dtype {x.dtype}; it must hold real numbers "
+                             f"(integers or floats)")
+    if x.ndim != 2 or x.shape[0] == 0 or x.shape[1] == 0:
+        hint = f" (a single row is still 2-D: shape (1, {x.shape[0]}))" if x.ndim == 1 else ""
+        raise ModelFileError(f"{source}: {name} has shape {x.shape}; it must be a 2-D "
+                             f"(rows, features) array with at least one row and one "
+                             f"feature{hint}")
+    _check_values(x, name, source)
+    return x.astype(np.float64)
+
+
+def _checked_labels(values: object, name: str, rows: int, source: str) -> np.ndarray:
+    y = np.asarray(values)
+    inputs = name.replace("_labels", "_inputs")
+    if y.shape != (rows,):
+        raise ModelFileError(f"{source}: {name} has shape {y.shape}; it must hold one class per "
+                             f"row of {inputs}, shape ({rows},)")
+    if y.dtype.kind not in "iu":
+        if y.dtype.kind == "f":
+            fractional = np.flatnonzero(~np.isfinite(y) | (y != np.round(y)))
+            where = f" ({name}[{int(fractional[0])}] = {y[fractional[0]]})" \
+                if fractional.size else ""
+        else:
+            where = ""
+        raise ModelFileError(f"{source}: {name} has dtype {y.dtype}{where}; classes must be "
+                             f"whole numbers 0, 1, ... stored as integers")
+    negative = np.flatnonzero(y < 0)
+    if negative.size:
+        raise ModelFileError(f"{source}: {name}[{int(negative[0])}] = "
+                             f"{int(y[negative[0]])} is below 0; classes are numbered 0, 1, ...")
+    return y.astype(np.int64)
 
 
 def _save_npz(path: str | Path, arrays: dict[str, np.ndarray]) -> Path:

@@ -22,6 +22,7 @@ from eiesim.search.amc import amc
 from eiesim.search.baselines import global_candidates, uniform_candidates
 from eiesim.search.compression import (
     CompressedNetwork,
+    check_data_range,
     dense_network,
     evaluate_network,
     layer_table,
@@ -131,6 +132,7 @@ def _search(model: MLP, data: Dataset, spec: HardwareSpec | None,
         raise SearchError("search takes an MLP (eiesim.search.model.load_model) and a Dataset "
                           "(eiesim.search.model.load_data)")
     data.check_model(model)
+    check_data_range(data, spec)
     fit, val_inputs, val_labels = split_validation(data, settings.validation_fraction,
                                                    settings.seed)
     context = SearchContext(model, fit, val_inputs, val_labels, spec, settings)

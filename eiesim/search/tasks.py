@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from eiesim.checks import check_seed
 from eiesim.compress.prune import METHODS, PruningWarning
 from eiesim.errors import EiesimError
 from eiesim.network import simulate_network
@@ -128,8 +129,7 @@ class SearchSettings:
                                       not isinstance(self.bits, int) or not 1 <= self.bits <= 8):
             raise SearchError(f"bits = {self.bits!r} must be a whole number of weight-sharing "
                               f"bits in 1..8 (at most the spec's weight_index_bits)")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise SearchError(f"seed = {self.seed!r} must be a whole number >= 0")
+        check_seed(self.seed, error=SearchError)
 
     @property
     def cost_key(self) -> str:
@@ -179,6 +179,11 @@ def split_validation(data: Dataset, fraction: float, seed: int
     n = data.train_inputs.shape[0]
     order = np.random.default_rng(seed).permutation(n)
     count = max(1, int(round(fraction * n)))
+    if count >= n:
+        raise SearchError(f"{data.source}: train_inputs has {n} row{'s' if n != 1 else ''}; the "
+                          f"search holds out {count} for validation (validation_fraction = "
+                          f"{fraction}, at least 1 row) and fine-tunes on the rest, so it needs "
+                          f"at least {count + 1} training rows: give more")
     val, rest = order[:count], np.sort(order[count:])
     fit = Dataset(data.train_inputs[rest], data.train_labels[rest], data.test_inputs,
                   data.test_labels, source=data.source)

@@ -268,6 +268,6 @@ def _check_positive_int(value: object, name: str) -> None:
 
 
 def _check_seed(seed: object) -> None:
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise TrainError(f"seed = {seed!r} must be a whole number >= 0; every random choice "
-                         f"in eiesim takes a seed")
+    from eiesim.checks import check_seed
+
+    check_seed(seed, error=TrainError)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from eiesim.checks import real_array
+from eiesim.checks import check_float32_range, real_array
 from eiesim.errors import LayerError, SpecError
 from eiesim.format.encoded import EncodedLayer
 from eiesim.spec import HardwareSpec
@@ -103,6 +103,8 @@ def prepare_inputs(layer: EncodedLayer, activations: np.ndarray,
     input value is finite and inside the arithmetic's range."""
     layer.check_fits(spec)
     values = check_activations(activations, layer.in_features)
+    if not spec.is_fixed_point:  # (fixed point has its own, narrower range check below)
+        check_float32_range(values, "activations")
     n = spec.num_pes
     scan_length = layer.padded_in_features + (n if layer.has_bias else 0)  # T1
     extended = np.zeros(scan_length, dtype=np.float64)
@@ -110,7 +112,8 @@ def prepare_inputs(layer: EncodedLayer, activations: np.ndarray,
     if layer.has_bias:
         extended[layer.padded_in_features] = 1.0
 
-    act_float = extended.astype(np.float32)
+    with np.errstate(over="ignore"):  # beyond float32: refused by the fixed-point range check
+        act_float = extended.astype(np.float32)
     codebook_float = layer.codebook.astype(np.float32)
     if spec.is_fixed_point:
         bits = spec.data_bits

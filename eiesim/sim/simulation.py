@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from eiesim.actions import PE_INDEX
-from eiesim.errors import SpecError
+from eiesim.errors import LayerError, SpecError
 from eiesim.format.encoded import EncodedLayer
 from eiesim.sim.prepare import PreparedInputs, check_activations, prepare_inputs
 from eiesim.sim.result import EngineOutput, SimResult
@@ -95,6 +95,7 @@ def simulate(layer: EncodedLayer, activations: np.ndarray, spec: HardwareSpec | 
         pre = accumulators.astype(np.float64) / float(1 << first.act_frac_bits)
     else:
         pre = accumulators.astype(np.float64)
+        _check_no_float32_overflow(pre)
     pe_counts = outputs[0].pe_counts
     ccu_counts = outputs[0].ccu_counts
     for output in outputs[1:]:
@@ -152,3 +153,15 @@ def output_batches(layer: EncodedLayer, spec: HardwareSpec) -> tuple[EncodedLaye
     ``act_regs_per_file`` local rows per PE (global rows [b R N, (b + 1) R N))."""
     layer.check_fits(spec)
     return layer.output_batches(spec.act_regs_per_file)
+
+
+def _check_no_float32_overflow(pre: np.ndarray) -> None:
+    """Refuse a float32 run whose accumulation left float32's range: its outputs would be
+    infinite or NaN, which no report, error figure or JSON file can carry."""
+    bad = np.flatnonzero(~np.isfinite(pre))
+    if bad.size:
+        from eiesim.checks import FLOAT32_MAX
+
+        raise LayerError(f"output {int(bad[0])} = {pre[bad[0]]}: accumulating W a in float32 "
+                         f"went beyond float32's range +-{FLOAT32_MAX:g} ({bad.size} of "
+                         f"{pre.size} outputs did); scale the weights or the activations down")

@@ -163,7 +163,7 @@ class TraceRecorder:
     def write_chrome_trace(self, path: str | PathLike) -> None:
         """Write :meth:`to_chrome_trace` as JSON to ``path`` (open it in ui.perfetto.dev)."""
         with open(path, "w", encoding="utf-8") as handle:
-            json.dump(self.to_chrome_trace(), handle, separators=(",", ":"))
+            json.dump(self.to_chrome_trace(), handle, separators=(",", ":"), allow_nan=False)
 
     def _metadata_events(self, n: int) -> list[dict[str, Any]]:
         def meta(name: str, tid: int | None, args: dict[str, Any]) -> dict[str, Any]:
