@@ -65,7 +65,7 @@ def run_tasks(function: TaskFunction, tasks: Sequence[Any], *, shared: Any = Non
         batch_size = max(1, -(-len(tasks) // (count * BATCHES_PER_WORKER)))
     batches = [tasks[start:start + batch_size] for start in range(0, len(tasks), batch_size)]
     results: list[list[Any] | None] = [None] * len(batches)
-    with _Counter(len(tasks), progress, desc, unit) as counter:
+    with ProgressCounter(len(tasks), progress, desc, unit) as counter:
         for position, batch_results in iter_batches(
                 function, enumerate(batches), shared=shared, workers=count, client=client,
                 scheduler=scheduler, retries=retries):
@@ -254,7 +254,7 @@ def _iter_dask(function: TaskFunction, batches: Iterator[tuple[Any, list[Any]]],
             client.close()
 
 
-class _Counter:
+class ProgressCounter:
     """A progress bar advanced by whole batches."""
 
     def __init__(self, total: int, enabled: bool, desc: str, unit: str) -> None:
@@ -265,7 +265,7 @@ class _Counter:
         if self._bar is not None:
             self._bar.update(count)
 
-    def __enter__(self) -> _Counter:
+    def __enter__(self) -> ProgressCounter:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
