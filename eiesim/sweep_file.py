@@ -79,7 +79,7 @@ MAX_BATCH_POINTS = 64
 ORDER_WINDOW_POINTS = 4096
 """Points taken from the grid at a time and sorted so that points sharing an encoding run in
 one batch (the layer keeps its last few encodings)."""
-SORT_CHUNK_ROWS = 100_000
+SORT_CHUNK_ROWS = 20_000
 """Rows sorted in memory at once when the finished file is put into point order."""
 SUMMARY_METRICS = {"cycles": "lowest", "energy_j": "lowest", "edp_js": "lowest",
                    "load_efficiency": "highest"}

@@ -411,3 +411,18 @@ def test_ctrl_c_on_a_two_worker_sweep_stops_its_workers_and_resumes(tmp_path):
     assert "800 points; estimated" in whole.stderr and "best cycles" in whole.stdout
     assert _cells(tmp_path / "cut.csv") == _cells(tmp_path / "whole.csv")
     assert not partial.exists()
+
+
+@pytest.mark.slow  # starts a Dask cluster in this process
+def test_a_streamed_sweep_on_dask_writes_the_same_file(tmp_path, small_layer):
+    distributed = pytest.importorskip("dask.distributed")
+    from eiesim.sweep_file import sweep_to_file
+
+    kwargs = dict(pes=[2, 4, 8], fifo=[1, 2, 8], progress=False)
+    sweep_to_file(small_layer, tmp_path / "serial.csv", workers=1, **kwargs)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        summary = sweep_to_file(small_layer, tmp_path / "dask.csv", client=client, **kwargs)
+    assert summary.ran == 9
+    assert _cells(tmp_path / "dask.csv") == _cells(tmp_path / "serial.csv")
