@@ -81,6 +81,8 @@ ORDER_WINDOW_POINTS = 4096
 one batch (the layer keeps its last few encodings)."""
 SORT_CHUNK_ROWS = 20_000
 """Rows sorted in memory at once when the finished file is put into point order."""
+ESTIMATE_MIN_POINTS = 100
+"""Grids with fewer points left to run get no estimate: they take seconds at most."""
 SUMMARY_METRICS = {"cycles": "lowest", "energy_j": "lowest", "edp_js": "lowest",
                    "load_efficiency": "highest"}
 """The metrics whose best point the summary names, with what 'best' means."""
@@ -309,7 +311,8 @@ class StreamingSweep:
     # --- running ------------------------------------------------------------------------------
     def run(self, notify: Callable[[str], None] | None = None) -> SweepSummary:
         """Run every point not yet in the partial file, appending rows as batches finish.
-        ``notify`` receives the estimate after the first batch."""
+        ``notify`` receives the estimate after the first batch (from
+        :data:`ESTIMATE_MIN_POINTS` points left on)."""
         resumed = self._open_existing()
         remaining = int(len(self.plan) - self.done.sum())
         batch_size = max(1, min(MAX_BATCH_POINTS,
@@ -328,7 +331,7 @@ class StreamingSweep:
                     stream.flush()
                     os.fsync(stream.fileno())
                     counter.advance(len(rows))
-                    if first and notify is not None:
+                    if first and notify is not None and remaining >= ESTIMATE_MIN_POINTS:
                         notify(self._estimate(time.perf_counter() - started, len(rows),
                                               remaining, resumed))
                     first = False
