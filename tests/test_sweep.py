@@ -385,14 +385,16 @@ def test_ctrl_c_on_a_two_worker_sweep_stops_its_workers_and_resumes(tmp_path):
     process = subprocess.Popen([sys.executable, "-m", "eiesim.cli", *arguments, "-o",
                                 tmp_path / "cut.csv"], stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
-    workers = []
+    workers = {}
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and process.poll() is None:
-        workers = workers or psutil.Process(process.pid).children()
-        if partial.exists() and partial.read_text().count("\n") > 60:
+        # The pool starts its workers as batches arrive: collect every child seen.
+        workers |= {child.pid: child for child in psutil.Process(process.pid).children()}
+        if partial.exists() and partial.read_text().count("\n") > 60 and len(workers) == 2:
             break
         time.sleep(0.05)
     assert process.poll() is None, "the sweep ended before it could be interrupted"
+    workers = list(workers.values())
     assert len(workers) == 2
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=120)
