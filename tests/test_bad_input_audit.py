@@ -149,7 +149,9 @@ def test_dev_stdout_stays_a_link_and_gets_the_table_then_the_summary(files, tmp_
     assert os.path.islink("/dev/stdout") == was_link
     lines = (tmp_path / "captured.txt").read_text().splitlines()
     assert lines[0].startswith("pes,cycles")
-    assert len(lines) == 4 and lines[-1].startswith("eiesim sweep: 2 points")
+    # the table (header and two rows), then the summary: the count and the best point per metric
+    assert lines[3].startswith("eiesim sweep: 2 points")
+    assert all(line.startswith("  best ") for line in lines[4:]) and len(lines) > 4
 
 
 # --- 2. all outputs or none: a failing device leaves every regular output untouched ----------

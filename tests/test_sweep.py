@@ -1,5 +1,6 @@
 """Design-space sweeps: points, determinism, local processes, Dask with a dying worker, CLI."""
 
+import json
 import os
 import signal
 import subprocess
@@ -12,6 +13,7 @@ import pandas as pd
 import pytest
 
 from eiesim import HardwareSpec, SpecError, encode, simulate
+from eiesim.errors import EiesimError
 from eiesim.explore import workloads
 from eiesim.explore.sweep import design_points, sweep
 
@@ -222,3 +224,208 @@ def test_named_workloads_compare_in_one_table():
     assert table["workload"].tolist() == ["magnitude", "magnitude", "balanced", "balanced"]
     alone = sweep(networks["balanced"], pes=[4], fifo=[2, 8], workers=1, progress=False)
     assert table["cycles"].tolist()[2:] == alone["cycles"].tolist()
+
+
+# --- streamed, resumable sweeps (eiesim.explore.sweep_file) ---------------------------------------
+def _cells(path, drop=("wall_time_s",)):
+    """A CSV file's rows as lists of cells, without the columns that measure this machine."""
+    import csv
+
+    with open(path, newline="") as stream:
+        rows = list(csv.reader(stream))
+    keep = [index for index, name in enumerate(rows[0]) if name not in drop]
+    return [[row[index] for index in keep] for row in rows]
+
+
+def test_sweep_to_file_matches_the_in_memory_sweep(tmp_path, small_layer):
+    from eiesim.explore.sweep_file import sweep_to_file
+
+    out = tmp_path / "s.csv"
+    base = HardwareSpec(spmat_sram_bytes=512)
+    summary = sweep_to_file(small_layer, out, base, pes=[64, 1], fifo=[2, 8], workers=1,
+                            progress=False)
+    table = sweep(small_layer, base, pes=[64, 1], fifo=[2, 8], workers=1, progress=False)
+    back = pd.read_csv(out)
+    assert list(back.columns) == list(table.columns)
+    assert back[["pes", "fifo"]].values.tolist() == [[64, 2], [64, 8], [1, 2], [1, 8]]
+    assert back["cycles"].tolist()[:2] == table["cycles"].tolist()[:2]
+    assert back["error"].notna().tolist() == [False, False, True, True]
+    assert (summary.points, summary.ran, summary.failed) == (4, 2, 2)
+    best = table.loc[table["cycles"].idxmin()]  # the first point of the lowest cycles
+    assert summary.best["cycles"] == (best["cycles"], {"pes": str(best["pes"]),
+                                                       "fifo": str(best["fifo"])})
+    meta = json.loads((tmp_path / "s.meta.json").read_text())
+    assert meta["settings"] == {"spmat_sram_bytes": 512}
+    assert meta["input_checksum"] and meta["axes"] == {"pes": [64, 1], "fifo": [2, 8]}
+    assert not (tmp_path / "s.csv.partial").exists()
+
+
+@pytest.mark.parametrize("cut", [0.3, 0.77])
+def test_resume_after_a_crash_mid_row_gives_the_uninterrupted_file(tmp_path, small_layer, cut):
+    from eiesim.explore.sweep_file import StreamingSweep, sweep_to_file
+
+    kwargs = dict(pes=[2, 4, 8], fifo=[1, 2, 4, 8], workers=1, progress=False)
+    sweep_to_file(small_layer, tmp_path / "whole.csv", **kwargs)
+    # A crash: the partial file holds some rows, the last one cut short mid-line.
+    crashed = StreamingSweep(small_layer, tmp_path / "r.csv",
+                             axes={"pes": [2, 4, 8], "fifo": [1, 2, 4, 8]})
+    crashed.run()
+    partial = tmp_path / "r.csv.partial"
+    data = partial.read_bytes()
+    header_end = data.index(b"\n", data.index(b"\n") + 1) + 1
+    partial.write_bytes(data[:header_end + int((len(data) - header_end) * cut)])
+    assert not partial.read_bytes().endswith(b"\n")
+    with pytest.raises(EiesimError, match="add --resume"):
+        sweep_to_file(small_layer, tmp_path / "r.csv", **kwargs)
+    summary = sweep_to_file(small_layer, tmp_path / "r.csv", resume=True, **kwargs)
+    assert 0 < summary.resumed < 12
+    assert _cells(tmp_path / "r.csv") == _cells(tmp_path / "whole.csv")
+    assert not partial.exists()
+
+
+def test_resume_refuses_another_input_or_settings_and_extends_a_grid(tmp_path, small_layer):
+    from eiesim.explore.sweep_file import sweep_to_file
+
+    out = tmp_path / "g.csv"
+    sweep_to_file(small_layer, out, pes=[2, 4], workers=1, progress=False)
+    other = workloads.synthetic_layer("Alex-8", seed=4, scale=0.06)
+    with pytest.raises(EiesimError, match="input_checksum"):
+        sweep_to_file(other, out, pes=[2, 4, 8], resume=True, workers=1, progress=False)
+    with pytest.raises(EiesimError, match="act_queue_depth 8 there, 2 now"):
+        sweep_to_file(small_layer, out, HardwareSpec(act_queue_depth=2), pes=[2, 4, 8],
+                      resume=True, workers=1, progress=False)
+    with pytest.raises(EiesimError, match="not a point of this sweep"):
+        sweep_to_file(small_layer, out, pes=[4, 8], resume=True, workers=1, progress=False)
+    summary = sweep_to_file(small_layer, out, pes=[2, 4, 8], resume=True, workers=1,
+                            progress=False)
+    assert (summary.resumed, summary.points) == (2, 3)
+    sweep_to_file(small_layer, tmp_path / "fresh.csv", pes=[2, 4, 8], workers=1,
+                  progress=False)
+    assert _cells(out) == _cells(tmp_path / "fresh.csv")
+
+
+def test_a_single_value_or_a_repeated_value_where_a_list_belongs_is_refused(small_layer):
+    with pytest.raises(SpecError, match=r"pes=4 is a single value; give a list.*pes=\[4\]"):
+        sweep(small_layer, pes=4, workers=1, progress=False)
+    with pytest.raises(SpecError, match="single value"):
+        sweep(small_layer, arith="fixed16", workers=1, progress=False)
+    with pytest.raises(SpecError, match="lists 4 twice"):
+        sweep(small_layer, pes=[4, 2, 4], workers=1, progress=False)
+    with pytest.raises(SpecError, match="both set num_pes"):
+        sweep(small_layer, pes=[4], num_pes=[2], workers=1, progress=False)
+
+
+def _pow_after(shared, task):
+    return shared ** task
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_the_executor_never_holds_more_than_max_pending_batches(workers):
+    from eiesim.explore.executor import iter_batches
+
+    taken = []
+
+    def batches():
+        for index in range(60):
+            taken.append(index)
+            yield index, [index, index + 1]
+
+    seen = []
+    for key, results in iter_batches(_pow_after, batches(), shared=2, workers=workers,
+                                     max_pending=3):
+        seen.append(key)
+        assert results == [2 ** key, 2 ** (key + 1)]
+        # Only batches already yielded or in flight have been taken from the generator.
+        assert len(taken) - len(seen) <= 3
+    assert sorted(seen) == list(range(60))
+
+
+def _layer_file(tmp_path, layer):
+    path = tmp_path / "layer.npz"
+    np.savez(path, codes=layer.codes, codebook=layer.codebook,
+             activations=layer.activations, bias_codes=layer.bias_codes)
+    return path
+
+
+def _eiesim(*arguments, **kwargs):
+    return subprocess.run([sys.executable, "-m", "eiesim.cli", *map(str, arguments)],
+                          capture_output=True, text=True, timeout=600, **kwargs)
+
+
+@pytest.mark.slow  # several command-line runs
+def test_sweep_cli_refuses_before_any_work(tmp_path, small_layer):
+    layer = _layer_file(tmp_path, small_layer)
+    out = tmp_path / "o.csv"
+    many = ",".join(str(value) for value in range(1, 502))
+    cases = [
+        (["--pes", "2,4", "--scheduler", "bogus"], "not a Dask scheduler address"),
+        (["--pes", "2,4", "--scheduler", "http://127.0.0.1:8787"], "web address"),
+        (["--pes", "2,4", "--plot", tmp_path / "p.png", "--plot-metrics", "layer9_cycles"],
+         "unknown metric(s) layer9_cycles for this layer"),
+        (["--pes", "2,4", "--set", "num_pes=4"], "--set num_pes=4 and the axis --pes"),
+        (["--pes", "2,4,2"], "--pes lists 2 twice"),
+        (["--fifo", many, "--vary", f"act_regs_per_file={many}"], "add --yes"),
+        (["--pes", "2,4", "--plot", tmp_path / "p.png", "--plot-x", "fifo"],
+         "--plot-x 'fifo' is not a swept axis"),
+    ]
+    for options, message in cases:
+        done = _eiesim("sweep", layer, "-o", out, "--workers", "1", *options)
+        assert done.returncode == 2, (options, done.stderr)
+        assert message in done.stderr and "Traceback" not in done.stderr, done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+        assert sorted(path.name for path in tmp_path.iterdir()) == ["layer.npz"]
+
+
+@pytest.mark.slow  # two sweeps of the real layer on two worker processes
+def test_ctrl_c_on_a_two_worker_sweep_stops_its_workers_and_resumes(tmp_path):
+    psutil = pytest.importorskip("psutil")
+    clocks = ",".join(f"{100 + index}M" for index in range(400))
+    arguments = ["sweep", "--example", "alexnet-fc8", "--pes", "32,64", "--clock", clocks,
+                 "--workers", "2", "--no-progress"]
+    partial = tmp_path / "cut.csv.partial"
+    process = subprocess.Popen([sys.executable, "-m", "eiesim.cli", *arguments, "-o",
+                                tmp_path / "cut.csv"], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    workers = {}
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and process.poll() is None:
+        # The pool starts its workers as batches arrive: collect every child seen.
+        workers |= {child.pid: child for child in psutil.Process(process.pid).children()}
+        if partial.exists() and partial.read_text().count("\n") > 60 and len(workers) == 2:
+            break
+        time.sleep(0.05)
+    assert process.poll() is None, "the sweep ended before it could be interrupted"
+    workers = list(workers.values())
+    assert len(workers) == 2
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert "--resume" in stderr and "Traceback" not in stderr
+    psutil.wait_procs(workers, timeout=30)
+    assert not [worker for worker in workers if worker.is_running()
+                and worker.status() != psutil.STATUS_ZOMBIE]
+    assert not (tmp_path / "cut.csv").exists()
+    rows = partial.read_text().count("\n") - 2
+    assert 0 < rows < 800
+    done = _eiesim(*arguments, "-o", tmp_path / "cut.csv", "--resume")
+    assert done.returncode == 0, done.stderr
+    whole = _eiesim(*arguments, "-o", tmp_path / "whole.csv")
+    assert whole.returncode == 0, whole.stderr
+    assert "800 points; estimated" in whole.stderr and "best cycles" in whole.stdout
+    assert _cells(tmp_path / "cut.csv") == _cells(tmp_path / "whole.csv")
+    assert not partial.exists()
+
+
+@pytest.mark.slow  # starts a Dask cluster in this process
+def test_a_streamed_sweep_on_dask_writes_the_same_file(tmp_path, small_layer):
+    distributed = pytest.importorskip("dask.distributed")
+    from eiesim.explore.sweep_file import sweep_to_file
+
+    kwargs = dict(pes=[2, 4, 8], fifo=[1, 2, 8], progress=False)
+    sweep_to_file(small_layer, tmp_path / "serial.csv", workers=1, **kwargs)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        summary = sweep_to_file(small_layer, tmp_path / "dask.csv", client=client, **kwargs)
+    assert summary.ran == 9
+    assert _cells(tmp_path / "dask.csv") == _cells(tmp_path / "serial.csv")

@@ -134,7 +134,7 @@ def add_spec_options(parser: argparse.ArgumentParser, *, lists: bool = False,
         if lists:
             group.add_argument(param.flag, dest=f"axis:{name}", metavar="LIST",
                                type=lambda text, param=param: parse_list(param, text),
-                               help=_help(name, param))
+                               action=_AxisAction, help=_help(name, param))
         else:
             group.add_argument(param.flag, dest=f"spec:{name}", metavar=param.metavar,
                                type=lambda text, param=param: parse_value(param, text),
@@ -149,6 +149,18 @@ def add_spec_options(parser: argparse.ArgumentParser, *, lists: bool = False,
                            help="enlarge just the memories and pointer width that the layer "
                                 "does not fit (smallest sufficient sizes) and report what "
                                 "changed")
+
+
+class _AxisAction(argparse.Action):
+    """Stores an axis and remembers the order the axes came in on the command line (the
+    sweep's order of columns and of its grid, and the default x axis of its plot)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        setattr(namespace, self.dest, values)
+        order = getattr(namespace, "axis_order", None) or []
+        name = self.dest[len("axis:"):]
+        namespace.axis_order = [other for other in order if other != name] + [name]
 
 
 def spec_from_args(args: argparse.Namespace) -> HardwareSpec:
@@ -166,10 +178,13 @@ def spec_from_args(args: argparse.Namespace) -> HardwareSpec:
 
 
 def sweep_axes(args: argparse.Namespace) -> dict[str, list[Any]]:
-    """Sweep axes by field name, from the list flags and ``--vary``, in the order given."""
+    """Sweep axes by field name, from the list flags and ``--vary``: the flags in the order
+    they were given, then the ``--vary`` axes."""
     axes: dict[str, list[Any]] = {}
+    for name in getattr(args, "axis_order", None) or []:
+        axes[name] = getattr(args, f"axis:{name}")
     for key, value in vars(args).items():
-        if key.startswith("axis:") and value is not None:
+        if key.startswith("axis:") and value is not None and key[len("axis:"):] not in axes:
             axes[key[len("axis:"):]] = value
     for name, values in getattr(args, "variations", []) or []:
         if name in axes:

@@ -48,6 +48,10 @@ def add_parser(commands: Any) -> None:
                      help="seed of the k-means quantization of float weights (default 0)")
     run.add_argument("--json", action="store_true",
                      help="print one JSON object instead of the table")
+    run.add_argument("--plot", type=Path, metavar="FIG.png",
+                     help="also draw the run: cycles and entries per PE, energy per unit, and "
+                          "with --engine reference the queues' occupancy over time (.png, .pdf, "
+                          ".svg; a network: a row per layer and each layer's share)")
     run.add_argument("--output", type=Path, metavar="OUT.npy",
                      help="save the output activations (after ReLU) as a .npy file, written "
                           "exactly to this path")
@@ -59,12 +63,20 @@ def handle(args: argparse.Namespace) -> int:
     if args.trace is not None and args.engine != "reference":
         raise UsageError("--trace needs the reference engine; add --engine reference")
 
+    if args.plot is not None:
+        from eiesim.plots import require_matplotlib
+
+        require_matplotlib("--plot")
     # Every destination is checked before any work, and written only once all of it succeeded.
     with OutputFiles(inputs=[input_path(args), args.energy_table]) as outputs:
         if args.output is not None:
             outputs.add(args.output, "--output")
         if args.trace is not None:
             outputs.add(args.trace, "--trace")
+        if args.plot is not None:
+            from eiesim.cli.sweep import PLOT_SUFFIXES
+
+            outputs.add(args.plot, "--plot", suffixes=PLOT_SUFFIXES)
         from eiesim import energy
 
         table = energy.load_energy_table(args.energy_table, spec) if args.energy_table else None
@@ -75,18 +87,25 @@ def handle(args: argparse.Namespace) -> int:
             if args.trace is not None:
                 raise UsageError("--trace records one layer; run the layers of a network one at "
                                  "a time")
-            payload, text, result_outputs, recorder = _run_network(args, workload, spec, table)
+            payload, text, result_outputs, recorder, picture = _run_network(args, workload, spec,
+                                                                            table)
         else:
-            payload, text, result_outputs, recorder = _run_layer(args, workload, spec, table)
+            payload, text, result_outputs, recorder, picture = _run_layer(args, workload, spec,
+                                                                          table)
         if args.output is not None:
             import numpy as np
 
             with outputs.writing(args.output) as temporary:
                 with open(temporary, "wb") as handle:
                     np.save(handle, result_outputs)  # a file object: no '.npy' is appended
-        if recorder is not None:
+        if recorder is not None and args.trace is not None:
             with outputs.writing(args.trace) as temporary:
                 recorder.write_chrome_trace(temporary)
+        if args.plot is not None:
+            from eiesim.plots import plot_run
+
+            with outputs.writing(args.plot) as temporary:
+                plot_run(**picture, path=temporary)
         written = outputs.commit()
     from eiesim.checks import json_text
 
@@ -105,7 +124,7 @@ def _fit(spec: Any, workload: Any, fit: bool) -> tuple[Any, dict[str, Any]]:
 
 
 def _run_layer(args: argparse.Namespace, data: Any, spec: Any,
-               table: Any) -> tuple[dict[str, Any], str, Any, Any]:
+               table: Any) -> tuple[dict[str, Any], str, Any, Any, dict[str, Any]]:
     from eiesim import encode, energy, report
     from eiesim.progress import activity
     from eiesim.sim import simulate
@@ -117,6 +136,12 @@ def _run_layer(args: argparse.Namespace, data: Any, spec: Any,
         from eiesim.sim.trace import TraceRecorder
 
         recorder = TraceRecorder()
+    elif args.plot is not None and args.engine == "reference":
+        from eiesim.sim.occupancy import QueueOccupancy
+        from eiesim.sim.simulation import output_batches
+
+        # The queues' picture over time, if the layer runs in one batch (as traces do).
+        recorder = QueueOccupancy() if len(output_batches(layer, spec)) == 1 else None
     with activity(f"eiesim: simulating ({args.engine} engine)", enabled=not args.json):
         result = simulate(layer, data.activations, spec, engine=args.engine, trace=recorder)
     energy_report = energy.energy_report(result, table)
@@ -132,7 +157,15 @@ def _run_layer(args: argparse.Namespace, data: Any, spec: Any,
     text = "\n".join([report.format_table(result, title=f"eiesim: {data.source}"),
                       report.format_energy(energy_report, area)]
                      + _quantization_lines(quantization) + _changes_lines(changes))
-    return payload, text, result.outputs, recorder
+    occupancy = None
+    if recorder is not None:
+        from eiesim.sim.occupancy import QueueOccupancy
+
+        occupancy = recorder if isinstance(recorder, QueueOccupancy) \
+            else QueueOccupancy.from_trace(recorder)
+    picture = {"result": result, "layer": layer, "energy": energy_report,
+               "occupancy": occupancy}
+    return payload, text, result.outputs, recorder, picture
 
 
 def _quantization_fields(data: Any, result: Any) -> dict[str, Any]:
@@ -171,7 +204,7 @@ def _quantization_lines(fields: dict[str, Any]) -> list[str]:
 
 
 def _run_network(args: argparse.Namespace, network: Any, spec: Any,
-                 table: Any) -> tuple[dict[str, Any], str, Any, None]:
+                 table: Any) -> tuple[dict[str, Any], str, Any, None, dict[str, Any]]:
     from eiesim.network import simulate_network
     from eiesim.progress import activity
 
@@ -187,7 +220,7 @@ def _run_network(args: argparse.Namespace, network: Any, spec: Any,
     payload["spec_changes"] = changes
     text = "\n".join([result.format_table(title=f"eiesim: {network.source}")]
                      + _changes_lines(changes))
-    return payload, text, result.outputs, None
+    return payload, text, result.outputs, None, {"result": result, "layer": network}
 
 
 def _changes_lines(changes: dict[str, Any]) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -21,9 +22,12 @@ from eiesim.cli.options import (
 )
 from eiesim.errors import UsageError
 from eiesim.safe_output import OutputFiles
-from eiesim.spec import PARAMETERS
+from eiesim.spec import PARAMETERS, field_for
 
 PLOT_SUFFIXES = (".png", ".pdf", ".svg")
+MAX_POINTS_WITHOUT_YES = 100_000
+"""Grids larger than this run only with --yes (at about a millisecond a point on two cores,
+that is about an hour); a command line cannot stop to ask in a script or CI."""
 
 
 NAME = "sweep"
@@ -54,14 +58,27 @@ def add_parser(commands: Any) -> None:
                        help="fast: numba (default); reference: the SimPy model (slow)")
     sweep.add_argument("--energy-table", type=Path, metavar="FILE",
                        help="TOML or YAML energy table, as for 'eiesim run'")
-    sweep.add_argument("--out", type=Path, required=True, metavar="RESULTS.csv",
-                       help="CSV file to write")
+    sweep.add_argument("-o", "--output", type=Path, metavar="RESULTS.csv",
+                       help="CSV file to write (required); rows stream to RESULTS.csv.partial "
+                            "while the sweep runs, and RESULTS.csv (with RESULTS.meta.json: "
+                            "input, settings, energy table) appears when every point is done")
+    sweep.add_argument("--out", type=Path, dest="output", help=argparse.SUPPRESS)  # old name
+    sweep.add_argument("--resume", action="store_true",
+                       help="finish an interrupted sweep: skip the points already in "
+                            "RESULTS.csv.partial (or in a finished RESULTS.csv, to extend its "
+                            "grid); refused if the file was made from another input or other "
+                            "settings")
+    sweep.add_argument("--yes", action="store_true",
+                       help=f"run a grid of more than {MAX_POINTS_WITHOUT_YES:,} points "
+                            f"(refused without it)")
     sweep.add_argument("--workers", type=int, metavar="N",
                        help="local worker processes (default: all cores)")
     sweep.add_argument("--scheduler", metavar="ADDRESS",
                        help="run on a Dask cluster, e.g. tcp://127.0.0.1:8786")
     sweep.add_argument("--plot", type=Path, metavar="FIG.png",
-                       help="also plot the metrics against the first axis (.png, .pdf, .svg)")
+                       help="also plot the metrics against one axis (.png, .pdf, .svg)")
+    sweep.add_argument("--plot-x", metavar="NAME",
+                       help="the plot's x axis (default: the first axis given)")
     sweep.add_argument("--plot-metrics", metavar="M1,M2,...", default="cycles,load_efficiency",
                        help="metrics to plot, one panel each (default cycles,load_efficiency)")
     sweep.add_argument("--seed", type=parse_seed, default=0,
@@ -71,67 +88,142 @@ def add_parser(commands: Any) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from eiesim.explore.sweep import METRICS, NETWORK_METRICS, sweep
+    from eiesim.explore.sweep_file import StreamingSweep, metadata_path, partial_path
 
     # Everything that can be checked is checked before the first point runs.
     base = spec_from_args(args)
     axes = sweep_axes(args)
-    if not axes:
-        raise UsageError("give at least one axis to sweep, e.g. --pes 1,2,4, --fifo 1,8 or "
-                         "--vary act_regs_per_file=32,64")
-    if args.workers is not None and args.workers < 1:
-        raise UsageError(f"--workers {args.workers} is below the minimum 1; give at least one "
-                         f"worker process")
-    plot_metrics = [name.strip() for name in args.plot_metrics.split(",") if name.strip()]
-    unknown = [name for name in plot_metrics if name not in METRICS
-               and name not in NETWORK_METRICS and not name.startswith("layer")]
-    if args.plot is not None and (unknown or not plot_metrics):
-        raise UsageError(f"--plot-metrics {args.plot_metrics!r}: unknown metric(s) "
-                         f"{', '.join(unknown) or '(none given)'}; choose from "
-                         f"{', '.join(METRICS)} (networks: {', '.join(NETWORK_METRICS)}, "
-                         f"layer{{K}}_cycles, ...)")
+    _check_options(args, axes)
+    named_axes = {PARAMETERS[name].axis or name: values for name, values in axes.items()}
+    plot_x = _plot_x(args, named_axes)
     if args.plot is not None:
         from eiesim.plots import require_matplotlib
 
         require_matplotlib("--plot")
     with OutputFiles(inputs=[input_path(args), args.energy_table]) as outputs:
-        outputs.add(args.out, "--out")
+        outputs.add(args.output, "--output")
         if args.plot is not None:
             outputs.add(args.plot, "--plot", suffixes=PLOT_SUFFIXES)
-        table_file = None
         if args.energy_table is not None:
             from eiesim.energy import load_energy_table
 
             # Read and check the table now (a bad table fails before any point runs).
             load_energy_table(args.energy_table, base)
-            table_file = args.energy_table
         # Float weights are quantized once, to the smallest swept codebook, so that every
         # point's codebook fits its index width.
         weight_bits = min(axes.get("weight_index_bits", [base.weight_index_bits]))
         data = load_workload(args, weight_index_bits=weight_bits)
+        plot_metrics = _plot_metrics(args, data)
         # Columns carry the short axis names (pes, fifo, ...) where a field has one.
-        named_axes = {PARAMETERS[name].axis or name: values for name, values in axes.items()}
-        table = sweep(data, base, workers=args.workers, scheduler=args.scheduler,
-                      engine=args.engine, energy_table=table_file,
-                      fit_memories=args.fit_memories,
-                      progress=not args.no_progress and sys.stderr.isatty(), **named_axes)
-        failed = int(table["error"].notna().sum())
-        ran = len(table) - failed
-        if ran == 0:
-            first = table["error"].dropna().iloc[0]
-            raise UsageError(f"none of the {len(table)} points ran (first reason: {first}); "
-                             f"add --fit-memories or change the hardware values; nothing was "
-                             f"written")
-        with outputs.writing(args.out) as temporary:
-            table.to_csv(temporary, index=False)
-        if args.plot is not None:
-            from eiesim.plots import plot_sweep
+        sweep = StreamingSweep(data, args.output, base, axes=named_axes, resume=args.resume,
+                               engine=args.engine, energy_table=args.energy_table,
+                               fit_memories=args.fit_memories, workers=args.workers,
+                               scheduler=args.scheduler,
+                               progress=not args.no_progress and sys.stderr.isatty())
+        if sweep.sidecar:
+            outputs.add(metadata_path(args.output), "--output's metadata")
+        try:
+            sweep.run(notify=lambda text: print(f"eiesim sweep: {text}", file=sys.stderr))
+        except KeyboardInterrupt:
+            if sweep.sidecar:
+                print(f"eiesim: interrupted; the finished points are kept in "
+                      f"{partial_path(args.output)} (run the same command with --resume to "
+                      f"finish); {args.output} was not written", file=sys.stderr)
+            else:
+                print("eiesim: interrupted; no file was written", file=sys.stderr)
+            return 130
+        # Every point ran: from here on a failure is the outputs' (a full disk, a device), and
+        # like every command this one then leaves nothing behind, its journal included.
+        try:
+            summary = sweep.produce(outputs)
+            if summary.ran == 0:
+                raise UsageError(f"none of the {summary.points} points ran (first reason: "
+                                 f"{summary.first_error}); add --fit-memories or change the "
+                                 f"hardware values; nothing was written")
+            if args.plot is not None:
+                import pandas as pd
 
-            with outputs.writing(args.plot) as temporary:
-                plot_sweep(table, list(table.columns[:len(axes)]), temporary,
-                           metrics=plot_metrics)
-        written = outputs.commit()
-    print(f"eiesim sweep: {len(table)} points, {ran} ran, {failed} did not fit their hardware"
-          + (" (see the 'error' column)" if failed else "") + f"; table in {args.out}")
+                from eiesim.plots import plot_sweep
+
+                table = pd.read_csv(sweep.table_file)
+                with outputs.writing(args.plot) as temporary:
+                    plot_sweep(table, [plot_x] + [name for name in named_axes if name != plot_x],
+                               temporary, metrics=plot_metrics)
+            written = outputs.commit()
+        except BaseException:
+            sweep.remove_partial()
+            raise
+    sweep.remove_partial()
+    failed = summary.failed
+    print(f"eiesim sweep: {summary.points} points, {summary.ran} ran, {failed} did not fit "
+          f"their hardware" + (" (see the 'error' column)" if failed else "")
+          + f"; table in {args.output}")
+    for line in summary.lines():
+        print(line)
     announce(written)
     return 0
+
+
+def _check_options(args: argparse.Namespace, axes: dict[str, list[Any]]) -> None:
+    from eiesim.explore.executor import check_scheduler_address
+
+    if not axes:
+        raise UsageError("give at least one axis to sweep, e.g. --pes 1,2,4, --fifo 1,8 or "
+                         "--vary act_regs_per_file=32,64")
+    if args.output is None:
+        raise UsageError("give the file to write with -o/--output RESULTS.csv")
+    for name, value in args.settings or []:
+        if name in axes:
+            raise UsageError(f"--set {name}={value} and the axis {PARAMETERS[name].flag} both "
+                             f"give {name}; a setting is the same for every point, so drop "
+                             f"one of them")
+    for name, values in axes.items():
+        repeated = [value for index, value in enumerate(values) if value in values[:index]]
+        if repeated:
+            raise UsageError(f"{PARAMETERS[name].flag} lists {repeated[0]!r} twice, which would "
+                             f"give duplicate rows; give each value once")
+    if args.workers is not None and args.workers < 1:
+        raise UsageError(f"--workers {args.workers} is below the minimum 1; give at least one "
+                         f"worker process")
+    if args.scheduler is not None:
+        check_scheduler_address(args.scheduler)
+    points = math.prod(len(values) for values in axes.values())
+    if points > MAX_POINTS_WITHOUT_YES and not args.yes:
+        raise UsageError(f"the grid has {points:,} points, more than "
+                         f"{MAX_POINTS_WITHOUT_YES:,}; add --yes to run it (it is saved as "
+                         f"it goes and can be resumed), or give fewer values")
+
+
+def _plot_x(args: argparse.Namespace, named_axes: dict[str, list[Any]]) -> str:
+    """The plot's x axis as a column name: --plot-x by column, field or flag name, or the
+    first axis given."""
+    if args.plot_x is None:
+        return next(iter(named_axes))
+    wanted = args.plot_x.strip().lstrip("-")
+    for name in named_axes:
+        field = field_for(name)
+        if wanted in (name, field, PARAMETERS[field].flag.lstrip("-")):
+            return name
+    raise UsageError(f"--plot-x {args.plot_x!r} is not a swept axis; choose one of "
+                     f"{', '.join(named_axes)}")
+
+
+def _plot_metrics(args: argparse.Namespace, data: Any) -> list[str]:
+    from eiesim.explore.sweep import LAYER_METRICS, METRICS, NETWORK_METRICS
+    from eiesim.network import is_network
+
+    plot_metrics = [name.strip() for name in args.plot_metrics.split(",") if name.strip()]
+    if is_network(data):
+        known = list(NETWORK_METRICS) + [f"layer{index}_{name}"
+                                         for index in range(len(data.layers))
+                                         for name in LAYER_METRICS]
+        choices = f"{', '.join(NETWORK_METRICS)}, layer0_cycles ... " \
+                  f"layer{len(data.layers) - 1}_{LAYER_METRICS[-1]}"
+    else:
+        known, choices = list(METRICS), ", ".join(METRICS)
+    unknown = [name for name in plot_metrics if name not in known]
+    if args.plot is not None and (unknown or not plot_metrics):
+        raise UsageError(f"--plot-metrics {args.plot_metrics!r}: unknown metric(s) "
+                         f"{', '.join(unknown) or '(none given)'} for this "
+                         f"{'network' if is_network(data) else 'layer'}; choose from {choices}")
+    return plot_metrics

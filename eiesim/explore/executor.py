@@ -12,8 +12,11 @@ a millisecond), and returns the results in the order of the tasks whatever ran w
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+import re
+import signal
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any
 
 from eiesim.errors import EiesimError, MissingDependencyError, UsageError
@@ -25,6 +28,18 @@ TaskFunction = Callable[[Any, Any], Any]
 BATCHES_PER_WORKER = 8
 """Batches each worker gets on average: few enough that messaging costs little per task,
 enough that a slow batch does not leave the other workers idle at the end."""
+
+PENDING_BATCHES_PER_WORKER = 2
+"""Batches queued per worker while streaming: one running, one ready to start, so a worker
+never waits for the parent, and memory holds only a few batches whatever the number of tasks."""
+
+WORKER_EXIT_TIMEOUT_S = 10.0
+"""How long a worker asked to end (SIGTERM) may take before it is killed."""
+
+SCHEDULER_ADDRESS = re.compile(
+    r"(?:(?:tcp|tls|ucx|ws|wss)://)?(?:\[[0-9a-fA-F:]+\]|[^\s/:\[\]]+):\d+/?|inproc://\S+")
+"""What a Dask scheduler address looks like: [tcp://]HOST:PORT (or tls://, ucx://, ... or
+inproc://...)."""
 
 
 def run_tasks(function: TaskFunction, tasks: Sequence[Any], *, shared: Any = None,
@@ -49,12 +64,46 @@ def run_tasks(function: TaskFunction, tasks: Sequence[Any], *, shared: Any = Non
     if batch_size is None:
         batch_size = max(1, -(-len(tasks) // (count * BATCHES_PER_WORKER)))
     batches = [tasks[start:start + batch_size] for start in range(0, len(tasks), batch_size)]
+    results: list[list[Any] | None] = [None] * len(batches)
+    with ProgressCounter(len(tasks), progress, desc, unit) as counter:
+        for position, batch_results in iter_batches(
+                function, enumerate(batches), shared=shared, workers=count, client=client,
+                scheduler=scheduler, retries=retries):
+            results[position] = batch_results
+            counter.advance(len(batch_results))
+    return [result for batch in results for result in batch or []]
+
+
+def iter_batches(function: TaskFunction, batches: Iterable[tuple[Any, list[Any]]], *,
+                 shared: Any = None, workers: int | None = None, client: Any = None,
+                 scheduler: str | None = None, retries: int = 3,
+                 max_pending: int | None = None) -> Iterator[tuple[Any, list[Any]]]:
+    """``(key, [function(shared, task) for task in batch])`` for each ``(key, batch)``, as the
+    batches finish (not in order), on local processes or a Dask cluster.
+
+    ``batches`` is consumed lazily: at most ``max_pending`` batches (default: two per worker
+    process or Dask thread)
+    are taken from it and not yet yielded, so a generator of a million tasks never sits in
+    memory. Stopping the iteration early (``close()``, an exception, Ctrl-C) cancels what is
+    queued and ends the local worker processes before it returns.
+
+    >>> sorted(iter_batches(pow, [("a", [1, 2]), ("b", [3])], shared=2, workers=1))
+    [('a', [2, 4]), ('b', [8])]
+    """
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
+                                or workers < 1):
+        raise UsageError(f"workers = {workers!r}; use a whole number of at least 1 process")
+    distributed = client is not None or scheduler is not None
+    count = workers or (os.cpu_count() or 1)
     if distributed:
-        results = _run_dask(function, batches, shared, client, scheduler, retries, progress,
-                            desc, unit, len(tasks))
+        yield from _iter_dask(function, iter(batches), shared, client, scheduler, retries,
+                              max_pending)
+    elif count == 1:
+        for key, batch in batches:
+            yield key, _run_batch(function, shared, batch)
     else:
-        results = _run_local(function, batches, shared, count, progress, desc, unit, len(tasks))
-    return [result for batch in results for result in batch]
+        yield from _iter_local(function, iter(batches), shared, count,
+                               max_pending or PENDING_BATCHES_PER_WORKER * count)
 
 
 def _run_batch(function: TaskFunction, shared: Any, batch: list[Any]) -> list[Any]:
@@ -67,6 +116,9 @@ _WORKER_STATE: tuple[TaskFunction, Any] | None = None
 
 def _set_worker_state(function: TaskFunction, shared: Any) -> None:
     global _WORKER_STATE
+    # Ctrl-C reaches the whole process group; the parent alone decides what happens (it ends
+    # the workers itself), so a worker does not die half-way with a traceback of its own.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _WORKER_STATE = (function, shared)
 
 
@@ -77,57 +129,132 @@ def _run_batch_in_worker(batch: list[Any]) -> list[Any]:
     return _run_batch(function, shared, batch)
 
 
-def _run_local(function: TaskFunction, batches: list[list[Any]], shared: Any, workers: int,
-               progress: bool, desc: str, unit: str, total: int) -> list[list[Any]]:
-    with ProcessPoolExecutor(max_workers=min(workers, len(batches)),
-                             initializer=_set_worker_state, initargs=(function, shared)) as pool:
-        futures = [pool.submit(_run_batch_in_worker, batch) for batch in batches]
-        with _Counter(total, progress, desc, unit) as counter:
-            results = []
-            for future in futures:
-                results.append(future.result())
-                counter.advance(len(results[-1]))
-    return results
+def _iter_local(function: TaskFunction, batches: Iterator[tuple[Any, list[Any]]], shared: Any,
+                workers: int, max_pending: int) -> Iterator[tuple[Any, list[Any]]]:
+    pool = ProcessPoolExecutor(max_workers=workers, initializer=_set_worker_state,
+                               initargs=(function, shared))
+    pending: dict[Future, Any] = {}
+    finished = False
+    try:
+        exhausted = False
+        while True:
+            while not exhausted and len(pending) < max_pending:
+                item = next(batches, None)
+                if item is None:
+                    exhausted = True
+                    break
+                key, batch = item
+                pending[pool.submit(_run_batch_in_worker, batch)] = key
+            if not pending:
+                break
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                key = pending.pop(future)
+                yield key, future.result()
+        finished = True
+    finally:
+        if finished:
+            pool.shutdown(wait=True)
+        else:
+            _stop_pool(pool)
+
+
+def _stop_pool(pool: ProcessPoolExecutor) -> None:
+    """End the pool now: cancel the queued batches and end the running workers, instead of
+    waiting for them to finish what they hold (minutes, on a big sweep). A second Ctrl-C while
+    this runs is held back, so that no worker is left behind."""
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if in_main_thread else None
+    try:
+        # The pool's own list of its processes: ProcessPoolExecutor has no public way to end
+        # running workers before Python 3.14 (terminate_workers).
+        processes = list((getattr(pool, "_processes", None) or {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            if process.is_alive():
+                process.terminate()
+        for process in processes:
+            process.join(WORKER_EXIT_TIMEOUT_S)
+            if process.is_alive():
+                process.kill()
+                process.join()
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGINT, previous)
 
 
 # --- Dask -----------------------------------------------------------------------------------
-def _run_dask(function: TaskFunction, batches: list[list[Any]], shared: Any, client: Any,
-              scheduler: str | None, retries: int, progress: bool, desc: str, unit: str,
-              total: int) -> list[list[Any]]:
+def check_scheduler_address(address: str) -> None:
+    """Refuse an address that cannot be a Dask scheduler's before any work."""
+    if not SCHEDULER_ADDRESS.fullmatch(address):
+        hint = " (that is a web address, perhaps the dashboard's)" \
+            if address.lower().startswith(("http://", "https://")) else ""
+        raise UsageError(f"scheduler address {address!r} is not a Dask scheduler address"
+                         f"{hint}; give tcp://HOST:PORT, e.g. tcp://127.0.0.1:8786")
+
+
+def _connect(scheduler: str | None) -> Any:
     try:
-        from dask.distributed import Client, as_completed
+        from dask.distributed import Client
     except ImportError:
         raise MissingDependencyError("distributed runs need dask.distributed, which is not "
                                      "installed; install it with pip install "
                                      "'eiesim[dask]'") from None
+    if scheduler is not None:
+        check_scheduler_address(scheduler)
+    try:
+        return Client(scheduler, timeout="30s")
+    except (OSError, TimeoutError, ValueError) as error:
+        raise EiesimError(f"cannot reach the Dask scheduler at {scheduler!r} ({error}); "
+                          f"check the address (e.g. tcp://127.0.0.1:8786)") from None
+
+
+def _iter_dask(function: TaskFunction, batches: Iterator[tuple[Any, list[Any]]], shared: Any,
+               client: Any, scheduler: str | None, retries: int,
+               max_pending: int | None) -> Iterator[tuple[Any, list[Any]]]:
     own_client = client is None
     if own_client:
-        try:
-            client = Client(scheduler, timeout="30s")
-        except (OSError, TimeoutError) as error:
-            raise EiesimError(f"cannot reach the Dask scheduler at {scheduler!r} ({error}); "
-                              f"check the address (e.g. tcp://127.0.0.1:8786)") from None
+        client = _connect(scheduler)
+    from dask.distributed import as_completed
+
+    pending: dict[str, tuple[Any, Any]] = {}  # Dask key -> (future, the caller's key)
     try:
+        if max_pending is None:
+            threads = sum(client.nthreads().values()) or 1
+            max_pending = PENDING_BATCHES_PER_WORKER * threads
         # Scatter once: every batch refers to the same future instead of carrying a copy. A fresh
         # key (hash=False): a content-hashed key would be shared with the previous call's
         # scatter on the same client, whose release can delete the data under this call.
         shared_future = client.scatter(shared, broadcast=True, hash=False)
-        futures = [client.submit(_run_batch, function, shared_future, batch, pure=False,
-                                 retries=retries) for batch in batches]
-        position = {future.key: index for index, future in enumerate(futures)}
-        results: list[list[Any] | None] = [None] * len(futures)
-        with _Counter(total, progress, desc, unit) as counter:
-            for future in as_completed(futures):
-                batch_result = future.result()
-                results[position[future.key]] = batch_result
-                counter.advance(len(batch_result))
-        return [batch for batch in results if batch is not None]
+        finished = as_completed()
+
+        def submit_more() -> None:
+            while len(pending) < max_pending:
+                item = next(batches, None)
+                if item is None:
+                    return
+                key, batch = item
+                future = client.submit(_run_batch, function, shared_future, batch, pure=False,
+                                       retries=retries)
+                pending[future.key] = (future, key)
+                finished.add(future)
+
+        submit_more()
+        while pending:
+            future = next(finished)
+            _, key = pending.pop(future.key)
+            result = future.result()
+            submit_more()
+            yield key, result
     finally:
+        if pending:
+            # Stopped early: what is still queued is of no use to anyone.
+            client.cancel([future for future, _ in pending.values()])
         if own_client:
             client.close()
 
 
-class _Counter:
+class ProgressCounter:
     """A progress bar advanced by whole batches."""
 
     def __init__(self, total: int, enabled: bool, desc: str, unit: str) -> None:
@@ -138,7 +265,7 @@ class _Counter:
         if self._bar is not None:
             self._bar.update(count)
 
-    def __enter__(self) -> _Counter:
+    def __enter__(self) -> ProgressCounter:
         return self
 
     def __exit__(self, *exc_info: object) -> None:

@@ -21,8 +21,10 @@ once, and points travel in batches.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
-from collections.abc import Iterable, Mapping, Sequence
+import math
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,27 +55,123 @@ def design_points(axes: Mapping[str, Sequence[Any]] | None = None,
     ``axes`` gives the cartesian product (last axis varies fastest); ``points`` an explicit list.
     Names may be spec fields or their sweep axes (``pes`` for ``num_pes``).
     """
-    if (axes and any(axes.values())) and points is not None:
+    return list(plan_sweep(DEFAULT_SPEC, axes, points, check=False).changes())
+
+
+def check_axes(axes: Mapping[str, Any]) -> dict[str, list[Any]]:
+    """The axes as lists, refusing a single value where a list belongs (``pes=4``), an empty
+    list, a value given twice on one axis, and two names of one field."""
+    checked: dict[str, list[Any]] = {}
+    fields: dict[str, str] = {}
+    for name, values in axes.items():
+        field = field_for(name)
+        if field in fields:
+            raise SpecError(f"sweep axes {fields[field]!r} and {name!r} both set {field}; "
+                            f"give its values once")
+        fields[field] = name
+        if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+            raise SpecError(f"sweep axis {name}={values!r} is a single value; give a list of "
+                            f"values, e.g. {name}=[{values!r}]")
+        values = list(values)
+        if not values:
+            raise SpecError(f"sweep axis {name!r} has no values; give at least one")
+        seen: list[Any] = []
+        for value in values:
+            if any(value == other for other in seen):
+                raise SpecError(f"sweep axis {name!r} lists {value!r} twice, which would give "
+                                f"duplicate rows; give each value once")
+            seen.append(value)
+        checked[name] = values
+    return checked
+
+
+@dataclass(frozen=True)
+class SweepPlan:
+    """The points of a sweep, generated on demand (a grid of a million points is never held in
+    memory): the cartesian product of ``axes`` (last axis fastest) or the explicit ``points``."""
+
+    base: HardwareSpec
+    columns: tuple[str, ...]  # the table's parameter columns, named as the caller named them
+    fields: tuple[str, ...]  # the spec field of each column
+    axes: tuple[tuple[Any, ...], ...] | None
+    points: tuple[dict[str, Any], ...] | None  # field -> value
+    formats: tuple[HardwareSpec, ...] = ()
+    """One point's spec per distinct arithmetic format (filled by a checked plan)."""
+
+    def __len__(self) -> int:
+        if self.points is not None:
+            return len(self.points)
+        return math.prod(len(values) for values in self.axes or ())
+
+    def changes(self) -> Iterator[dict[str, Any]]:
+        """Each point's spec-field changes, in point order."""
+        if self.points is not None:
+            yield from (dict(point) for point in self.points)
+            return
+        for combo in itertools.product(*(self.axes or ())):
+            yield dict(zip(self.fields, combo))
+
+    def row(self, changes: Mapping[str, Any]) -> dict[str, Any]:
+        """A point's parameter columns."""
+        column = dict(zip(self.fields, self.columns))
+        return {column[name]: value for name, value in changes.items()}
+
+
+def plan_sweep(base: HardwareSpec, axes: Mapping[str, Any] | None,
+               points: Iterable[Mapping[str, Any]] | None, *,
+               check: bool = True) -> SweepPlan:
+    """The sweep's points; with ``check``, every point's hardware is built once now, so that an
+    invalid value fails before any point runs (a million points take about 20 s)."""
+    if (axes and any(True for _ in axes)) and points is not None:
         raise SpecError("give either axes (a cartesian product) or explicit points, not both")
     if points is not None:
-        result = [{field_for(name): value for name, value in point.items()} for point in points]
+        points = list(points)
+        explicit = tuple({field_for(name): value for name, value in point.items()}
+                         for point in points)
+        names = list(dict.fromkeys(name for point in points for name in point))
+        fields = tuple(dict.fromkeys(field for point in explicit for field in point))
+        columns = tuple(_column(field, names) for field in fields)
+        plan = SweepPlan(base, columns, fields, None, explicit)
     else:
-        axes = {name: list(values) for name, values in (axes or {}).items()}
-        for name, values in axes.items():
-            if not values:
-                raise SpecError(f"sweep axis {name!r} has no values; give at least one")
-        fields = [field_for(name) for name in axes]
-        result = [dict(zip(fields, combo)) for combo in itertools.product(*axes.values())]
-    if not result:
+        checked = check_axes(axes or {})
+        fields = tuple(field_for(name) for name in checked)
+        plan = SweepPlan(base, tuple(checked), fields,
+                         tuple(tuple(values) for values in checked.values()), None)
+    if len(plan) == 0:
         raise SpecError("the sweep has no points; give at least one axis value or point")
-    return result
+    if check:
+        formats: dict[tuple[Any, ...], HardwareSpec] = {}
+        for changes in plan.changes():
+            spec = _point_spec(base, changes)
+            formats.setdefault((spec.arithmetic, spec.act_frac_bits), spec)
+        plan = dataclasses.replace(plan, formats=tuple(formats.values()))
+    return plan
+
+
+def _point_spec(base: HardwareSpec, changes: Mapping[str, Any]) -> HardwareSpec:
+    try:
+        return base.replace(**changes)
+    except SpecError as error:
+        raise SpecError(f"sweep point {_describe(changes)}: {error}") from None
+
+
+def metric_columns(layer: Any, fit_memories: bool) -> list[str]:
+    """The columns after the parameters: the metrics, ``spec_changes`` with fitting, ``error``."""
+    if is_network(layer):
+        per_layer = [f"layer{index}_{name}" for index in range(len(layer.layers))
+                     for name in LAYER_METRICS]
+        metrics = list(NETWORK_METRICS) + per_layer
+    else:
+        metrics = list(METRICS)
+    return metrics + (["spec_changes"] if fit_memories else []) + ["error"]
 
 
 @dataclass(frozen=True)
 class _Point:
-    """One design point as a worker receives it."""
+    """One design point as a worker receives it (the worker builds its spec: a million specs
+    are not built twice in the parent)."""
 
-    spec: HardwareSpec
+    changes: dict[str, Any]  # spec field -> value
     row: dict[str, Any]  # the parameters as the table shows them
 
 
@@ -82,6 +180,7 @@ class _SweepContext:
     """What every point shares, shipped to each worker once."""
 
     layer: Any  # a quantized layer (.codes, .codebook, .bias_codes, .activations) or a network
+    base: HardwareSpec
     engine: str
     energy_table: Path | None
     fit_memories: bool
@@ -174,11 +273,12 @@ def evaluate_network_point(network: Any, spec: HardwareSpec, engine: str = "fast
 
 
 def _evaluate(context: _SweepContext, point: _Point) -> dict[str, Any]:
+    spec = context.base.replace(**point.changes)
     if is_network(context.layer):
         return point.row | evaluate_network_point(
-            context.layer, point.spec, context.engine, energy_table=context.energy_table,
+            context.layer, spec, context.engine, energy_table=context.energy_table,
             fit_memories=context.fit_memories)
-    return point.row | evaluate_point(context.layer, point.spec, context.engine,
+    return point.row | evaluate_point(context.layer, spec, context.engine,
                                       energy_table=context.energy_table,
                                       fit_memories=context.fit_memories)
 
@@ -211,7 +311,6 @@ def sweep(layer: Any, base_spec: HardwareSpec | None = None, *,
     import pandas as pd
 
     from eiesim.explore.executor import run_tasks
-    from eiesim.sim import ENGINES
 
     if isinstance(layer, Mapping):
         if not layer:
@@ -226,33 +325,13 @@ def sweep(layer: Any, base_spec: HardwareSpec | None = None, *,
             tables.append(table)
         return pd.concat(tables, ignore_index=True)
 
-    if engine not in ENGINES:
-        raise SpecError(f"engine = {engine!r} is unknown; use one of {', '.join(ENGINES)}")
     base = base_spec or DEFAULT_SPEC
-    if not is_network(layer):
-        layer = as_quantized_layer(layer)  # one object, so that its encodings are reused
-    changes_list = design_points(axes, points)
-    names = list(axes) if points is None else list(dict.fromkeys(
-        name for point in (points or []) for name in point))
-    # Build every point's hardware now: an invalid value fails here, before any point runs.
-    tasks = []
-    for changes in changes_list:
-        try:
-            spec = base.replace(**changes)
-        except SpecError as error:
-            raise SpecError(f"sweep point {_describe(changes)}: {error}") from None
-        row = {_column(name, names): value for name, value in changes.items()}
-        tasks.append(_Point(spec=spec, row=row))
-    inputs = (([layer.activations] if layer.activations is not None else [])
-              + list(layer.layer_inputs or [])) if is_network(layer) else [layer.activations]
-    for values in inputs:
-        _check_input_range(values, [task.spec for task in tasks])
-    context = _SweepContext(layer=layer, engine=engine,
-                            energy_table=None if energy_table is None else Path(energy_table),
-                            fit_memories=fit_memories)
+    layer, plan, context = prepare_sweep(layer, base, axes, points, engine=engine,
+                                         energy_table=energy_table, fit_memories=fit_memories)
+    tasks = [_Point(changes, plan.row(changes)) for changes in plan.changes()]
     # Points that share an encoding run next to each other (so in one worker's batch), then
     # the rows go back to the order of the points.
-    order = sorted(range(len(tasks)), key=lambda index: tasks[index].spec.encoding_key)
+    order = sorted(range(len(tasks)), key=lambda index: encoding_key(base, tasks[index].changes))
     results = run_tasks(_evaluate, [tasks[index] for index in order], shared=context,
                         workers=workers, client=client, scheduler=scheduler, progress=progress,
                         desc="eiesim sweep", unit="point", retries=retries)
@@ -260,17 +339,37 @@ def sweep(layer: Any, base_spec: HardwareSpec | None = None, *,
     for position, index in enumerate(order):
         rows[index] = results[position]
     table = pd.DataFrame(rows)
-    parameters = list(dict.fromkeys(column for task in tasks for column in task.row))
-    extra = ["spec_changes"] if fit_memories else []
-    if is_network(layer):
-        per_layer = [f"layer{index}_{name}" for index in range(len(layer.layers))
-                     for name in LAYER_METRICS]
-        metrics = list(NETWORK_METRICS) + per_layer
-    else:
-        metrics = list(METRICS)
-    table = table.reindex(columns=parameters + metrics + extra + ["error"])
+    table = table.reindex(columns=list(plan.columns) + metric_columns(layer, fit_memories))
     table["error"] = table["error"].astype("object").where(table["error"].notna(), None)
     return table
+
+
+def prepare_sweep(layer: Any, base: HardwareSpec, axes: Mapping[str, Any],
+                  points: Iterable[Mapping[str, Any]] | None, *, engine: str,
+                  energy_table: str | Path | None,
+                  fit_memories: bool) -> tuple[Any, SweepPlan, _SweepContext]:
+    """Check everything that can be checked before a point runs (the engine, every point's
+    hardware, the input against each arithmetic format) and make what workers share."""
+    from eiesim.sim import ENGINES
+
+    if engine not in ENGINES:
+        raise SpecError(f"engine = {engine!r} is unknown; use one of {', '.join(ENGINES)}")
+    if not is_network(layer):
+        layer = as_quantized_layer(layer)  # one object, so that its encodings are reused
+    plan = plan_sweep(base, axes, points)
+    inputs = (([layer.activations] if layer.activations is not None else [])
+              + list(layer.layer_inputs or [])) if is_network(layer) else [layer.activations]
+    for values in inputs:
+        _check_input_range(values, plan.formats)
+    context = _SweepContext(layer=layer, base=base, engine=engine,
+                            energy_table=None if energy_table is None else Path(energy_table),
+                            fit_memories=fit_memories)
+    return layer, plan, context
+
+
+def encoding_key(base: HardwareSpec, changes: Mapping[str, Any]) -> tuple[Any, ...]:
+    """The point's :attr:`HardwareSpec.encoding_key`, without building its spec."""
+    return tuple(changes.get(name, getattr(base, name)) for name in base.ENCODING_FIELDS)
 
 
 def _column(field: str, given: list[str]) -> str:
