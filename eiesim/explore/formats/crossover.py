@@ -7,8 +7,8 @@ definitions of :mod:`eiesim.explore.formats.bits`:
 
 * dense ``n w``; bitmap ``m w + n``; coo ``m (w + ceil(log2 n))``;
 * csr ``m (w + ceil(log2 columns)) + (rows + 1) ceil(log2 (m + 1))``; csc the same transposed;
-* delta ``m (w + ceil(log2 (g + 1)))`` with g the median of the largest gap, which solves
-  ``m (1 - p)**g = ln 2`` (the gaps are geometric: about m (1 - p)**g of them reach g);
+* delta ``m (w + E[ceil(log2 (g + 1))])`` with g the largest gap: each gap reaches g zeros
+  with probability (1 - p)**g, so the largest does with about 1 - (1 - (1 - p)**g)**m;
 * padded ``(m + P) (w + b)``: a non-zero at position i (0-based) of a run of L positions is
   preceded by a gap of at least g zeros with probability (1 - p)**g for g <= i, so the expected
   padding entries of the run are ``P(L) = p sum_{j >= 1} (1 - p)**(j R) (L - j R)`` over
@@ -48,7 +48,7 @@ def check_densities(densities: Any) -> np.ndarray:
     array = np.atleast_1d(np.asarray(densities, dtype=np.float64))
     bad = array[~((array >= 0) & (array <= 1))]
     if bad.size:
-        raise StorageFormatError(f"density {bad[0]!r} is outside [0, 1]; a density is the "
+        raise StorageFormatError(f"density {float(bad[0])!r} is outside [0, 1]; a density is the "
                                  f"share of non-zero weights, e.g. 0.1 for 10 %")
     return array
 
@@ -81,6 +81,28 @@ def expected_padding(length: int, density: np.ndarray, index_bits: int) -> np.nd
         s1 = x * (1 - (last + 1) * x_last + last * x_last * x) / one_minus_x ** 2
         total = p * (length * s0 - run * s1)
     return np.where((p > 0) & (p < 1), np.maximum(total, 0.0), 0.0)
+
+
+def expected_delta_width(positions: int, density: np.ndarray) -> np.ndarray:
+    """Expected width of the delta format's index: the bits of the largest of m = p n gaps.
+
+    Each gap reaches g zeros with probability (1 - p)**g, so the largest reaches g with
+    probability about 1 - (1 - (1 - p)**g)**m, and the width is at least w >= 2 exactly when
+    the largest gap reaches 2**(w - 1): E[width] = 1 + sum over w >= 2 of that probability.
+
+    >>> [round(float(v), 2) for v in expected_delta_width(10**6, np.array([1.0, 0.5, 0.01]))]
+    [1.0, 5.0, 10.29]
+    """
+    p = np.minimum(np.asarray(density, dtype=np.float64), 1.0)
+    m = p * positions
+    width = np.ones_like(p)
+    with np.errstate(divide="ignore"):
+        log_q = np.log1p(-p)  # -inf at p = 1: no gap at all
+    for bits in range(2, bits_for(positions - 1) + 1):
+        reach = np.exp((1 << (bits - 1)) * log_q)  # (1 - p)**g, g = 2**(bits - 1)
+        # 1 - (1 - reach)**m, accurate when reach is tiny and m large
+        width += np.where(m > 0, -np.expm1(m * np.log1p(-np.minimum(reach, 1 - 1e-16))), 0.0)
+    return width
 
 
 def _eie_runs(rows: int, spec: HardwareSpec, output_batches: bool) -> tuple[dict[int, int], int]:
@@ -126,11 +148,7 @@ def expected_parts(fmt: str, densities: Any, rows: int, columns: int,
         value, index = m * w, m * bits_for(indexed - 1)
         pointers = (pointed + 1) * pointer_width
     elif fmt == "delta":
-        with np.errstate(divide="ignore", invalid="ignore"):
-            gap = np.log(np.maximum(m, 1.0) / np.log(2)) / -np.log1p(-np.minimum(p, 1.0))
-        gap = np.clip(np.nan_to_num(gap, nan=0.0, posinf=0.0), 0, n - 1)
-        width = np.array([bits_for(int(g)) for g in gap], dtype=np.float64)
-        value, index = m * w, m * width
+        value, index = m * w, m * expected_delta_width(n, p)
     elif fmt == "padded":
         padding = expected_padding(n, p, b)
         value, index = (m + padding) * w, (m + padding) * b
@@ -196,6 +214,18 @@ def _refine(first: str, second: str, low: float, high: float, rows: int, columns
     return float(np.sqrt(low * high))
 
 
+def sign_changes(sign: np.ndarray) -> np.ndarray:
+    """Indices where a sequence of signs turns from one non-zero sign to the other; a tie (0)
+    between two equal signs is no change, and a change through ties counts where the new sign
+    first appears.
+
+    >>> sign_changes(np.array([1, 0, 1, 0, -1, -1, 1])).tolist()
+    [4, 6]
+    """
+    at = np.flatnonzero(sign)
+    return at[1:][sign[at[1:]] != sign[at[:-1]]]
+
+
 def crossovers(rows: int, columns: int, spec: HardwareSpec = DEFAULT_SPEC, *,
                densities: Any = None, formats: tuple[str, ...] = FORMATS,
                **options: Any) -> Any:
@@ -211,8 +241,11 @@ def crossovers(rows: int, columns: int, spec: HardwareSpec = DEFAULT_SPEC, *,
     found = []
     for first, second in itertools.combinations(formats, 2):
         sign = np.sign(bits[first] - bits[second])
-        for step in np.flatnonzero((sign[:-1] != sign[1:]) & (sign[1:] != 0)) + 1:
-            density = _refine(first, second, p[step - 1], p[step], rows, columns, spec, options)
+        for step in sign_changes(sign):
+            low = step - 1
+            while sign[low] == 0:  # bracket from the last grid point that was not a tie
+                low -= 1
+            density = _refine(first, second, p[low], p[step], rows, columns, spec, options)
             below, above = (first, second) if sign[step] > 0 else (second, first)
             found.append({"density": density, "smaller_below": below, "smaller_above": above,
                           "grid_step": int(step)})
