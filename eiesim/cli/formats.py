@@ -255,6 +255,9 @@ def _input_of(workload: Any, k: int, layer: Any) -> Any:
     """The input a layer runs on: its own, or for a chained network the network's (layer 0)."""
     if getattr(layer, "activations", None) is not None:
         return layer.activations
+    own = getattr(workload, "layer_inputs", None)
+    if own is not None:
+        return own[k]
     if k == 0 and getattr(workload, "activations", None) is not None:
         return workload.activations
     raise UsageError(f"--simulate: layer {k} has no input of its own (a chained network's "
