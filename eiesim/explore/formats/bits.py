@@ -30,7 +30,7 @@ The codebook (2**k values, the same for every format) is not counted.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -102,6 +102,8 @@ class Pattern:
     rows: np.ndarray
     columns: np.ndarray
     source: str = ""
+    _gaps: dict = field(default_factory=dict, compare=False, repr=False)
+    """EIE's gaps per encoding (they do not depend on the index width), kept for sweeps."""
 
     @property
     def num_columns(self) -> int:
@@ -270,6 +272,22 @@ def eie_slices(layer: Any, spec: HardwareSpec = DEFAULT_SPEC, *, index_bits: int
     padding entries (docs/hardware.md §2)."""
     pattern = pattern_of(layer)
     index_bits = check_index_bits(spec.rel_index_bits if index_bits is None else index_bits)
+    key = (spec.num_pes, spec.act_regs_per_file, output_batches)
+    if key not in pattern._gaps:
+        pattern._gaps[key] = _eie_gaps(pattern, spec, output_batches)
+    gaps, owner, batches, num_columns = pattern._gaps[key]
+    n = spec.num_pes
+    padding = np.bincount(owner, weights=gaps >> index_bits, minlength=batches * n)
+    real = np.bincount(owner, minlength=batches * n)
+    padding = padding.astype(np.int64).reshape(batches, n)
+    return EieSlices(entries=real.reshape(batches, n) + padding, padding=padding,
+                     num_columns=num_columns)
+
+
+def _eie_gaps(pattern: Pattern, spec: HardwareSpec,
+              output_batches: bool) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """Each real entry's gap in its PE's slice of its column and batch, its (batch, PE) as
+    batch * num_pes + PE, the number of batches, and the columns stored per PE."""
     n = spec.num_pes
     padded_in = -(-pattern.in_features // n) * n
     num_columns = padded_in + (1 if pattern.has_bias else 0)
@@ -291,13 +309,7 @@ def eie_slices(layer: Any, spec: HardwareSpec = DEFAULT_SPEC, *, index_bits: int
     same = np.zeros(local.size, dtype=bool)
     same[1:] = slice_key[1:] == slice_key[:-1]
     gaps[1:] -= np.where(same[1:], local[:-1] + 1, 0)
-    padding_each = gaps >> index_bits
-    owner = (batch * n + pe)[order]
-    padding = np.bincount(owner, weights=padding_each, minlength=batches * n)
-    real = np.bincount(owner, minlength=batches * n)
-    padding = padding.astype(np.int64).reshape(batches, n)
-    return EieSlices(entries=real.reshape(batches, n) + padding, padding=padding,
-                     num_columns=num_columns)
+    return gaps, (batch * n + pe)[order], batches, num_columns
 
 
 def _eie_size(pattern: Pattern, spec: HardwareSpec, width: int, index_bits: int,
