@@ -230,7 +230,10 @@ def test_eie_energy_splits_the_simulated_energy():
     layer = random_layer(3, out_features=40, in_features=30, density=0.3)
     energy = eie_energy(layer, HardwareSpec(num_pes=4))
     assert 0 < energy["sram_read_j"] < energy["format_units_j"] < energy["energy_j"]
-    assert energy["storage_only_j"] > 0
+    assert energy["storage_only_j"] > 0 and energy["spec_changes"] == {}
+    tight = HardwareSpec(num_pes=1, spmat_sram_bytes=64, ptr_sram_bytes=32)
+    assert set(eie_energy(layer, tight)["spec_changes"]) == {"spmat_sram_bytes",
+                                                             "ptr_sram_bytes"}
 
 
 @pytest.mark.parametrize("call, message", [

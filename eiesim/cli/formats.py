@@ -237,7 +237,10 @@ def _layer_report(args: argparse.Namespace, spec: Any, formats: tuple[str, ...],
                 f"({energy['sram_read_j'] / energy['energy_j']:.0%}), the two read units "
                 f"{energy['format_units_j'] * 1e6:.3f} uJ "
                 f"({energy['format_units_j'] / energy['energy_j']:.0%}); storage-only "
-                f"estimate {energy['storage_only_j'] * 1e6:.3f} uJ")
+                f"estimate {energy['storage_only_j'] * 1e6:.3f} uJ" + (
+                    " (on memories enlarged to fit: " + ", ".join(
+                        f"{name} = {value}" for name, value in energy["spec_changes"].items())
+                    + ")" if energy["spec_changes"] else ""))
         payload["layers"].append(entry)
     if len(layers) > 1:
         totals = network_totals(table)

@@ -27,13 +27,16 @@ def plot_bits_per_nonzero(rows: int, columns: int, spec: HardwareSpec = DEFAULT_
     Draws into ``ax`` (a new figure if None), saves to ``path`` if given; returns the axes.
     ``options`` go to :func:`~eiesim.explore.formats.crossover.expected_parts` (values,
     index_bits, output_batches)."""
-    from eiesim.plots import require_matplotlib
-
-    plt = require_matplotlib("the formats figure")
     formats = tuple(formats)
     grid = density_grid(rows, columns, points)
     table = expected_table(rows, columns, spec, densities=grid, formats=formats, **options)
+    plt = None
     if ax is None:
+        from eiesim.plots import require_matplotlib
+
+        # A figure of our own, drawn off screen; given axes keep their backend (a notebook's
+        # inline one).
+        plt = require_matplotlib("the formats figure")
         _, ax = plt.subplots(figsize=(7.5, 5))
     for fmt in formats:
         part = table[table["format"] == fmt]
@@ -67,7 +70,8 @@ def plot_bits_per_nonzero(rows: int, columns: int, spec: HardwareSpec = DEFAULT_
     if path is not None:
         ax.figure.tight_layout()
         ax.figure.savefig(path, dpi=120)
-        plt.close(ax.figure)
+        if plt is not None:
+            plt.close(ax.figure)
     return ax
 
 

@@ -129,14 +129,16 @@ def index_bits_sweep(workload: Any, spec: HardwareSpec = DEFAULT_SPEC, *,
 
 
 def eie_energy(layer: Any, spec: HardwareSpec = DEFAULT_SPEC, *, energy_table: Any = None,
-               activations: Any = None) -> dict[str, float]:
+               activations: Any = None) -> dict[str, Any]:
     """What EIE's format costs at run time on the layer's input, from a simulation: the
     layer's energy, the energy of its sparse-matrix and pointer SRAM reads (the format's reads;
     only the broadcast columns' entries are read), the whole sparse-matrix and pointer read
     units (SRAM, clock, registers, leakage), and the storage-only estimate of reading every
-    stored bit once, for comparison."""
+    stored bit once, for comparison. A layer that does not fit ``spec``'s memories runs with
+    just those enlarged (:func:`eiesim.layer.fit_memories`), listed in ``spec_changes``."""
     from eiesim import encode
     from eiesim.energy import default_energy_table, energy_report
+    from eiesim.layer import fit_memories
     from eiesim.sim import simulate
 
     inputs = getattr(layer, "activations", None) if activations is None else activations
@@ -145,6 +147,7 @@ def eie_energy(layer: Any, spec: HardwareSpec = DEFAULT_SPEC, *, energy_table: A
 
         raise StorageFormatError("simulating EIE's energy needs the layer's input activations; "
                                  "give activations=... or a layer that carries them")
+    spec, changes = fit_memories(layer, spec)
     table = default_energy_table(spec) if energy_table is None else energy_table
     result = simulate(encode(layer, spec=spec), np.asarray(inputs), spec)
     report = energy_report(result, table)
@@ -153,4 +156,4 @@ def eie_energy(layer: Any, spec: HardwareSpec = DEFAULT_SPEC, *, energy_table: A
     return {"energy_j": report.energy_j,
             "sram_read_j": report.by_event["spmat_line_reads"] + report.by_event["pointer_reads"],
             "format_units_j": units["spmat_read"] + units["ptr_read"],
-            "storage_only_j": stored * storage_j_per_bit(spec, table)}
+            "storage_only_j": stored * storage_j_per_bit(spec, table), "spec_changes": changes}
