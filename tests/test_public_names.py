@@ -12,7 +12,8 @@ import pytest
 import eiesim
 
 PACKAGES = ["eiesim", "eiesim.compress", "eiesim.energy", "eiesim.network", "eiesim.sim",
-            "eiesim.sim.fast", "eiesim.cli", "eiesim.search"]
+            "eiesim.sim.fast", "eiesim.cli", "eiesim.search", "eiesim.explore",
+            "eiesim.explore.formats"]
 
 
 @pytest.mark.parametrize("package_name", PACKAGES)

@@ -1,6 +1,6 @@
 """The ``eiesim`` command: thin parsing and formatting around the public API.
 
-One module per command (``run``, ``sweep``, ``compress``, ``search``), each with
+One module per command (``run``, ``sweep``, ``compress``, ``search``, ``formats``), each with
 ``add_parser(commands)`` and ``handle(args) -> exit code``; :mod:`eiesim.cli.options` makes the
 hardware flags from the spec's field metadata. Only this package, argparse and the spec are
 imported before a command runs, so ``eiesim --help`` stays quick.
@@ -15,11 +15,11 @@ import os
 import sys
 from collections.abc import Sequence
 
-from eiesim.cli import compress, run, search, sweep
+from eiesim.cli import compress, formats, run, search, sweep
 from eiesim.cli.options import ArgumentParser
 from eiesim.errors import EiesimError
 
-COMMANDS = (run, compress, sweep, search)
+COMMANDS = (run, compress, sweep, search, formats)
 
 
 def build_parser(argv: Sequence[str] | None = None) -> ArgumentParser:

@@ -208,8 +208,9 @@ class _ListExamples(argparse.Action):
         parser.exit(0)
 
 
-def add_source_options(parser: argparse.ArgumentParser, what: str) -> None:
-    """The workload of ``run`` and ``sweep``: a file, a shipped example, or the list of them."""
+def add_source_options(parser: argparse.ArgumentParser, what: str) -> Any:
+    """The workload of ``run`` and ``sweep``: a file, a shipped example, or the list of them.
+    Returns the mutually exclusive group, for a command with a source of its own."""
     from eiesim.explore.catalog import EXAMPLES
 
     source = parser.add_mutually_exclusive_group(required=True)
@@ -219,6 +220,7 @@ def add_source_options(parser: argparse.ArgumentParser, what: str) -> None:
                              + " (see --list-examples)")
     source.add_argument("--list-examples", action=_ListExamples,
                         help="list the shipped workloads with their shapes and densities")
+    return source
 
 
 def input_path(args: argparse.Namespace) -> Path | None:

@@ -10,6 +10,10 @@ module             holds
                    DataFrame
 ``executor``       many independent tasks on local processes or a Dask cluster (the shared
                    object shipped once, tasks in batches, results in task order)
+``sweep_file``     a sweep streamed to a CSV file, resumable after a crash or Ctrl-C
+``calibration``    the measurement of the energy table's calibration activity
+``formats``        EIE's storage format weighed against the other sparse formats (exact bit
+                   counts, crossover densities, per-layer tables; docs/formats.md)
 =================  ==========================================================================
 
 Above the simulator, the energy model and networks; below the compression search and the
