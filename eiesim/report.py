@@ -121,7 +121,7 @@ def format_table(result: SimResult, *, title: str = "") -> str:
         ("SRAM line reads", f"{result.spmat_reads:,}"),
         ("output error", f"max |Δ| {result.max_abs_error:.3g}, relative "
                          f"{result.relative_error:.3g} vs float64 reference"),
-        ("simulation", f"{result.wall_time_s * 1e3:.2f} ms wall ({result.engine} engine)"),
+        ("simulation", f"{_si(result.wall_time_s, 's')} wall ({result.engine} engine)"),
     ]
     width = max(len(label) for label, _ in rows)
     lines = [title] if title else []

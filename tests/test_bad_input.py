@@ -7,6 +7,7 @@ overwrites an input, leaves a partial file, or writes anything when it fails.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -97,10 +98,17 @@ def test_existing_output_replaced_only_on_success(work):
     target = work / "out.npy"
     target.write_bytes(b"precious")
     before = snapshot(work)
-    # --trace without the reference engine fails before anything is written.
-    done = run_cli("run", "layer.npz", "--output", "out.npy", "--trace", "t.json", cwd=work)
-    assert_clean_failure(done, work, before, "needs the reference engine")
+    # --trace with the fast engine asked for explicitly fails before anything is written.
+    done = run_cli("run", "layer.npz", "--output", "out.npy", "--trace", "t.json", "--engine",
+                   "fast", cwd=work)
+    assert_clean_failure(done, work, before, "implies --engine reference")
     assert target.read_bytes() == b"precious"
+    # Alone, --trace implies the reference engine, the one that records events.
+    done = run_cli("run", "layer.npz", "--output", "out.npy", "--trace", "t.json", "--json",
+                   cwd=work)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["engine"] == "reference"
+    assert target.read_bytes() != b"precious" and (work / "t.json").exists()
 
 
 def test_device_destinations(work):

@@ -183,7 +183,7 @@ def test_bad_layer_files_exit_2_without_traceback(tmp_path, make, message):
     (["--clock", "fast"], "not a frequency"),
     (["--set", "bogus=3"], "unknown hardware parameter 'bogus'"),
     (["--pes", "1", "--set", "spmat_sram_bytes=1024"], "needs .* entries.*more PEs"),
-    (["--trace", "t.json"], "needs the reference engine"),
+    (["--trace", "t.json", "--engine", "fast"], "implies --engine reference"),
 ])
 def test_bad_parameters_exit_2(tmp_path, args, message):
     import re

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from eiesim.cli.options import add_spec_options, announce, parse_seed, spec_from_args
+from eiesim.cli.options import add_common_options, add_spec_options, announce, spec_from_args
 from eiesim.safe_output import OutputFiles
 
 NAME = "compress"
@@ -30,11 +30,12 @@ def add_parser(commands: Any) -> None:
                           help="fraction of weights kept, 0 < D <= 1")
     add_spec_options(compress, fields=("num_pes", "weight_index_bits"), fit=False)
     compress.add_argument("--bits", dest="spec:weight_index_bits", type=int, metavar="B",
-                          help="alias of --weight-bits")
-    compress.add_argument("--seed", type=parse_seed, default=0, help="seed (default 0)")
-    compress.add_argument("-o", "--output", type=Path, required=True, metavar="OUT.npz",
-                          help="layer file to write")
-    compress.add_argument("--json", action="store_true", help="print the summary as JSON")
+                          help=argparse.SUPPRESS)  # the old spelling of --weight-bits
+    add_common_options(
+        compress, "seed", "output", "json",
+        seed={"help": "seed of random pruning and of the k-means codebook (default 0)"},
+        output={"required": True, "metavar": "OUT.npz", "help": "layer file to write"},
+        json={"help": "print the summary as one JSON object"})
     compress.set_defaults(handler=handle)
 
 
@@ -56,6 +57,7 @@ def handle(args: argparse.Namespace) -> int:
         print(json_text(fields))
     else:
         for name, value in fields.items():
-            print(f"{name:<22} {value}")
+            shown = f"{value:.6g}" if isinstance(value, float) else value
+            print(f"{name:<22} {shown}")
     announce(written)
     return 0

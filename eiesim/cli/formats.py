@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from eiesim.cli.options import (
+    PLOT_SUFFIXES,
+    add_common_options,
     add_source_options,
     add_spec_options,
     announce,
@@ -22,7 +24,6 @@ from eiesim.safe_output import OutputFiles
 
 NAME = "formats"
 HELP = "compare sparse storage formats (bitmap, COO, CSR, CSC, delta, EIE's) on a layer"
-PLOT_SUFFIXES = (".png", ".pdf", ".svg")
 SPEC_FIELDS = ("num_pes", "weight_index_bits", "pointer_bits", "spmat_sram_width_bits",
                "spmat_sram_bytes", "ptr_sram_bytes", "act_regs_per_file", "arithmetic")
 STORAGE_ONLY = ("storage-only energy: every stored bit read once at the sparse-matrix SRAM's "
@@ -57,13 +58,10 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--simulate", action="store_true",
                         help="also simulate EIE on each layer's input and show how much of its "
                              "energy the format's SRAM reads take")
-    parser.add_argument("--energy-table", type=Path, metavar="FILE",
-                        help="TOML or YAML energy table, as for 'eiesim run'")
-    parser.add_argument("--seed", type=int, default=0,
-                        help="seed of the k-means quantization of float weights (default 0)")
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.add_argument("--plot", type=Path, metavar="FIG.png",
-                        help="write the bits-per-non-zero figure (.png, .pdf, .svg)")
+    add_common_options(
+        parser, "energy_table", "seed", "json", "plot",
+        seed={"help": "seed of the k-means quantization of float weights (default 0)"},
+        plot={"help": "write the bits-per-non-zero figure (.png, .pdf, .svg)"})
     parser.set_defaults(handler=handle)
 
 

@@ -1,9 +1,13 @@
-"""Options shared by the commands: hardware flags made from the spec's field metadata.
+"""Options shared by the commands, each declared once.
 
-Every :class:`~eiesim.spec.HardwareSpec` field declares its flag, doc, unit and range
-(:data:`eiesim.spec.PARAMETERS`); the flags of ``run``, ``sweep``, ``compress`` and
-``search``, their help and the sweep's axes are all made from that one declaration, so no
-default or range is restated here.
+Hardware flags: every :class:`~eiesim.spec.HardwareSpec` field declares its flag, doc, unit and
+range (:data:`eiesim.spec.PARAMETERS`); the flags of every command, their help and the sweep's
+axes are all made from that one declaration, so no default or range is restated here.
+
+The other options (:data:`COMMON_OPTIONS`: ``-o/--output``, ``--json``, ``--seed``,
+``--energy-table``, ``--engine``, ``--workers``/``--scheduler``, ``--plot``, ``--no-progress``)
+are declared once too, and :func:`add_common_options` gives each command the ones that make sense
+for it: the same flag, spelling and meaning in every command.
 """
 
 from __future__ import annotations
@@ -17,26 +21,61 @@ from typing import Any, NoReturn
 from eiesim.errors import SpecError, UsageError
 from eiesim.spec import DEFAULT_SPEC, PARAMETERS, HardwareSpec, Parameter, field_for
 
-_SI = {"": 1.0, "k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9}
+_SI = {"": 1.0, "k": 1e3, "m": 1e6, "g": 1e9}
+_NUMBER = re.compile(r"-\d|-\.\d")
 
 
 class ArgumentParser(argparse.ArgumentParser):
-    """argparse with errors as one stderr line and exit code 2, like every other eiesim error."""
+    """argparse with errors as one stderr line and exit code 2, like every other eiesim error;
+    flags are never abbreviated (a script's ``--pe`` must not silently mean ``--pes``), and an
+    unknown flag is named first, with the closest known one, before argparse reads its value as
+    something else (a misspelt flag after ``--example`` would otherwise be reported as a
+    positional argument that is not allowed with ``--example``)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"eiesim: error: {message} (see '{self.prog} --help')\n")
 
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        if args is not None and not any(isinstance(action, argparse._SubParsersAction)
+                                        for action in self._actions):
+            self._refuse_unknown_flags(list(args))
+        return super().parse_known_args(args, namespace)
+
+    def _refuse_unknown_flags(self, args: list[str]) -> None:
+        for word in args:
+            if word == "--":
+                return
+            if not word.startswith("-") or word == "-" or _NUMBER.match(word):
+                continue
+            flag = word.split("=", 1)[0]
+            if flag in self._option_string_actions or (
+                    not word.startswith("--") and word[:2] in self._option_string_actions):
+                continue  # a known flag, or a short one with its value attached (-oFILE)
+            import difflib
+
+            known = [name for name in self._option_string_actions if name.startswith("--")]
+            # Swapped letters first (--pse is --pes, not --set), then the closest spelling.
+            close = [name for name in known if sorted(name) == sorted(flag)] or \
+                difflib.get_close_matches(flag, known, n=1)
+            self.error(f"unknown option {flag}" + (f" (did you mean {close[0]}?)" if close
+                                                   else ""))
+
 
 def parse_hz(text: str) -> float:
-    """'800e6', '800M', '800MHz', '1.2 GHz' -> hertz.
+    """'800e6', '800M', '800MHz', '800mhz', '1.2 GHz' -> hertz (the prefix is read without
+    regard to case: a clock is never in millihertz).
 
-    >>> parse_hz("800MHz"), parse_hz("1.2 GHz")
-    (800000000.0, 1200000000.0)
+    >>> parse_hz("800MHz"), parse_hz("1.2 GHz"), parse_hz("800mhz")
+    (800000000.0, 1200000000.0, 800000000.0)
     """
-    match = re.fullmatch(r"\s*([0-9.eE+-]+)\s*([kKMG]?)(?:[hH][zZ])?\s*", text)
+    match = re.fullmatch(r"\s*([0-9.eE+-]+)\s*([kKmMgG]?)(?:[hH][zZ])?\s*", text)
     try:
         if match:
-            return float(match.group(1)) * _SI[match.group(2)]
+            return float(match.group(1)) * _SI[match.group(2).lower()]
     except ValueError:
         pass
     raise argparse.ArgumentTypeError(f"{text!r} is not a frequency; write e.g. 800e6 or 800MHz")
@@ -57,6 +96,59 @@ def parse_seed(text: str) -> int:
         message = str(error) if isinstance(error, EiesimError) else \
             f"{text!r} is not a whole number; give a whole number >= 0"
         raise argparse.ArgumentTypeError(message) from None
+
+
+PLOT_SUFFIXES = (".png", ".pdf", ".svg")
+ENGINES = ("fast", "reference")
+
+COMMON_OPTIONS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
+    "output": (("-o", "--output"), dict(type=Path, help="the command's main output file")),
+    "json": (("--json",), dict(action="store_true",
+                               help="print the result as one JSON object instead of a table")),
+    "seed": (("--seed",), dict(type=lambda text: parse_seed(text), default=0,
+                               help="seed of every random choice (default 0)")),
+    "energy_table": (("--energy-table",), dict(
+        type=Path, metavar="FILE",
+        help="TOML or YAML file replacing or scaling entries of the default 45 nm energy table "
+             "(see eiesim/data/energy/example.toml)")),
+    "engine": (("--engine",), dict(
+        choices=ENGINES, default=None,
+        help="fast: numba (default); reference: the SimPy model, slow, traceable")),
+    "plot": (("--plot",), dict(type=Path, metavar="FIG.png",
+                               help="also draw a figure (.png, .pdf or .svg)")),
+    "no_progress": (("--no-progress",), dict(action="store_true",
+                                             help="hide the progress bars")),
+}
+"""The non-hardware options, declared once: flags and argparse settings. A command takes the
+ones that make sense for it (:func:`add_common_options`), with help text of its own where the
+meaning needs the command's words (what the output file holds, what the seed decides)."""
+
+
+def add_common_options(parser: argparse.ArgumentParser, *names: str,
+                       workers: bool = False, **overrides: dict[str, Any]) -> None:
+    """Add the options ``names`` of :data:`COMMON_OPTIONS` to ``parser``; ``overrides[name]``
+    updates that option's argparse settings (its help, metavar, required). ``workers`` adds
+    ``--workers`` and ``--scheduler``, which exclude each other in every command."""
+    for name in names:
+        flags, settings = COMMON_OPTIONS[name]
+        parser.add_argument(*flags, **(settings | overrides.get(name, {})))
+    if workers:
+        where = parser.add_mutually_exclusive_group()
+        where.add_argument("--workers", type=int, metavar="N",
+                           help="local worker processes (default: all cores)")
+        where.add_argument("--scheduler", metavar="ADDRESS",
+                           help="run on a Dask cluster, e.g. tcp://127.0.0.1:8786")
+
+
+def engine_for(args: argparse.Namespace) -> str:
+    """The engine a command runs: ``--engine`` if given; else the reference engine when
+    ``--trace`` asks for what only it records, and the fast one otherwise."""
+    if getattr(args, "trace", None) is not None:
+        if args.engine == "fast":
+            raise UsageError("--trace records the reference engine's events; drop --engine "
+                             "fast (--trace implies --engine reference)")
+        return "reference"
+    return args.engine or "fast"
 
 
 def parse_value(param: Parameter, text: str) -> Any:

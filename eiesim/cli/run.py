@@ -7,19 +7,18 @@ from pathlib import Path
 from typing import Any
 
 from eiesim.cli.options import (
+    PLOT_SUFFIXES,
+    add_common_options,
     add_source_options,
     add_spec_options,
     announce,
+    engine_for,
     input_path,
     load_workload,
-    parse_seed,
     spec_from_args,
 )
 from eiesim.errors import UsageError
 from eiesim.safe_output import OutputFiles
-
-ENGINES = ("fast", "reference")
-
 
 NAME = "run"
 HELP = ("simulate one layer (or a network) and report cycles, time, load balance, energy and "
@@ -37,31 +36,23 @@ def add_parser(commands: Any) -> None:
                     "layer and the total.")
     add_source_options(run, "layer or network file (.npz)")
     add_spec_options(run)
-    run.add_argument("--engine", choices=ENGINES, default="fast",
-                     help="fast: numba (default); reference: the SimPy model, slow, traceable")
     run.add_argument("--trace", type=Path, metavar="FILE.json",
-                     help="write a Chrome/Perfetto trace-event JSON file (reference engine)")
-    run.add_argument("--energy-table", type=Path, metavar="FILE",
-                     help="TOML or YAML file replacing or scaling entries of the default 45 nm "
-                          "energy table (see eiesim/data/energy/example.toml)")
-    run.add_argument("--seed", type=parse_seed, default=0,
-                     help="seed of the k-means quantization of float weights (default 0)")
-    run.add_argument("--json", action="store_true",
-                     help="print one JSON object instead of the table")
-    run.add_argument("--plot", type=Path, metavar="FIG.png",
-                     help="also draw the run: cycles and entries per PE, energy per unit, and "
-                          "with --engine reference the queues' occupancy over time (.png, .pdf, "
-                          ".svg; a network: a row per layer and each layer's share)")
-    run.add_argument("--output", type=Path, metavar="OUT.npy",
-                     help="save the output activations (after ReLU) as a .npy file, written "
-                          "exactly to this path")
+                     help="write a Chrome/Perfetto trace-event JSON file (implies --engine "
+                          "reference, the engine that records events)")
+    add_common_options(
+        run, "engine", "energy_table", "seed", "json", "plot", "output",
+        seed={"help": "seed of the k-means quantization of float weights (default 0)"},
+        plot={"help": "also draw the run: cycles and entries per PE, energy per unit, and "
+                      "with --engine reference the queues' occupancy over time (.png, .pdf, "
+                      ".svg; a network: a row per layer and each layer's share)"},
+        output={"metavar": "OUT.npy", "help": "save the output activations (after ReLU) as a "
+                                              ".npy file, written exactly to this path"})
     run.set_defaults(handler=handle)
 
 
 def handle(args: argparse.Namespace) -> int:
     spec = spec_from_args(args)
-    if args.trace is not None and args.engine != "reference":
-        raise UsageError("--trace needs the reference engine; add --engine reference")
+    args.engine = engine_for(args)
 
     if args.plot is not None:
         from eiesim.plots import require_matplotlib
@@ -74,8 +65,6 @@ def handle(args: argparse.Namespace) -> int:
         if args.trace is not None:
             outputs.add(args.trace, "--trace")
         if args.plot is not None:
-            from eiesim.cli.sweep import PLOT_SUFFIXES
-
             outputs.add(args.plot, "--plot", suffixes=PLOT_SUFFIXES)
         from eiesim import energy
 

@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from eiesim.cli.options import (
+    PLOT_SUFFIXES,
+    add_common_options,
     add_source_options,
     add_spec_options,
     announce,
     input_path,
     load_workload,
-    parse_seed,
-    parse_setting,
     parse_variation,
     spec_from_args,
     sweep_axes,
@@ -24,22 +24,20 @@ from eiesim.errors import UsageError
 from eiesim.safe_output import OutputFiles
 from eiesim.spec import PARAMETERS, field_for
 
-PLOT_SUFFIXES = (".png", ".pdf", ".svg")
 MAX_POINTS_WITHOUT_YES = 100_000
 """Grids larger than this run only with --yes (at about a millisecond a point on two cores,
 that is about an hour); a command line cannot stop to ask in a script or CI."""
 
 
 NAME = "sweep"
-HELP = ("simulate a layer over a grid of design points into a CSV table")
+HELP = ("simulate a layer or a network over a grid of design points into a CSV table")
 
 
 def add_parser(commands: Any) -> None:
-    from eiesim.cli.run import ENGINES
-
     sweep = commands.add_parser(
         NAME, help=HELP,
-        description="Simulate one layer at every combination of the given hardware values "
+        description="Simulate a layer, a network or a shipped example at every combination of "
+                    "the given hardware values "
                     "(comma-separated lists, or --vary NAME=v1,v2 for any parameter) and write "
                     "one CSV row per point, with a column per parameter and per metric. Values "
                     "that are invalid in themselves stop the sweep before any point runs; a "
@@ -52,16 +50,12 @@ def add_parser(commands: Any) -> None:
     sweep.add_argument("--vary", action="append", type=parse_variation, dest="variations",
                        metavar="NAME=V1,V2,...", default=[],
                        help="sweep any hardware parameter by name (repeatable)")
-    sweep.add_argument("--base", action="append", type=parse_setting, dest="settings",
-                       metavar="NAME=VALUE", help=argparse.SUPPRESS)  # old name of --set
-    sweep.add_argument("--engine", choices=ENGINES, default="fast",
-                       help="fast: numba (default); reference: the SimPy model (slow)")
-    sweep.add_argument("--energy-table", type=Path, metavar="FILE",
-                       help="TOML or YAML energy table, as for 'eiesim run'")
-    sweep.add_argument("-o", "--output", type=Path, metavar="RESULTS.csv",
-                       help="CSV file to write (required); rows stream to RESULTS.csv.partial "
-                            "while the sweep runs, and RESULTS.csv (with RESULTS.meta.json: "
-                            "input, settings, energy table) appears when every point is done")
+    add_common_options(
+        sweep, "engine", "energy_table", "output", workers=True,
+        output={"metavar": "RESULTS.csv",
+                "help": "CSV file to write (required); rows stream to RESULTS.csv.partial "
+                        "while the sweep runs, and RESULTS.csv (with RESULTS.meta.json: "
+                        "input, settings, energy table) appears when every point is done"})
     sweep.add_argument("--out", type=Path, dest="output", help=argparse.SUPPRESS)  # old name
     sweep.add_argument("--resume", action="store_true",
                        help="finish an interrupted sweep: skip the points already in "
@@ -71,19 +65,15 @@ def add_parser(commands: Any) -> None:
     sweep.add_argument("--yes", action="store_true",
                        help=f"run a grid of more than {MAX_POINTS_WITHOUT_YES:,} points "
                             f"(refused without it)")
-    sweep.add_argument("--workers", type=int, metavar="N",
-                       help="local worker processes (default: all cores)")
-    sweep.add_argument("--scheduler", metavar="ADDRESS",
-                       help="run on a Dask cluster, e.g. tcp://127.0.0.1:8786")
-    sweep.add_argument("--plot", type=Path, metavar="FIG.png",
-                       help="also plot the metrics against one axis (.png, .pdf, .svg)")
+    add_common_options(sweep, "plot", plot={
+        "help": "also plot the metrics against one axis (.png, .pdf, .svg)"})
     sweep.add_argument("--plot-x", metavar="NAME",
                        help="the plot's x axis (default: the first axis given)")
     sweep.add_argument("--plot-metrics", metavar="M1,M2,...", default="cycles,load_efficiency",
                        help="metrics to plot, one panel each (default cycles,load_efficiency)")
-    sweep.add_argument("--seed", type=parse_seed, default=0,
-                       help="quantization seed for float weights")
-    sweep.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_common_options(sweep, "seed", "json", "no_progress", seed={
+        "help": "seed of the k-means quantization of float weights (default 0)"}, json={
+        "help": "print the summary (points run, best point per metric) as one JSON object"})
     sweep.set_defaults(handler=handle)
 
 
@@ -116,7 +106,7 @@ def handle(args: argparse.Namespace) -> int:
         plot_metrics = _plot_metrics(args, data)
         # Columns carry the short axis names (pes, fifo, ...) where a field has one.
         sweep = StreamingSweep(data, args.output, base, axes=named_axes, resume=args.resume,
-                               engine=args.engine, energy_table=args.energy_table,
+                               engine=args.engine or "fast", energy_table=args.energy_table,
                                fit_memories=args.fit_memories, workers=args.workers,
                                scheduler=args.scheduler,
                                progress=not args.no_progress and sys.stderr.isatty())
@@ -155,6 +145,12 @@ def handle(args: argparse.Namespace) -> int:
             raise
     sweep.remove_partial()
     failed = summary.failed
+    if args.json:
+        from eiesim.checks import json_text
+
+        print(json_text(summary.to_dict() | {"output": str(args.output)}))
+        announce(written)
+        return 0
     print(f"eiesim sweep: {summary.points} points, {summary.ran} ran, {failed} did not fit "
           f"their hardware" + (" (see the 'error' column)" if failed else "")
           + f"; table in {args.output}")

@@ -101,6 +101,13 @@ class SweepSummary:
     best: dict[str, tuple[float, dict[str, str]]] = field(default_factory=dict)
     """metric -> (best value, the point's parameters as written)."""
 
+    def to_dict(self) -> dict[str, Any]:
+        """The summary as JSON-ready values (``eiesim sweep --json``)."""
+        return {"points": self.points, "ran": self.ran, "did_not_fit": self.failed,
+                "resumed": self.resumed, "first_error": self.first_error,
+                "best": {metric: {"value": value, "point": point}
+                         for metric, (value, point) in self.best.items()}}
+
     def lines(self) -> list[str]:
         """The best point per metric, one line each."""
         return [f"  best {metric}: {value:.6g} at "
