@@ -8,6 +8,7 @@ import itertools
 import numpy as np
 import pytest
 
+from eiesim.compress.obs import damped_hessian, obs_prune_layer, obs_step
 from eiesim.search.criteria import (
     CRITERIA,
     CriterionError,
@@ -15,13 +16,7 @@ from eiesim.search.criteria import (
     prune_network,
 )
 from eiesim.search.criteria.base import keep_count
-from eiesim.search.criteria.saliency import (
-    damped_hessian,
-    gauss_newton_diagonal,
-    obd_saliency,
-    obs_prune_layer,
-    obs_step,
-)
+from eiesim.search.criteria.saliency import gauss_newton_diagonal, obd_saliency
 from eiesim.search.criteria.schedules import cubic_schedule, record_weights, rewind
 from eiesim.search.model import Dataset
 from eiesim.search.train import MLP, init_mlp, loss, train
