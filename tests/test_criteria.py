@@ -17,7 +17,12 @@ from eiesim.search.criteria import (
 )
 from eiesim.search.criteria.base import keep_count
 from eiesim.search.criteria.saliency import gauss_newton_diagonal, obd_saliency
-from eiesim.search.criteria.schedules import cubic_schedule, record_weights, rewind
+from eiesim.search.criteria.schedules import (
+    cubic_schedule,
+    record_weights,
+    reinit_control,
+    rewind,
+)
 from eiesim.search.model import Dataset
 from eiesim.search.train import MLP, init_mlp, loss, train
 
@@ -222,6 +227,9 @@ def test_lottery_records_its_rewind_point_and_the_control_shares_its_masks(train
     control = prune_network(model, 0.3, "lottery_reinit", data=data, settings=QUICK, seed=2)
     for a, b in zip(ticket.masks, control.masks):
         assert np.array_equal(a, b)
+    again = reinit_control(model, ticket.masks, ticket.target_density, data, QUICK, 2)
+    for a, b in zip(again.model.weights, control.model.weights):
+        assert a.tobytes() == b.tobytes()
     recorded, hook = record_weights(QUICK.rewind_iteration)
     from eiesim.search.criteria.saliency import fresh_initialisation
     train(fresh_initialisation(model, 2), data.train_inputs, data.train_labels,

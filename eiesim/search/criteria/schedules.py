@@ -130,7 +130,15 @@ def lottery_reinit(model: MLP, densities: tuple[float, ...], *, data: Dataset | 
     """The lottery's masks from a fresh random initialisation (module doc)."""
     data = require_data("lottery_reinit", data)
     _, masks, _ = lottery_ticket(model, densities, data, settings, seed)
+    return reinit_control(model, masks, densities, data, settings, seed)
+
+
+def reinit_control(model: MLP, masks: list[np.ndarray] | tuple[np.ndarray, ...],
+                   densities: tuple[float, ...], data: Dataset, settings: CriterionSettings,
+                   seed: int) -> CriterionResult:
+    """:func:`lottery_reinit` from the lottery's masks already found (``lottery``'s result
+    with the same arguments has them): a study running both need not search them twice."""
     start = fresh_initialisation(model, seed + REINIT_SEED_OFFSET)
     trained = train(start, data.train_inputs, data.train_labels, epochs=settings.epochs,
-                    lr=settings.lr, batch_size=settings.batch_size, seed=seed, masks=masks)
+                    lr=settings.lr, batch_size=settings.batch_size, seed=seed, masks=list(masks))
     return finish("lottery_reinit", trained, masks, densities)
