@@ -167,6 +167,8 @@ def run_one(name: str, model: MLP, fit: Dataset, val_x: np.ndarray, val_y: np.nd
         for k, cycles in enumerate(evaluation.layer_cycles):
             row[f"layer{k}_cycles_{pes}"] = cycles
             row[f"layer{k}_load_efficiency_{pes}"] = evaluation.layer_load_efficiency[k]
+            # A layer takes at least one cycle per broadcast (rule T2): its non-zero inputs.
+            row[f"layer{k}_broadcasts_{pes}"] = int(result_net.layers[k].broadcasts)
     for k, m in enumerate(masks):
         row[f"layer{k}_density"] = float(m.mean())
         row[f"layer{k}_empty_rows"] = int((~m.any(axis=1)).sum())
@@ -272,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--quick needs --out (the committed results are the full run's)")
     out = RESULTS if args.out is None else args.out
     out.mkdir(parents=True, exist_ok=True)
-    densities = (0.1,) if args.quick else (0.05, 0.1, 0.2)
+    densities = (0.1,) if args.quick else (0.05, 0.1, 0.2, 0.3)
     settings = CriterionSettings(epochs=1, sample_size=128, lottery_rounds=2) if args.quick \
         else CriterionSettings(epochs=6, lottery_rounds=3)
     fine_tune_epochs = 1 if args.quick else 3

@@ -133,3 +133,20 @@ def test_eiesim_compress_obs_without_inputs_is_one_line_and_writes_nothing(tmp_p
     assert done.returncode == 2
     assert done.stderr.strip().count("\n") == 0 and "needs an array 'inputs'" in done.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.npz"]
+
+
+@pytest.mark.slow
+def test_the_criteria_benchmark_quick_mode_writes_its_files(tmp_path):
+    from benchmarks import criteria
+
+    assert criteria.main(["--quick", "--out", str(tmp_path)]) == 0
+    table = pd.read_csv(tmp_path / "criteria.csv")
+    assert set(table["method"]) == {"dense", "magnitude", "balanced", *NAMES}
+    pruned = table[table["method"] != "dense"]
+    assert (pruned["accuracy_test_low"] <= pruned["accuracy_test"]).all()
+    assert (pruned["accuracy_test"] <= pruned["accuracy_test_high"]).all()
+    assert {"cycles_16", "cycles_64", "energy_nj_64", "load_efficiency_64",
+            "padding_share_64", "layer0_broadcasts_64"} <= set(table.columns)
+    payload = json.loads((tmp_path / "criteria.json").read_text())
+    assert payload["command"].startswith("python -m benchmarks.criteria --quick")
+    assert (tmp_path / "criteria.png").stat().st_size > 0
