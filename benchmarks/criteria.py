@@ -238,11 +238,13 @@ def plot(table: pd.DataFrame, path: Path) -> None:
         dense = table[(table["model"] == model) & (table["method"] == "dense")].iloc[0]
         for method, group in rows.groupby("method", sort=False):
             group = group.sort_values("density_target")
-            style = "--" if method in BASELINES else "-"
-            axes[0, column].plot(group["density_target"], group["accuracy_test"], style,
-                                 marker="o", label=method)
-            axes[1, column].plot(group["cycles_64"], group["accuracy_test"], style, marker="o",
-                                 label=method)
+            # 13 methods: distinct colours (tab20) and markers, so no two lines look alike.
+            index = METHODS.index(method)
+            style = dict(linestyle="--" if method in BASELINES else "-",
+                         color=plt.get_cmap("tab20")(index), marker="osD^v<>ph*XP8"[index],
+                         label=method)
+            axes[0, column].plot(group["density_target"], group["accuracy_test"], **style)
+            axes[1, column].plot(group["cycles_64"], group["accuracy_test"], **style)
         axes[0, column].axhline(dense["accuracy_test"], color="black", linewidth=0.8)
         axes[1, column].axhline(dense["accuracy_test"], color="black", linewidth=0.8)
         axes[0, column].set(title=model, xlabel="density (every layer)",
