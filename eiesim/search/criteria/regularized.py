@@ -198,7 +198,8 @@ def l0(model: MLP, densities: tuple[float, ...], *, data: Dataset | None,
     targets = _targets(model, densities)
     current = model.copy()
     rng = np.random.default_rng(seed)
-    # Gates start open with keep probability 0.9 (Louizos et al.'s initialisation).
+    # Gates start open: log α = log(0.9 / 0.1) plus small noise, Louizos et al.'s initialisation
+    # with a drop rate of 0.1.
     log_alpha = [np.full(w.shape, math.log(0.9 / 0.1)) + 0.01 * rng.standard_normal(w.shape)
                  for w in current.weights]
     biases = [b for b in current.biases if b is not None]
