@@ -150,3 +150,13 @@ def test_the_criteria_benchmark_quick_mode_writes_its_files(tmp_path):
     payload = json.loads((tmp_path / "criteria.json").read_text())
     assert payload["command"].startswith("python -m benchmarks.criteria --quick")
     assert (tmp_path / "criteria.png").stat().st_size > 0
+
+
+def test_eiesim_compress_obs_with_inputs_of_the_wrong_width_is_one_line(tmp_path):
+    np.savez(tmp_path / "in.npz", weights=np.ones((4, 6)), activations=np.ones(6),
+             inputs=np.ones((10, 5)))
+    done = eiesim("compress", "in.npz", "--method", "obs", "--density", "0.5", "-o",
+                  "out.npz", cwd=tmp_path)
+    assert done.returncode == 2 and done.stderr.strip().count("\n") == 0
+    assert "inputs have shape (10, 5)" in done.stderr and "(n, 6)" in done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.npz"]
