@@ -385,7 +385,7 @@ def test_compress_file_path_errors(tmp_path):
     (tmp_path / "junk.npz").write_text("not a zip")
     with pytest.raises(CompressionError, match="is a text file.*not an .npz archive"):
         compress_file(tmp_path / "junk.npz", tmp_path / "out.npz", **common)
-    assert pipeline.INPUT_ARRAYS == ("weights", "bias", "activations", "gradients")
+    assert pipeline.INPUT_ARRAYS == ("weights", "bias", "activations", "gradients", "inputs")
 
 
 def test_fit_workload_enlarges_what_any_layer_of_a_network_needs():

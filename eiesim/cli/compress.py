@@ -14,18 +14,22 @@ HELP = ("prune, quantize and write a layer file that 'eiesim run' reads")
 
 
 def add_parser(commands: Any) -> None:
-    from eiesim.compress.prune import METHODS
+    from eiesim.compress.pipeline import LAYER_METHODS
 
     compress = commands.add_parser(
         NAME, help=HELP,
         description="Prune the float 'weights' of IN.npz to a density, quantize the kept "
                     "weights with a k-means codebook, and write a layer file. IN.npz must hold "
                     "'weights' (out, in) and 'activations' (in,) (a layer file needs an input "
-                    "vector); optional: 'bias' (out,), and 'gradients' (dL/dW, out x in) for "
-                    "--method gradient.")
+                    "vector); optional: 'bias' (out,), 'gradients' (dL/dW, out x in) for "
+                    "--method gradient, and 'inputs' (n x in, a sample of the layer's input "
+                    "vectors) for --method obs (layer-wise Optimal Brain Surgeon, which also "
+                    "refits the kept weights and the bias). The other criteria of 'eiesim "
+                    "search --method' need a whole network and its training data.")
     compress.add_argument("input", type=Path, metavar="IN.npz")
-    compress.add_argument("--method", required=True, choices=METHODS,
-                          help="pruning method (balanced: equal work per PE, for --pes PEs)")
+    compress.add_argument("--method", required=True, choices=LAYER_METHODS,
+                          help="pruning method (balanced: equal work per PE, for --pes PEs; "
+                               "obs: needs 'inputs')")
     compress.add_argument("--density", required=True, type=float, metavar="D",
                           help="fraction of weights kept, 0 < D <= 1")
     add_spec_options(compress, fields=("num_pes", "weight_index_bits"), fit=False)

@@ -22,8 +22,8 @@ PLOT_SUFFIXES = (".png", ".pdf", ".svg")
 
 
 def add_parser(commands: Any) -> None:
-    from eiesim.compress.prune import METHODS
     from eiesim.search import OBJECTIVES, SearchSettings
+    from eiesim.search.compression import PRUNING_METHODS as METHODS
 
     search = commands.add_parser(
         NAME, help=HELP,
@@ -71,7 +71,7 @@ def add_parser(commands: Any) -> None:
 
 
 def _methods(text: str) -> tuple[str, ...]:
-    from eiesim.compress.prune import METHODS
+    from eiesim.search.compression import PRUNING_METHODS as METHODS
 
     methods = tuple(item.strip() for item in text.split(",") if item.strip())
     unknown = [m for m in methods if m not in METHODS]

@@ -17,7 +17,14 @@ array              shape / dtype          meaning
 ``activations``    (in,) float, opt.      an input vector, copied to the layer file (``eiesim
                                           run`` needs one)
 ``gradients``      (out, in) float, opt.  dL/dW, needed by ``method="gradient"`` only
+``inputs``         (n, in) float, opt.    a sample of the layer's input vectors, needed by
+                                          ``method="obs"`` only
 =================  =====================  ==========================================================
+
+Method "obs" (layer-wise Optimal Brain Surgeon, :mod:`eiesim.compress.obs`) is the one method
+here that needs more than the weights: the Hessian of the layer's reconstruction error is
+``X X^T`` of its inputs, so the input file carries a sample of them as ``inputs``; OBS then also
+moves the kept weights and the bias (the least-squares refit of the layer's outputs).
 
 Pruning is one shot here (:func:`eiesim.compress.prune_weights`); for pruning with retraining
 use :func:`eiesim.compress.iterative_prune` with a ``fine_tune`` callback, then
@@ -43,13 +50,16 @@ from typing import Any
 import numpy as np
 
 from eiesim.checks import check_array_kinds, real_array, unknown_names_hint
+from eiesim.compress.obs import obs_prune_layer
 from eiesim.compress.prune import METHODS, _check_num_pes, prune_weights
 from eiesim.compress.quantize import quantize_weights
 from eiesim.errors import CompressionError, LayerError
 from eiesim.format.quantized import QuantizedLayer
 
-INPUT_ARRAYS = ("weights", "bias", "activations", "gradients")
+INPUT_ARRAYS = ("weights", "bias", "activations", "gradients", "inputs")
 """Arrays an input file of :func:`compress_file` may hold."""
+LAYER_METHODS = METHODS + ("obs",)
+"""The methods of :func:`compress_file`: the weights-only ones and OBS (needs ``inputs``)."""
 
 
 @dataclass(frozen=True)
@@ -105,8 +115,8 @@ class CompressSummary:
 
 def compress_arrays(weights: np.ndarray, bias: np.ndarray | None = None, *, method: str,
                     density: float, num_pes: int | None = None, bits: int | None = None,
-                    seed: int = 0,
-                    gradients: np.ndarray | None = None) -> dict[str, np.ndarray]:
+                    seed: int = 0, gradients: np.ndarray | None = None,
+                    inputs: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Prune ``weights`` (out, in) to ``density`` with ``method``, then share the kept weights
     through a ``2**bits``-entry codebook; return the layer-file arrays.
 
@@ -117,11 +127,11 @@ def compress_arrays(weights: np.ndarray, bias: np.ndarray | None = None, *, meth
     ``num_pes`` and ``bits`` default to the default spec's ``num_pes`` and
     ``weight_index_bits``. ``num_pes`` matters to method "balanced" only (row i belongs to PE
     i mod num_pes);
-    ``gradients`` (dL/dW) is needed by method "gradient" only; ``seed`` decides method
-    "random".
+    ``gradients`` (dL/dW) is needed by method "gradient" only; ``inputs`` (n, in), a sample
+    of the layer's input vectors, by method "obs" only; ``seed`` decides method "random".
     """
     arrays, _ = _compress(weights, bias, method=method, density=density, num_pes=num_pes,
-                          bits=bits, seed=seed, gradients=gradients)
+                          bits=bits, seed=seed, gradients=gradients, inputs=inputs)
     return arrays
 
 
@@ -173,11 +183,16 @@ def compress_file(in_path: str | Path, out_path: str | Path, *, method: str, den
                                f"input file; add it or use --method magnitude")
     if gradients is not None:
         gradients = _float_array(gradients, "gradients", weights.shape, source)
+    inputs = arrays.get("inputs")
+    if method == "obs" and inputs is None:
+        raise CompressionError(f"{source}: method 'obs' needs an array 'inputs' of shape (n, "
+                            f"{in_features}), a sample of the layer's input vectors, in the "
+                            f"input file; add it or use --method magnitude")
 
     try:
         layer_arrays, quantized = _compress(weights, bias, method=method, density=density,
                                             num_pes=num_pes, bits=bits, seed=seed,
-                                            gradients=gradients)
+                                            gradients=gradients, inputs=inputs)
     except CompressionError:
         raise
     except LayerError as error:  # from prune() or quantize(): name the file too
@@ -203,11 +218,12 @@ def compress_file(in_path: str | Path, out_path: str | Path, *, method: str, den
 # --- internals -------------------------------------------------------------------------------
 
 def _compress(weights: np.ndarray, bias: np.ndarray | None, *, method: str, density: float,
-              num_pes: int, bits: int, seed: int,
-              gradients: np.ndarray | None) -> tuple[dict[str, np.ndarray], QuantizedLayer]:
-    if not isinstance(method, str) or method not in METHODS:
+              num_pes: int, bits: int, seed: int, gradients: np.ndarray | None,
+              inputs: np.ndarray | None = None
+              ) -> tuple[dict[str, np.ndarray], QuantizedLayer]:
+    if not isinstance(method, str) or method not in LAYER_METHODS:
         raise CompressionError(f"method = {method!r} is not a pruning method; use one of "
-                               f"{', '.join(METHODS)}")
+                            f"{', '.join(LAYER_METHODS)}")
     w = np.asarray(weights)
     if w.ndim != 2:
         raise CompressionError(f"weights has shape {w.shape}; compress one fully connected layer "
@@ -216,7 +232,14 @@ def _compress(weights: np.ndarray, bias: np.ndarray | None, *, method: str, dens
         raise CompressionError(f"method 'gradient' needs gradients=dL/dW of shape {w.shape}; pass "
                                f"them or use method='magnitude'")
     # prune() and quantize() validate density, seed, num_pes, bits and the values themselves.
-    pruned = prune_weights(w, density, method, seed=seed, gradients=gradients, num_pes=num_pes)
+    if method == "obs":
+        if inputs is None:
+            raise CompressionError(f"method 'obs' needs inputs, a sample (n, {w.shape[1]}) of the "
+                                f"layer's input vectors; pass them or use method='magnitude'")
+        pruned, bias, _ = obs_prune_layer(w, inputs, density, bias=bias)
+    else:
+        pruned = prune_weights(w, density, method, seed=seed, gradients=gradients,
+                               num_pes=num_pes)
     quantized = quantize_weights(pruned, bits=bits, seed=seed, bias=bias)
     arrays = {"codes": quantized.codes, "codebook": quantized.codebook}
     if quantized.bias_codes is not None:

@@ -41,12 +41,19 @@ from eiesim.compress.quantize import quantize_weights
 from eiesim.errors import CompressionError
 from eiesim.format.quantized import QuantizedLayer
 from eiesim.network import save_network, simulate_network
+from eiesim.search.criteria import CRITERIA, CriterionSettings, prune_network
 from eiesim.search.model import Dataset
 from eiesim.search.train import MLP, fine_tune, loss_and_gradients
 from eiesim.sim import prepare_inputs
 from eiesim.spec import HardwareSpec
 
-__all__ = ["CompressedNetwork", "CompressionError", "NetworkEvaluation", "chip_accuracy",
+PRUNING_METHODS = METHODS + tuple(CRITERIA)
+"""Every per-layer method of the network-level API and ``eiesim search --method``: the
+one-shot ones of :mod:`eiesim.compress.prune` and the criteria of
+:mod:`eiesim.search.criteria`."""
+
+__all__ = ["PRUNING_METHODS", "CompressedNetwork", "CompressionError", "NetworkEvaluation",
+           "chip_accuracy",
            "chip_logits", "compress_network", "dense_network", "energy_table_for",
            "evaluate_network", "global_masks", "layer_table", "prune_masks", "save_compressed"]
 
@@ -80,16 +87,23 @@ class CompressedNetwork:
 
 
 def prune_masks(model: MLP, densities: Sequence[float], method: str = "magnitude", *,
-                num_pes: int, seed: int = 0, data: Dataset | None = None) -> list[np.ndarray]:
+                num_pes: int, seed: int = 0, data: Dataset | None = None,
+                criterion_settings: CriterionSettings | None = None) -> list[np.ndarray]:
     """One mask per layer keeping ``densities[k]`` of layer k's positions with ``method``.
 
     Method "gradient" scores |w * dL/dw| with the training loss (needs ``data``); "balanced"
-    balances the rows of ``num_pes`` PEs. A density of 1 keeps the layer whole.
+    balances the rows of ``num_pes`` PEs. A density of 1 keeps the layer whole. The criteria
+    of :mod:`eiesim.search.criteria` (all need ``data``) give their masks here; the weights
+    they end with (refit, regularised, the rewound ticket) come with
+    :func:`eiesim.search.criteria.prune_network`.
     """
     densities = _check_densities(densities, model)
+    if method in CRITERIA:
+        return list(prune_network(model, densities, method, data=data,
+                                  settings=criterion_settings, seed=seed).masks)
     if method not in METHODS:
         raise CompressionError(f"method = {method!r} is not a pruning method; use one of "
-                               f"{', '.join(METHODS)}")
+                               f"{', '.join(PRUNING_METHODS)}")
     gradients: list[Any] = [None] * model.num_layers
     if method == "gradient":
         if data is None:

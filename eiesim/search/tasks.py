@@ -19,10 +19,11 @@ from typing import Any
 import numpy as np
 
 from eiesim.checks import check_seed
-from eiesim.compress.prune import METHODS, PruningWarning
+from eiesim.compress.prune import PruningWarning
 from eiesim.errors import EiesimError
 from eiesim.network import simulate_network
 from eiesim.search.compression import (
+    PRUNING_METHODS,
     CompressedNetwork,
     chip_accuracy,
     compress_network,
@@ -52,7 +53,8 @@ class SearchSettings:
     max_accuracy_drop: float = 0.01
     """Absolute test-accuracy drop on the chip allowed against the uncompressed float model."""
     methods: tuple[str, ...] = ("magnitude", "balanced")
-    """Per-layer pruning methods (eiesim.compress.prune.METHODS): every per-layer strategy
+    """Per-layer pruning methods (eiesim.search.compression.PRUNING_METHODS: those of
+    eiesim.compress.prune and the criteria of eiesim.search.criteria): every per-layer strategy
     runs once with each. "balanced" (load-balance-aware, ESE) gives every PE the same work in
     every column, which plain magnitude pruning does not; which wins on cycles depends on the
     layer, so the search tries both by default. Global pruning is always by magnitude."""
@@ -96,10 +98,10 @@ class SearchSettings:
             raise SearchError(f"max_accuracy_drop = {drop!r} must be an absolute accuracy "
                               f"drop in [0, 1), e.g. 0.01 for one point")
         methods = (self.methods,) if isinstance(self.methods, str) else tuple(self.methods)
-        unknown_methods = [m for m in methods if m not in METHODS]
+        unknown_methods = [m for m in methods if m not in PRUNING_METHODS]
         if unknown_methods or not methods:
             raise SearchError(f"methods {unknown_methods or list(methods)}: use pruning methods "
-                              f"among {', '.join(METHODS)}")
+                              f"among {', '.join(PRUNING_METHODS)}")
         object.__setattr__(self, "methods", tuple(dict.fromkeys(methods)))
         unknown = [s for s in self.strategies if s not in STRATEGIES]
         if unknown or not self.strategies:

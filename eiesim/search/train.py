@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -170,11 +170,19 @@ def accuracy(model: MLP, inputs: np.ndarray, labels: np.ndarray) -> float:
 
 def train(model: MLP, inputs: np.ndarray, labels: np.ndarray, *, epochs: int = 30,
           lr: float = 2e-3, batch_size: int = 32, seed: int = 0,
-          masks: Sequence[np.ndarray] | None = None) -> MLP:
+          masks: Sequence[np.ndarray] | None = None,
+          penalty: Callable[[list[np.ndarray]], list[np.ndarray]] | None = None,
+          after_step: Callable[[MLP, int], None] | None = None) -> MLP:
     """A trained copy of ``model``: ``epochs`` passes of mini-batch Adam over seeded shuffles.
 
     With ``masks`` (one bool array per layer, True = kept), weights outside a mask start at 0
     and stay exactly 0 (module doc); biases are always trained.
+
+    Hooks of the pruning criteria (:mod:`eiesim.search.criteria`): ``penalty(weights)`` returns
+    the gradient of a differentiable regulariser, added to each batch's weight gradients;
+    ``after_step(model, step)`` runs after every Adam step (``step`` counts from 1) and may
+    change the weights in place (a proximal step) or record them (a lottery ticket's rewind
+    point).
     """
     _check_positive_int(epochs, "epochs")
     _check_positive_int(batch_size, "batch_size")
@@ -193,12 +201,16 @@ def train(model: MLP, inputs: np.ndarray, labels: np.ndarray, *, epochs: int = 3
         for start in range(0, n, int(batch_size)):
             batch = order[start: start + int(batch_size)]
             _, grad_w, grad_b = loss_and_gradients(result, inputs[batch], labels[batch])
+            if penalty is not None:
+                grad_w = [g + p for g, p in zip(grad_w, penalty(result.weights))]
             if checked is not None:
                 grad_w = [g * m for g, m in zip(grad_w, checked)]
             optimizer.step(params, grad_w + [g for g in grad_b if g is not None])
             if checked is not None:
                 for w, m in zip(result.weights, checked):
                     w *= m  # a pruned weight stays exactly 0 (Adam's momentum would move it)
+            if after_step is not None:
+                after_step(result, optimizer.step_count)
     return result
 
 
