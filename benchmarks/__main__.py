@@ -20,6 +20,7 @@ DEFAULT_OUT = Path(__file__).resolve().parent / "results"
 
 
 def build_parser(prog: str = "python -m benchmarks") -> argparse.ArgumentParser:
+    """The harness's command line: which parts to run, quick mode, the results folder."""
     parser = argparse.ArgumentParser(
         prog=prog,
         description="eiesim benchmark suite: the paper's nine layers and the real AlexNet fc8 "
@@ -42,6 +43,7 @@ def build_parser(prog: str = "python -m benchmarks") -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None, prog: str = "python -m benchmarks") -> int:
+    """Run the selected benchmarks and write their results files; returns the exit code."""
     arguments = sys.argv[1:] if argv is None else argv
     args = build_parser(prog).parse_args(arguments)
     changes: dict[str, object] = {"seed": args.seed}

@@ -187,6 +187,7 @@ def _criterion_epochs(method: str, settings: CriterionSettings) -> int:
 
 
 def dense_rows(models, fine_tune_epochs: int) -> list[dict]:
+    """The unpruned networks' rows (the reference each criterion is compared with)."""
     rows = []
     for name, model, fit, val_x, val_y in models:
         masks = [np.ones(w.shape, dtype=bool) for w in model.weights]
@@ -226,6 +227,7 @@ def equal_accuracy(table: pd.DataFrame, max_drop: float) -> pd.DataFrame:
 
 
 def plot(table: pd.DataFrame, path: Path) -> None:
+    """Accuracy against cycles for every criterion, one panel per model and PE count."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -258,6 +260,7 @@ def plot(table: pd.DataFrame, path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the pruning-criteria study and write criteria.csv, .json and .png."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.criteria",
                                      description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",

@@ -36,6 +36,7 @@ def resident_set_bytes() -> dict[str, int]:
 
 
 def probe(folder: Path) -> dict[str, float]:
+    """Peak memory and time of encoding the largest paper layer, in a fresh process."""
     spec = eiesim.HardwareSpec.from_dict(json.loads((folder / "spec.json").read_text()))
     codes = np.load(folder / "codes.npy")
     codebook = np.load(folder / "codebook.npy")

@@ -29,6 +29,7 @@ TARGET_S = 120.0
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Time the compression search on the example models and write the results files."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.search",
                                      description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=2)

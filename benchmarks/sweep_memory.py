@@ -31,6 +31,7 @@ def _axes(points: int) -> dict[str, list[int]]:
 
 
 def probe(points: int) -> dict[str, float]:
+    """Peak resident memory and throughput of one streamed sweep of ``points`` points."""
     from benchmarks.memory_probe import resident_set_bytes
     from eiesim.explore import workloads
     from eiesim.explore.sweep_file import sweep_to_file
@@ -49,6 +50,7 @@ def probe(points: int) -> dict[str, float]:
 
 
 def main(argv: list[str]) -> None:
+    """Probe each point count given on the command line and write the JSON results."""
     if len(argv) >= 2 and argv[0] == "--probe":
         print(json.dumps(probe(int(argv[1]))))
         return

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Event:
+    """One countable hardware event: its name, the unit that does it, and what it means."""
     name: str
     unit: str
     meaning: str

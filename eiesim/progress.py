@@ -17,6 +17,7 @@ DELAY_S = 2.0
 
 
 def stderr_is_terminal() -> bool:
+    """Whether stderr is a terminal (progress is shown only there)."""
     return sys.stderr.isatty()
 
 

@@ -14,6 +14,7 @@ HELP = ("prune, quantize and write a layer file that 'eiesim run' reads")
 
 
 def add_parser(commands: Any) -> None:
+    """Add ``eiesim compress`` and its options to the command parser."""
     from eiesim.compress.pipeline import LAYER_METHODS
 
     compress = commands.add_parser(
@@ -44,6 +45,7 @@ def add_parser(commands: Any) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
+    """Compress the input file into a layer file; returns the exit code."""
     from eiesim.compress.pipeline import compress_file
 
     spec = spec_from_args(args)

@@ -31,6 +31,7 @@ STORAGE_ONLY = ("storage-only energy: every stored bit read once at the sparse-m
 
 
 def add_parser(commands: Any) -> None:
+    """Add ``eiesim formats`` and its options to the command parser."""
     from eiesim.explore.formats import FORMATS, VALUES
 
     parser = commands.add_parser(
@@ -85,6 +86,7 @@ def _shape(text: str) -> tuple[int, int]:
 
 
 def handle(args: argparse.Namespace) -> int:
+    """Print (or write as JSON and a figure) each format's bits per layer; returns the exit code."""
     from eiesim.explore.formats.bits import check_format, check_index_bits
 
     spec = spec_from_args(args)

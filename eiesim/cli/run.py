@@ -26,6 +26,7 @@ HELP = ("simulate one layer (or a network) and report cycles, time, load balance
 
 
 def add_parser(commands: Any) -> None:
+    """Add ``eiesim run`` and its options to the command parser."""
     run = commands.add_parser(
         NAME, help=HELP,
         description="Simulate one fully connected layer b = ReLU(W a + bias) on EIE. The layer "
@@ -51,6 +52,7 @@ def add_parser(commands: Any) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
+    """Simulate the layer or network and print or write its results; returns the exit code."""
     spec = spec_from_args(args)
     args.engine = engine_for(args)
 

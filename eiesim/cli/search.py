@@ -22,6 +22,7 @@ PLOT_SUFFIXES = (".png", ".pdf", ".svg")
 
 
 def add_parser(commands: Any) -> None:
+    """Add ``eiesim search`` and its options to the command parser."""
     from eiesim.search import OBJECTIVES, SearchSettings
     from eiesim.search.compression import PRUNING_METHODS as METHODS
 
@@ -82,6 +83,7 @@ def _methods(text: str) -> tuple[str, ...]:
 
 
 def handle(args: argparse.Namespace) -> int:
+    """Search, write the chosen network, the report and the plot; returns the exit code."""
     from eiesim.search import SearchSettings, search
     from eiesim.search.model import load_data, load_model
 

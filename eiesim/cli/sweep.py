@@ -34,6 +34,7 @@ HELP = ("simulate a layer or a network over a grid of design points into a CSV t
 
 
 def add_parser(commands: Any) -> None:
+    """Add ``eiesim sweep`` and its options to the command parser."""
     sweep = commands.add_parser(
         NAME, help=HELP,
         description="Simulate a layer, a network or a shipped example at every combination of "
@@ -78,6 +79,7 @@ def add_parser(commands: Any) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
+    """Run the grid into the CSV file (streamed, resumable) and print its summary."""
     from eiesim.explore.sweep_file import StreamingSweep, metadata_path, partial_path
 
     # Everything that can be checked is checked before the first point runs.

@@ -84,6 +84,7 @@ def unit_areas_um2(spec: HardwareSpec) -> dict[str, float]:
 
 
 def ccu_area_um2(spec: HardwareSpec) -> float:
+    """Area of the central control unit: the LNZD tree's nodes for ``spec.num_pes`` PEs."""
     return LNZD_NODE_AREA_UM2 * spec.lnzd_nodes
 
 

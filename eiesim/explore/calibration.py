@@ -56,6 +56,7 @@ def calibration_document(activity: Mapping[str, float]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Measure the calibration activity; print it, or store it with ``--write``."""
     parser = argparse.ArgumentParser(
         prog="python -m eiesim.explore.calibration",
         description="Measure the calibration activity of the default energy table (the "

@@ -32,6 +32,8 @@ EXAMPLE_SEED = 0
 
 @dataclass(frozen=True)
 class Example:
+    """A named workload: a shipped layer file, a paper layer made by the generator, or a network
+    of examples."""
     name: str
     description: str
     file: str | None = None  # a layer file shipped in eiesim/data/
@@ -64,6 +66,7 @@ EXAMPLES: dict[str, Example] = {
 
 
 def example(name: str) -> Example:
+    """The catalog entry ``name``, or a UsageError naming the closest known example."""
     if name not in EXAMPLES:
         import difflib
 

@@ -57,27 +57,32 @@ def format_value(value: Any) -> str:
 
 
 def first(item: tuple[int, list[str]]) -> int:
+    """A (point, row) pair's point number: the sort key of the final merge."""
     return item[0]
 
 
 def short(value: Any) -> str:
+    """A value as JSON, cut to 60 characters for an error message."""
     text = json.dumps(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
 
 def spill_run(chunk: list[tuple[int, list[str]]], path: Path) -> Path:
+    """Write one sorted run of (point, row) pairs to ``path`` for the merge."""
     with open(path, "w", newline="", encoding="utf-8") as stream:
         csv.writer(stream, lineterminator="\n").writerows([index, *row] for index, row in chunk)
     return path
 
 
 def read_run(path: Path) -> Iterator[tuple[int, list[str]]]:
+    """The (point, row) pairs of a run written by :func:`spill_run`, in order."""
     with open(path, newline="", encoding="utf-8") as stream:
         for row in csv.reader(stream):
             yield int(row[0]), row[1:]
 
 
 def read_marker(path: Path) -> dict[str, Any]:
+    """The settings recorded in a partial file's first line, or a UsageError."""
     with open(path, encoding="utf-8") as stream:
         first = stream.readline()
     if not first.startswith(MARKER):

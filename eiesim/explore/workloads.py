@@ -74,6 +74,7 @@ SYNTHETIC_CODEBOOK = np.concatenate(
 
 
 def paper_layer(name: str) -> PaperLayer:
+    """The paper's layer ``name`` (Table III), or an error listing the names."""
     if name not in PAPER_LAYERS_BY_NAME:
         raise EiesimError(f"layer {name!r} is not one of the paper's benchmark layers "
                           f"({', '.join(PAPER_LAYERS_BY_NAME)})")

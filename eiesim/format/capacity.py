@@ -187,11 +187,13 @@ def count_entries_per_column(codes: np.ndarray, bias_codes: np.ndarray | None,
 
 
 def bias_or_empty(bias_codes: np.ndarray | None) -> np.ndarray:
+    """The bias codes, or an empty array for a layer without bias (the kernels take arrays)."""
     return bias_codes if bias_codes is not None else np.zeros(0, dtype=np.uint8)
 
 
 def requirements_from_counts(per_column: np.ndarray, out_features: int, in_features: int,
                              has_bias: bool) -> LayerRequirements:
+    """The layer's needs from its per-(PE, column) entry counts."""
     per_pe = per_column.sum(axis=1)
     worst = int(np.argmax(per_pe))
     return LayerRequirements(num_pes=per_column.shape[0], out_features=out_features,

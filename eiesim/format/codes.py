@@ -36,6 +36,7 @@ def check_codes(codes: np.ndarray, codebook: np.ndarray, bias_codes: np.ndarray 
 
 
 def code_matrix(codes: Any) -> np.ndarray:
+    """``codes`` as a checked 2-D integer matrix (not yet range-checked)."""
     codes = np.asarray(codes)
     if codes.ndim != 2 or codes.shape[0] < 1 or codes.shape[1] < 1:
         raise LayerError(f"codes has shape {codes.shape}; it must be a 2-D (out, in) matrix "

@@ -18,6 +18,8 @@ from eiesim.spec import HardwareSpec
 
 @dataclass(frozen=True, eq=False)
 class PreparedInputs:
+    """The layer, the spec and the input as both engines read them: fixed-point and float32
+    values, the LNZD's non-zero slots, the formats' fraction bits."""
     spec: HardwareSpec
     layer: EncodedLayer
     scan_length: int  # slots the LNZD scans: a multiple of num_pes (T1)
@@ -64,6 +66,7 @@ def auto_weight_frac_bits(codebook: np.ndarray, data_bits: int) -> int:
 
 
 def check_activations(activations: np.ndarray, in_features: int) -> np.ndarray:
+    """The input vector as a checked 1-D float array of ``in_features`` finite values."""
     return real_array(activations, "activations", (in_features,),
                       why=f"(one value for each of the layer's {in_features} inputs)")
 

@@ -58,6 +58,7 @@ def bits_for(largest: int) -> int:
 
 
 def check_format(name: str) -> str:
+    """``name`` if it is a known format, else a StorageFormatError listing them."""
     if name not in FORMATS:
         import difflib
 
