@@ -369,7 +369,9 @@ def test_sweep_cli_refuses_before_any_work(tmp_path, small_layer):
          "--plot-x 'fifo' is not a swept axis"),
     ]
     for options, message in cases:
-        done = _eiesim("sweep", layer, "-o", out, "--workers", "1", *options)
+        # one local worker, unless the case names a scheduler (the two exclude each other)
+        workers = [] if "--scheduler" in options else ["--workers", "1"]
+        done = _eiesim("sweep", layer, "-o", out, *workers, *options)
         assert done.returncode == 2, (options, done.stderr)
         assert message in done.stderr and "Traceback" not in done.stderr, done.stderr
         assert len(done.stderr.strip().splitlines()) == 1, done.stderr

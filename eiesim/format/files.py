@@ -227,6 +227,9 @@ def layer_from_arrays(arrays: dict[str, np.ndarray], *, source: str = "<arrays>"
     reference_weights = None
     if has_weights:
         weights = real_array(main, "weights", main.shape, source=source, within_float32=True)
+        # The one import up the house: a layer file may hold float weights, and only the
+        # compression front end knows how to share them through a codebook (k-means). Loading
+        # does what `eiesim compress` would, so that every command accepts such a file.
         from eiesim.compress.quantize import quantize_weights
 
         try:
