@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+from typing import Any
 
 import numpy as np
 
@@ -140,6 +141,24 @@ def unknown_names_hint(unknown: list[str] | set[str], known: list[str] | tuple[s
         close = difflib.get_close_matches(name, list(known), n=1)
         hints.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
     return ", ".join(hints)
+
+
+def refuse_model_file(names: Any, source: str, what: str,
+                      error: type[EiesimError] = LayerError) -> None:
+    """A trained network's file (``layer{K}_weights``) given where one layer is expected: say
+    what it is and which command takes it, instead of naming its arrays as unknown.
+
+    >>> refuse_model_file(["layer0_weights", "layer0_bias"], "mlp.npz", "a layer file")
+    Traceback (most recent call last):
+    ...
+    eiesim.errors.LayerError: mlp.npz is a model file (layer0_weights, ...: a trained network), not a layer file; compress it for EIE with `eiesim search mlp.npz --data DATA.npz ...`, which writes a network file that `eiesim run` runs
+    """
+    import re
+
+    if any(re.fullmatch(r"layer\d+_weights", str(name)) for name in names):
+        raise error(f"{source} is a model file (layer0_weights, ...: a trained network), not "
+                    f"{what}; compress it for EIE with `eiesim search {source} --data DATA.npz "
+                    f"...`, which writes a network file that `eiesim run` runs")
 
 
 def check_array_kinds(arrays: dict[str, np.ndarray], *, source: str = "",

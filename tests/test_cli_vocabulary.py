@@ -117,3 +117,34 @@ def test_sweep_json_summary_names_the_best_point(tmp_path):
     assert summary["points"] == summary["ran"] == 2
     assert summary["best"]["cycles"]["point"] == {"pes": "64"}
     assert (tmp_path / "s.csv").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", [["run"], ["compress", "--method", "magnitude",
+                                                "--density", "0.5", "-o", "out.npz"]])
+def test_a_model_file_is_pointed_to_eiesim_search(tmp_path, command):
+    from tests.test_cli import run_cli
+
+    np.savez(tmp_path / "mlp.npz", layer0_weights=np.ones((4, 3)), layer0_bias=np.zeros(4))
+    done = run_cli(command[0], "mlp.npz", *command[1:], cwd=tmp_path)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "is a model file" in done.stderr and "eiesim search mlp.npz" in done.stderr
+    assert "did you mean" not in done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mlp.npz"]
+
+
+@pytest.mark.slow
+def test_compress_takes_the_shipped_example_and_prunes_it_further(tmp_path):
+    from tests.test_cli import run_cli
+
+    done = run_cli("compress", "--example", "alexnet-fc8", "--method", "magnitude", "--density",
+                   "0.1", "--weight-bits", "3", "-o", "fc8_10.npz", "--json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["density"] == pytest.approx(0.1, abs=1e-3) and summary["codebook_size"] == 8
+    ran = run_cli("run", "fc8_10.npz", "--json", cwd=tmp_path)
+    assert ran.returncode == 0, ran.stderr
+    assert json.loads(ran.stdout)["cycles"] < 7894  # a tenth of the weights: fewer cycles
+    generated = run_cli("compress", "--example", "alex-6", "--method", "magnitude",
+                        "--density", "0.1", "-o", "x.npz", cwd=tmp_path)
+    assert generated.returncode == 2 and "made by a generator" in generated.stderr

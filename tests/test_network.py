@@ -352,7 +352,7 @@ def test_compress_file_without_activations_fails_and_writes_nothing(tmp_path):
     ({"weights": "w", "activations": "x[:-1]"}, {}, r"shape \(39,\).*\(40,\)"),
     ({"weights": "w", "activations": "x", "bias": "b[:3]"}, {}, r"bias has shape \(3,\)"),
     ({"weights": "w * np.nan", "activations": "x"}, {}, "not finite"),
-    ({"codes": "w", "activations": "x"}, {}, "already holds 'codes'"),
+    ({"codes": "w", "activations": "x"}, {}, "'codes' needs a 'codebook'"),
 ])
 def test_compress_file_errors(tmp_path, arrays, options, message):
     w, b, x = float_layer(6)

@@ -27,7 +27,13 @@ def add_parser(commands: Any) -> None:
                     "vectors) for --method obs (layer-wise Optimal Brain Surgeon, which also "
                     "refits the kept weights and the bias). The other criteria of 'eiesim "
                     "search --method' need a whole network and its training data.")
-    compress.add_argument("input", type=Path, metavar="IN.npz")
+    source = compress.add_mutually_exclusive_group(required=True)
+    source.add_argument("input", type=Path, metavar="IN.npz", nargs="?",
+                        help="float weights (or a layer file, whose codebook values are "
+                             "pruned and shared again)")
+    source.add_argument("--example", metavar="NAME",
+                        help="a layer file shipped with eiesim, e.g. alexnet-fc8 (pruned "
+                             "further and shared again)")
     compress.add_argument("--method", required=True, choices=LAYER_METHODS,
                           help="pruning method (balanced: equal work per PE, for --pes PEs; "
                                "obs: needs 'inputs')")
@@ -49,6 +55,10 @@ def handle(args: argparse.Namespace) -> int:
     from eiesim.compress.pipeline import compress_file
 
     spec = spec_from_args(args)
+    if args.example is not None:
+        from eiesim.explore.catalog import example_path
+
+        args.input = example_path(args.example)
     with OutputFiles(inputs=[args.input]) as outputs:
         outputs.add(args.output, "-o", suffixes=(".npz",))
         with outputs.writing(args.output) as temporary:

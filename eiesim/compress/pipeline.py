@@ -49,7 +49,7 @@ from typing import Any
 
 import numpy as np
 
-from eiesim.checks import check_array_kinds, real_array, unknown_names_hint
+from eiesim.checks import check_array_kinds, real_array, refuse_model_file, unknown_names_hint
 from eiesim.compress.obs import obs_prune_layer
 from eiesim.compress.prune import METHODS, _check_num_pes, prune_weights
 from eiesim.compress.quantize import quantize_weights
@@ -258,9 +258,9 @@ def _read_input(path: Path) -> dict[str, np.ndarray]:
         raise CompressionError(str(error)) from None
     check_array_kinds(arrays, source=str(path), error=CompressionError)
     source = str(path)
+    refuse_model_file(arrays, source, "a layer's input file", CompressionError)
     if "codes" in arrays:
-        raise CompressionError(f"{source}: already holds 'codes' (a compressed layer); run it with "
-                               f"`eiesim run`, or give float 'weights' to compress")
+        arrays = _weights_of_layer_file(arrays, source)
     unknown = sorted(set(arrays) - set(INPUT_ARRAYS))
     if unknown:
         raise CompressionError(f"{source}: unknown array(s) "
@@ -275,6 +275,24 @@ def _read_input(path: Path) -> dict[str, np.ndarray]:
         raise CompressionError(f"{source}: weights have dtype {weights.dtype}; they must be real "
                                f"numbers")
     return arrays
+
+
+def _weights_of_layer_file(arrays: dict[str, np.ndarray], source: str) -> dict[str, np.ndarray]:
+    """A layer file (codes and codebook, say the shipped fc8) compressed again: its weights and
+    bias are the codebook's values, so it can be pruned further or shared in fewer bits."""
+    from eiesim.compress.quantize import dequantize
+    from eiesim.format.files import layer_from_arrays
+
+    try:
+        layer = layer_from_arrays(arrays, source=source)
+    except LayerError as error:
+        raise CompressionError(str(error)) from None
+    inputs = {"weights": dequantize(layer.codes, layer.codebook)}
+    if layer.bias_codes is not None:
+        inputs["bias"] = dequantize(layer.bias_codes[:, None], layer.codebook)[:, 0]
+    if layer.activations is not None:
+        inputs["activations"] = layer.activations
+    return inputs
 
 
 def _float_array(array: object, name: str, shape: tuple[int, ...], source: str) -> np.ndarray:

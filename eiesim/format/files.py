@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from eiesim.checks import check_array_kinds, real_array, unknown_names_hint
+from eiesim.checks import check_array_kinds, real_array, refuse_model_file, unknown_names_hint
 from eiesim.errors import EiesimError, LayerError
 from eiesim.format.quantized import MAX_CODE_BITS, QuantizedLayer
 from eiesim.safe_output import write_file
@@ -188,6 +188,7 @@ def layer_from_arrays(arrays: dict[str, np.ndarray], *, source: str = "<arrays>"
 
         weight_index_bits = DEFAULT_SPEC.weight_index_bits
     unknown = sorted(set(arrays) - set(LAYER_ARRAYS))
+    refuse_model_file(unknown, source, "a layer file")
     if unknown:
         raise LayerError(f"{source}: unknown array(s) "
                          f"{unknown_names_hint(unknown, LAYER_ARRAYS)}; a layer file holds "
