@@ -15,7 +15,10 @@ that :mod:`eiesim.search.importers` reads (safetensors, ONNX, PyTorch state dict
 its fully connected layers, in file order, become the model's layers.
 
 Data file (``.npz``): ``train_inputs`` (n, in) float, ``train_labels`` (n,) integer in
-0 .. classes-1, ``test_inputs`` (m, in) float, ``test_labels`` (m,) integer.
+0 .. classes-1, ``test_inputs`` (m, in) float, ``test_labels`` (m,) integer, and optionally
+``val_inputs`` (v, in) float with ``val_labels`` (v,) integer: a validation split the model was
+not trained on, on which the search takes every decision (the test set then only reports).
+Any other array is an error, so a misspelt name is not silently ignored.
 
 Both writers go through :func:`eiesim.safe_output.write_file`: all or nothing, so an
 interrupted or failed write leaves no half-written file.
@@ -38,6 +41,7 @@ __all__ = ["Dataset", "ModelFileError", "load_data", "load_model", "save_data", 
 
 _MODEL_KEY = re.compile(r"^layer(0|[1-9][0-9]*)_(weights|bias)$")
 DATA_KEYS = ("train_inputs", "train_labels", "test_inputs", "test_labels")
+VALIDATION_KEYS = ("val_inputs", "val_labels")
 
 
 class ModelFileError(EiesimError):
@@ -46,17 +50,25 @@ class ModelFileError(EiesimError):
 
 @dataclass(frozen=True, eq=False)
 class Dataset:
-    """Training and test split of a classification data set."""
+    """Training, test and optional validation split of a classification data set."""
 
     train_inputs: np.ndarray  # float64 (n, in)
     train_labels: np.ndarray  # int64 (n,)
     test_inputs: np.ndarray  # float64 (m, in)
     test_labels: np.ndarray  # int64 (m,)
     source: str = "<arrays>"
+    val_inputs: np.ndarray | None = None  # float64 (v, in), data the model was not trained on
+    val_labels: np.ndarray | None = None  # int64 (v,)
 
     def __post_init__(self) -> None:
+        if (self.val_inputs is None) != (self.val_labels is None):
+            given, absent = (("val_inputs", "val_labels") if self.val_labels is None
+                             else ("val_labels", "val_inputs"))
+            raise ModelFileError(f"{self.source}: {given} is given without {absent}; a "
+                                 f"validation split needs both (or neither)")
         arrays = {}
-        for split in ("train", "test"):
+        splits = ("train", "test") if self.val_inputs is None else ("train", "test", "val")
+        for split in splits:
             x = np.asarray(getattr(self, f"{split}_inputs"))
             y = np.asarray(getattr(self, f"{split}_labels"))
             if x.ndim != 2 or x.shape[0] == 0 or not np.issubdtype(x.dtype, np.number) \
@@ -71,11 +83,12 @@ class Dataset:
                                      f"per row of {split}_inputs, shape ({x.shape[0]},)")
             arrays[f"{split}_inputs"] = x.astype(np.float64)
             arrays[f"{split}_labels"] = y.astype(np.int64)
-        if arrays["train_inputs"].shape[1] != arrays["test_inputs"].shape[1]:
-            raise ModelFileError(f"{self.source}: train_inputs has "
-                                 f"{arrays['train_inputs'].shape[1]} columns but test_inputs "
-                                 f"{arrays['test_inputs'].shape[1]}; both need the model's "
-                                 f"input width")
+        for split in splits[1:]:
+            if arrays["train_inputs"].shape[1] != arrays[f"{split}_inputs"].shape[1]:
+                raise ModelFileError(f"{self.source}: train_inputs has "
+                                     f"{arrays['train_inputs'].shape[1]} columns but "
+                                     f"{split}_inputs {arrays[f'{split}_inputs'].shape[1]}; "
+                                     f"every split needs the model's input width")
         for name, value in arrays.items():
             object.__setattr__(self, name, value)
 
@@ -84,8 +97,16 @@ class Dataset:
         return int(self.train_inputs.shape[1])
 
     @property
+    def has_validation(self) -> bool:
+        """True when the data holds its own validation split (``val_inputs``)."""
+        return self.val_inputs is not None
+
+    @property
     def num_classes(self) -> int:
-        return int(max(self.train_labels.max(), self.test_labels.max())) + 1
+        labels = [self.train_labels.max(), self.test_labels.max()]
+        if self.val_labels is not None:
+            labels.append(self.val_labels.max())
+        return int(max(labels)) + 1
 
     def check_model(self, model: MLP) -> None:
         """Raise unless ``model`` takes these inputs and has a class for every label."""
@@ -111,7 +132,8 @@ def save_model(path: str | Path, model: MLP) -> Path:
 
 def save_data(path: str | Path, data: Dataset) -> Path:
     """Write ``data`` as a data file (module doc), atomically."""
-    return _save_npz(path, {name: getattr(data, name) for name in DATA_KEYS})
+    keys = DATA_KEYS + (VALIDATION_KEYS if data.has_validation else ())
+    return _save_npz(path, {name: getattr(data, name) for name in keys})
 
 
 def load_model(path: str | Path) -> MLP:
@@ -152,7 +174,13 @@ def load_data(path: str | Path) -> Dataset:
     if missing:
         raise ModelFileError(f"{source}: missing array(s) {', '.join(missing)}; a data file "
                              f"holds {', '.join(DATA_KEYS)}")
-    return Dataset(*(arrays[name] for name in DATA_KEYS), source=source)
+    unknown = sorted(set(arrays) - set(DATA_KEYS) - set(VALIDATION_KEYS))
+    if unknown:
+        raise ModelFileError(f"{source}: unknown array(s) {', '.join(unknown)}; a data file "
+                             f"holds only {', '.join(DATA_KEYS + VALIDATION_KEYS)} (the last "
+                             f"two optional): rename or remove the others")
+    return Dataset(*(arrays[name] for name in DATA_KEYS), source=source,
+                   val_inputs=arrays.get("val_inputs"), val_labels=arrays.get("val_labels"))
 
 
 def _model_from_arrays(arrays: dict[str, np.ndarray], source: str) -> MLP:
