@@ -62,6 +62,11 @@ def test_search_writes_a_network_that_eiesim_run_reproduces(model_path, tmp_path
     (["-o", "net.txt"], "must end in .npz"),
     (["--report", "front.txt"], "must end in .csv"),
     (["--fifo", "0"], "act_queue_depth = 0"),
+    (["--validation-from-train", "0.7"], "(--validation-from-train) = 0.7"),
+    (["--margin", "-1"], "margin = -1.0"),
+    (["--fine-tune-lr", "0"], "fine_tune_lr = 0.0"),
+    (["--fine-tune-epochs", "0"], "long_epochs = 0"),
+    (["--fine-tune-batch", "0"], "fine_tune_batch = 0"),
 ])
 def test_bad_input_is_one_line_exit_2_and_no_file(model_path, tmp_path, change, words):
     args = {"--data": str(DATA), "--objective": "cycles", "--max-accuracy-drop": "0.01",

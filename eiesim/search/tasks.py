@@ -162,8 +162,9 @@ class SearchSettings:
         if fraction is not None and (isinstance(fraction, bool) or
                                      not isinstance(fraction, (int, float)) or
                                      not 0 < fraction < 0.5):
-            raise SearchError(f"validation_fraction = {fraction!r} must be None (the data's "
-                              f"own validation split) or in (0, 0.5), e.g. 0.15")
+            raise SearchError(f"validation_fraction (--validation-from-train) = {fraction!r} "
+                              f"must be None (the data's own validation split) or in (0, 0.5), "
+                              f"e.g. 0.15")
         for name in ("short_epochs", "long_epochs", "prune_steps", "netadapt_max_iterations",
                      "amc_population", "amc_generations", "timing_inputs", "fine_tune_batch",
                      "patience"):
