@@ -94,3 +94,18 @@ def test_an_output_over_an_input_is_refused(model_path, tmp_path):
     assert done.returncode == 2 and "is the input file" in done.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.npz"]
     assert copy.read_bytes() == Path(model_path).read_bytes()
+
+
+def test_data_without_a_validation_split_is_refused_unless_asked(model_path, tmp_path):
+    from eiesim.search.model import Dataset, save_data
+
+    data = load_data(DATA)
+    save_data(tmp_path / "noval.npz", Dataset(data.train_inputs, data.train_labels,
+                                              data.test_inputs, data.test_labels))
+    done = eiesim("search", str(model_path), "--data", "noval.npz", "--objective", "cycles",
+                  "--max-accuracy-drop", "0.01", "-o", "net.npz", "--report", "front.csv",
+                  cwd=tmp_path)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--validation-from-train F" in lines[0], done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["noval.npz"]
