@@ -32,12 +32,13 @@ def add_parser(commands: Any) -> None:
     search = commands.add_parser(
         NAME, help=HELP,
         description="Prune, fine-tune and weight-share every layer of a trained MLP with "
-                    "several strategies (uniform and global magnitude baselines, sensitivity "
-                    "threshold rule and allocation, NetAdapt, AMC-style policy search), each "
-                    "network measured on the simulated chip; write the network that meets the "
-                    "accuracy bound at the lowest objective, a CSV of every evaluated network "
-                    "and optionally a plot. MODEL: an .npz with layer{K}_weights (out, in) and "
-                    "optional layer{K}_bias, or a safetensors / ONNX / PyTorch weights file. "
+                    "several strategies (uniform, global magnitude and Deep Compression recipe "
+                    "baselines, sensitivity threshold rule and allocation, NetAdapt, "
+                    "AMC-style policy search), each network measured on the simulated chip; "
+                    "write the compressed network that meets the accuracy bound at the lowest "
+                    "objective, a CSV of every evaluated network and optionally a plot. "
+                    "MODEL: an .npz with layer{K}_weights (out, in) and optional "
+                    "layer{K}_bias, or a safetensors / ONNX / PyTorch weights file. "
                     "DATA: an .npz with train_inputs, train_labels, test_inputs, test_labels "
                     "and val_inputs, val_labels (a validation split the model was not trained "
                     "on: every decision is taken on it, the test set only reports).",
