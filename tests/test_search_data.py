@@ -227,10 +227,11 @@ def test_the_command_exits_3_and_writes_only_the_report_when_nothing_meets(model
         [sys.executable, "-m", "eiesim.cli", "search", "m.npz", "--data", "d.npz", "--objective",
          "cycles", "--max-accuracy-drop", "0", "--margin", "10", "--pes", "8", "--method",
          "magnitude", "--fine-tune-epochs", "1", "-o", "net.npz", "--report", "front.csv",
-         "--workers", "1", "--no-progress"],
+         "--plot", "front.png", "--workers", "1", "--no-progress"],
         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
     assert done.returncode == 3, done.stderr
     assert "nothing meets the bound" in done.stderr and "Traceback" not in done.stderr
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.npz", "front.csv", "m.npz"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.npz", "front.csv", "front.png",
+                                                          "m.npz"]
     front = pd.read_csv(tmp_path / "front.csv")
     assert not front["chosen"].any() and (front["fine_tune_epochs"].iloc[1:] == 3).all()
