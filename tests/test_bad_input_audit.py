@@ -79,7 +79,8 @@ def files(tmp_path_factory) -> Path:
     np.savez(store / "float.npz", weights=rng.normal(size=(24, 40)), activations=rng.random(40))
     digits = load_data(DATA)
     small = Dataset(digits.train_inputs[:200], digits.train_labels[:200],
-                    digits.test_inputs[:100], digits.test_labels[:100])
+                    digits.test_inputs[:100], digits.test_labels[:100],
+                    val_inputs=digits.val_inputs[:100], val_labels=digits.val_labels[:100])
     save_data(store / "data.npz", small)
     model = train(init_mlp([64, 8, 10], seed=0), small.train_inputs, small.train_labels,
                   epochs=3, seed=1)
@@ -226,11 +227,14 @@ def _set(name: str, index: tuple, value: float):
     ({"train_labels": lambda a: a["train_labels"] + 0.5},
      r"train_labels has dtype float64 \(train_labels\[0\] = \d+\.5\)"),
     ({"train_inputs": lambda a: a["train_inputs"][:1], "train_labels":
-      lambda a: a["train_labels"][:1]}, r"train_inputs has 1 row; the search holds out 1 for "
-                                        r"validation .* needs at least 2 training rows"),
+      lambda a: a["train_labels"][:1], "val_inputs": None, "val_labels": None,
+      "--validation-from-train": "0.2"},
+     r"train_inputs has 1 row; the search holds out 1 for validation .* needs at least 2 "
+     r"training rows"),
     ({"train_inputs": lambda a: a["train_inputs"][0]},
      r"train_inputs has shape \(64,\); .*a single row is still 2-D: shape \(1, 64\)"),
-    ({"val_inputs": np.zeros((3, 64))}, "val_inputs without val_labels"),
+    ({"val_inputs": np.zeros((3, 64)), "val_labels": None},
+     "val_inputs is given without val_labels"),
     ({"val_inputs": np.zeros((3, 5)), "val_labels": np.zeros(3, dtype=int)},
      "train_inputs has 64 columns but val_inputs 5"),
     ({"val_inputs": np.zeros((3, 64)), "val_labels": np.array([0, 1, 99])},
@@ -240,15 +244,18 @@ def _set(name: str, index: tuple, value: float):
 ])
 def test_bad_data_files(files, tmp_path, changes, message):
     copy_inputs(files, tmp_path, "model.npz")
+    options = [f"{name}={changes.pop(name)}" for name in list(changes) if name.startswith("--")]
     _data_variant(files, tmp_path, **changes)
     fails_cleanly(tmp_path, message, "search", "model.npz", "--data", "data.npz", *SEARCH,
-                  "-o", "net.npz", "--report", "front.csv")
+                  *options, "-o", "net.npz", "--report", "front.csv")
 
 
 def test_a_validation_split_is_loaded_and_carried(files, tmp_path):
     from eiesim.search.model import load_data, save_data
 
     arrays = arrays_of(files / "data.npz")
+    del arrays["val_inputs"], arrays["val_labels"]
+    np.savez(tmp_path / "without.npz", **arrays)
     np.savez(tmp_path / "d.npz", **arrays, val_inputs=arrays["test_inputs"][:5],
              val_labels=arrays["test_labels"][:5])
     data = load_data(tmp_path / "d.npz")
@@ -257,7 +264,7 @@ def test_a_validation_split_is_loaded_and_carried(files, tmp_path):
     save_data(tmp_path / "again.npz", data)
     assert sorted(arrays_of(tmp_path / "again.npz")) == sorted([*arrays, "val_inputs",
                                                                 "val_labels"])
-    assert load_data(files / "data.npz").val_inputs is None
+    assert load_data(tmp_path / "without.npz").val_inputs is None
 
 
 @pytest.mark.parametrize("change, message", [

@@ -21,6 +21,7 @@ from eiesim.search import SearchError, SearchSettings, search
 from eiesim.search.compression import PRUNING_METHODS, prune_masks
 from eiesim.search.criteria import CRITERIA, CriterionError, CriterionSettings, prune_network
 from eiesim.search.model import Dataset, load_data, save_model
+from eiesim.search.tasks import SearchWarning
 from eiesim.search.train import init_mlp, train
 from eiesim.spec import HardwareSpec
 
@@ -78,8 +79,10 @@ def test_a_search_runs_with_criteria(small):
     model, data = small
     settings = SearchSettings(methods=("obd", "gradual"), strategies=("uniform",),
                               densities=(0.3,), long_epochs=1, prune_steps=1,
-                              timing_inputs=1)
-    result = search(model, data, HardwareSpec(num_pes=4), settings)
+                              timing_inputs=1, validation_fraction=0.2,
+                              max_accuracy_drop=0.99)
+    with pytest.warns(SearchWarning, match="honest only if the model was not trained"):
+        result = search(model, data, HardwareSpec(num_pes=4), settings)
     uniform = result.table[result.table["strategy"] == "uniform"]
     assert sorted(uniform["method"]) == ["gradual", "obd"]
     assert np.allclose(uniform["density"], 0.3, atol=0.01)

@@ -111,18 +111,68 @@ def test_study_rejects_bad_arguments(data, model):
 
 
 def test_shipped_example_files_are_what_the_script_writes(tmp_path):
-    """examples/*.npz come from ``python -m examples.make_models`` as committed."""
+    """examples/*.npz come from ``python -m examples.make_models`` as committed (the wide
+    model: the slow test below)."""
     from eiesim.search.model import load_data, load_model
     from examples import make_models
 
-    assert make_models.main(["--out", str(tmp_path)]) == 0
+    assert make_models.main(["--out", str(tmp_path), "--skip-wide"]) == 0
     shipped = Path(make_models.__file__).resolve().parent
     for name in ("digits_mlp", "lenet_300_100"):
         made, kept = load_model(tmp_path / f"{name}.npz"), load_model(shipped / f"{name}.npz")
         assert made.shapes == kept.shapes
         assert all(np.array_equal(a, b) for a, b in zip(made.weights, kept.weights))
-    made_data, kept_data = load_data(tmp_path / "digits_data.npz"), \
-        load_data(shipped / "digits_data.npz")
-    assert np.array_equal(made_data.test_inputs, kept_data.test_inputs)
-    assert np.array_equal(made_data.train_labels, kept_data.train_labels)
+    _same_data(load_data(tmp_path / "digits_data.npz"), load_data(shipped / "digits_data.npz"))
     assert (shipped / "lenet_300_100.npz").stat().st_size < 1_000_000
+    assert not (tmp_path / "wide_mlp.npz").exists()
+
+
+def test_the_shipped_data_has_a_validation_split_the_models_never_saw():
+    from eiesim.search.model import load_data
+    from examples import make_models
+
+    shipped = Path(make_models.__file__).resolve().parent
+    for name in ("digits_data", "digits16_data"):
+        data = load_data(shipped / f"{name}.npz")
+        assert data.has_validation
+        sizes = (len(data.train_labels), len(data.val_labels), len(data.test_labels))
+        assert sizes == (1077, 360, 360)
+        rows = {row.tobytes() for row in data.train_inputs}
+        # digits holds a few duplicate images; the split is by image, not by pixel pattern
+        assert sum(row.tobytes() in rows for row in data.val_inputs) <= 3
+    small, wide = (load_data(shipped / f"{n}.npz") for n in ("digits_data", "digits16_data"))
+    assert np.array_equal(small.val_labels, wide.val_labels)
+    assert np.array_equal(make_models.upsample(small.val_inputs), wide.val_inputs)
+
+
+def test_upsampling_is_bilinear_and_exact_in_fixed_point():
+    from examples.make_models import upsample
+
+    image = np.arange(64, dtype=float).reshape(1, 64) / 16
+    big = upsample(image).reshape(16, 16)
+    assert big.shape == (16, 16)
+    assert np.all(big * 256 == np.round(big * 256))  # multiples of 1/256: exact in Q7.8
+    assert big[0, 0] == image[0, 0] and big[-1, -1] == image[0, -1]  # clamped corners
+    flat = upsample(np.full((1, 64), 0.5))
+    assert np.all(flat == 0.5)  # interpolation weights add up to 1
+    assert big[0, 1] == 0.75 * image[0, 0] + 0.25 * image[0, 1]
+
+
+@pytest.mark.slow
+def test_the_shipped_wide_model_is_what_the_script_writes(tmp_path):
+    from eiesim.search.model import load_data, load_model
+    from examples import make_models
+
+    assert make_models.main(["--out", str(tmp_path)]) == 0
+    shipped = Path(make_models.__file__).resolve().parent
+    made, kept = load_model(tmp_path / "wide_mlp.npz"), load_model(shipped / "wide_mlp.npz")
+    assert made.shapes == kept.shapes == [(1024, 256), (512, 1024), (10, 512)]
+    assert all(np.array_equal(a, b) for a, b in zip(made.weights, kept.weights))
+    _same_data(load_data(tmp_path / "digits16_data.npz"),
+               load_data(shipped / "digits16_data.npz"))
+
+
+def _same_data(made, kept) -> None:
+    for name in ("train_inputs", "train_labels", "val_inputs", "val_labels", "test_inputs",
+                 "test_labels"):
+        assert np.array_equal(getattr(made, name), getattr(kept, name)), name

@@ -62,6 +62,11 @@ def test_search_writes_a_network_that_eiesim_run_reproduces(model_path, tmp_path
     (["-o", "net.txt"], "must end in .npz"),
     (["--report", "front.txt"], "must end in .csv"),
     (["--fifo", "0"], "act_queue_depth = 0"),
+    (["--validation-from-train", "0.7"], "(--validation-from-train) = 0.7"),
+    (["--margin", "-1"], "margin = -1.0"),
+    (["--fine-tune-lr", "0"], "fine_tune_lr = 0.0"),
+    (["--fine-tune-epochs", "0"], "long_epochs = 0"),
+    (["--fine-tune-batch", "0"], "fine_tune_batch = 0"),
 ])
 def test_bad_input_is_one_line_exit_2_and_no_file(model_path, tmp_path, change, words):
     args = {"--data": str(DATA), "--objective": "cycles", "--max-accuracy-drop": "0.01",
@@ -89,3 +94,18 @@ def test_an_output_over_an_input_is_refused(model_path, tmp_path):
     assert done.returncode == 2 and "is the input file" in done.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.npz"]
     assert copy.read_bytes() == Path(model_path).read_bytes()
+
+
+def test_data_without_a_validation_split_is_refused_unless_asked(model_path, tmp_path):
+    from eiesim.search.model import Dataset, save_data
+
+    data = load_data(DATA)
+    save_data(tmp_path / "noval.npz", Dataset(data.train_inputs, data.train_labels,
+                                              data.test_inputs, data.test_labels))
+    done = eiesim("search", str(model_path), "--data", "noval.npz", "--objective", "cycles",
+                  "--max-accuracy-drop", "0.01", "-o", "net.npz", "--report", "front.csv",
+                  cwd=tmp_path)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--validation-from-train F" in lines[0], done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["noval.npz"]

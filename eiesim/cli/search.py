@@ -8,6 +8,8 @@ or nothing, print the chosen network and its per-layer table.
 from __future__ import annotations
 
 import argparse
+import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,8 @@ NAME = "search"
 HELP = ("compress a trained MLP for EIE: per-layer densities chosen on simulated cycles or "
         "energy")
 PLOT_SUFFIXES = (".png", ".pdf", ".svg")
+NOTHING_MEETS_BOUND = 3
+"""Exit code when no compressed network meets the bound (the report is still written)."""
 
 
 def add_parser(commands: Any) -> None:
@@ -29,25 +33,49 @@ def add_parser(commands: Any) -> None:
     search = commands.add_parser(
         NAME, help=HELP,
         description="Prune, fine-tune and weight-share every layer of a trained MLP with "
-                    "several strategies (uniform and global magnitude baselines, sensitivity "
-                    "threshold rule and allocation, NetAdapt, AMC-style policy search), each "
-                    "network measured on the simulated chip; write the network that meets the "
-                    "accuracy bound at the lowest objective, a CSV of every evaluated network "
-                    "and optionally a plot. MODEL: an .npz with layer{K}_weights (out, in) and "
-                    "optional layer{K}_bias, or a safetensors / ONNX / PyTorch weights file. "
-                    "DATA: an .npz with train_inputs, train_labels, test_inputs, test_labels.",
+                    "several strategies (uniform, global magnitude and Deep Compression recipe "
+                    "baselines, sensitivity threshold rule and allocation, NetAdapt, "
+                    "AMC-style policy search), each network measured on the simulated chip; "
+                    "write the compressed network that meets the accuracy bound at the lowest "
+                    "objective, a CSV of every evaluated network and optionally a plot. "
+                    "MODEL: an .npz with layer{K}_weights (out, in) and optional "
+                    "layer{K}_bias, or a safetensors / ONNX / PyTorch weights file. "
+                    "DATA: an .npz with train_inputs, train_labels, test_inputs, test_labels "
+                    "and val_inputs, val_labels (a validation split the model was not trained "
+                    "on: every decision is taken on it, the test set only reports).",
         epilog="Cycles and energy are those of the first test input, which the network file "
                "holds as its activations: 'eiesim run NET.npz' with the same hardware flags "
                "reports the same numbers. Exit codes: 0 success, 2 bad input (nothing "
-               "written), 130 interrupted.")
+               "written), 3 nothing compressed meets the bound (only the report and the plot "
+               "are written), 130 interrupted.")
     search.add_argument("model", type=Path, metavar="MODEL", help="trained model file")
     search.add_argument("--data", type=Path, required=True, metavar="DATA.npz",
                         help="training and test data")
     search.add_argument("--objective", required=True, choices=OBJECTIVES,
                         help="what to minimise: simulated cycles or energy per inference")
     search.add_argument("--max-accuracy-drop", type=float, required=True, metavar="D",
-                        help="absolute test-accuracy drop on the chip allowed against the "
-                             "model's float accuracy (0.01 = one point)")
+                        help="absolute validation-accuracy drop on the chip allowed against "
+                             "the model's float validation accuracy (0.01 = one point)")
+    search.add_argument("--margin", type=float, default=0.0, metavar="K",
+                        help="the bound must hold by K standard errors of each network's "
+                             "validation accuracy (default 0)")
+    search.add_argument("--validation-from-train", type=float, metavar="F",
+                        dest="validation_from_train",
+                        help="without val_inputs in DATA: use a share F (e.g. 0.15) of the "
+                             "training rows as validation; honest only if the model was not "
+                             "trained on them")
+    search.add_argument("--fine-tune-lr", type=float, default=SearchSettings.fine_tune_lr,
+                        metavar="LR", help="Adam learning rate of every fine-tune (default "
+                                           f"{SearchSettings.fine_tune_lr:g})")
+    search.add_argument("--fine-tune-epochs", type=int, default=SearchSettings.long_epochs,
+                        metavar="N",
+                        help="epochs per pruning step of every compared network (at most: "
+                             "early stopping on validation loss); each gets "
+                             f"{SearchSettings.prune_steps} x N (default "
+                             f"{SearchSettings.long_epochs})")
+    search.add_argument("--fine-tune-batch", type=int, default=SearchSettings.fine_tune_batch,
+                        metavar="B", help="mini-batch size of fine-tuning (default "
+                                          f"{SearchSettings.fine_tune_batch})")
     search.add_argument("--method", type=_methods, metavar="M[,M...]",
                         help="per-layer pruning method(s); every strategy runs with each: "
                              + ", ".join(METHODS) + " (default "
@@ -86,11 +114,16 @@ def handle(args: argparse.Namespace) -> int:
     """Search, write the chosen network, the report and the plot; returns the exit code."""
     from eiesim.search import SearchSettings, search
     from eiesim.search.model import load_data, load_model
+    from eiesim.search.tasks import NoNetworkMeetsBound, SearchWarning
 
     spec = spec_from_args(args)
     methods = {} if args.method is None else {"methods": args.method}
     settings = SearchSettings(objective=args.objective, max_accuracy_drop=args.max_accuracy_drop,
-                              seed=args.seed, **methods)
+                              seed=args.seed, margin=args.margin,
+                              validation_fraction=args.validation_from_train,
+                              fine_tune_lr=args.fine_tune_lr,
+                              long_epochs=args.fine_tune_epochs,
+                              fine_tune_batch=args.fine_tune_batch, **methods)
     if args.workers is not None and args.workers < 1:
         raise UsageError(f"--workers {args.workers} is below the minimum 1; give at least one "
                          f"process")
@@ -102,14 +135,42 @@ def handle(args: argparse.Namespace) -> int:
         model = load_model(args.model)
         data = load_data(args.data)
         data.check_model(model)
-        result = search(model, data, spec, settings, workers=args.workers,
-                        scheduler=args.scheduler, progress_bars=not args.no_progress)
+        try:
+            with warnings.catch_warnings():
+                # The notes are printed once each, as lines of the command's output.
+                warnings.simplefilter("ignore", SearchWarning)
+                result = search(model, data, spec, settings, workers=args.workers,
+                                scheduler=args.scheduler, progress_bars=not args.no_progress)
+        except NoNetworkMeetsBound as failure:
+            outputs.close()
+            return _report_failure(failure, args)
         result.write_into(outputs, network_path=args.output, report_path=args.report,
                           plot_path=args.plot)
         written = outputs.commit()
+    _print_notes(result.notes)
     print(summary(result))
     announce(written)
     return 0
+
+
+def _report_failure(failure: Any, args: argparse.Namespace) -> int:
+    """Nothing meets the bound: write the report (and the plot) but no network, say so."""
+    result = failure.result
+    with OutputFiles(inputs=[args.model, args.data]) as outputs:
+        outputs.add(args.report, "--report", suffixes=(".csv",))
+        if args.plot is not None:
+            outputs.add(args.plot, "--plot", suffixes=PLOT_SUFFIXES)
+        result.write_into(outputs, report_path=args.report, plot_path=args.plot)
+        written = outputs.commit()
+    _print_notes(result.notes)
+    announce(written)
+    print(f"eiesim: {failure}; no network file written", file=sys.stderr)
+    return NOTHING_MEETS_BOUND
+
+
+def _print_notes(notes: Any) -> None:
+    for note in notes:
+        print(f"eiesim: warning: {note}", file=sys.stderr)
 
 
 def summary(result: Any) -> str:
@@ -117,17 +178,22 @@ def summary(result: Any) -> str:
     table, chosen, settings = result.table, result.chosen, result.settings
     dense = table[table["strategy"] == "dense"].iloc[0]
     column = "cycles" if settings.objective == "cycles" else "energy_j"
-    floor = result.reference_accuracy - settings.max_accuracy_drop
+    margin = f" by {settings.margin:g} standard errors" if settings.margin else ""
     uniform = table[(table["strategy"] == "uniform") & table["meets_bound"]]
     lines = [
         f"eiesim search: {len(table)} networks evaluated in {result.seconds:.1f} s "
         f"({result.spec.num_pes} PEs, {settings.bits}-bit weights, pruning "
-        f"{'/'.join(settings.methods)}, objective {settings.objective})",
-        f"model float accuracy {result.reference_accuracy:.4f}; bound: chip accuracy >= "
-        f"{floor:.4f}",
-        f"chosen: {chosen['strategy']} ({chosen['method']}, {chosen['label']}), chip accuracy "
-        f"{chosen['accuracy_chip']:.4f}, {int(chosen['cycles'])} cycles, "
-        f"{chosen['energy_j'] * 1e9:.2f} nJ, density {chosen['density']:.3f}",
+        f"{'/'.join(settings.methods)}, objective {settings.objective}, "
+        f"{settings.fine_tune_budget} fine-tuning epochs per network)",
+        f"model float accuracy: validation {result.reference_accuracy:.4f} "
+        f"({result.num_validation} images), test {result.reference_test_accuracy:.4f}; bound "
+        f"(decided on validation): chip accuracy >= {result.bound:.4f}{margin}",
+        f"chosen: {chosen['strategy']} ({chosen['method']}, {chosen['label']}), "
+        f"{int(chosen['cycles'])} cycles, {chosen['energy_j'] * 1e9:.2f} nJ, density "
+        f"{chosen['density']:.3f}",
+        f"chosen on the chip: validation accuracy {chosen['accuracy_val']:.4f}; test accuracy "
+        f"{chosen['accuracy_test']:.4f} (95 % interval {chosen['accuracy_test_low']:.4f}-"
+        f"{chosen['accuracy_test_high']:.4f}, {result.num_test} images)",
         f"dense on the chip: {int(dense['cycles'])} cycles, {dense['energy_j'] * 1e9:.2f} nJ "
         f"({dense[column] / chosen[column]:.2f}x the chosen {settings.objective})",
     ]

@@ -13,8 +13,9 @@ module                  strategy
                         minimise the objective under an accuracy-drop budget
 ``netadapt``            NetAdapt: step the budget down, prune the best layer, short fine-tunes
 ``amc``                 AMC-style per-layer policy under an enforced resource constraint
-``baselines``           uniform density and global magnitude pruning
-``results``             tidy table, Pareto front, chosen network, atomic files, plot
+``baselines``           uniform density, global magnitude pruning, the Deep Compression recipe
+``results``             tidy table, Wilson intervals, the bound on validation, Pareto front,
+                        chosen network, atomic files, plot
 ``parallel``            local processes or Dask, results in task order
 ``run``                 :func:`search`: everything above in one call
 ======================  =========================================================================

@@ -17,7 +17,9 @@ its fully connected layers, in file order, become the model's layers.
 Data file (``.npz``): ``train_inputs`` (n, in) float, ``train_labels`` (n,) integer in
 0 .. classes-1, ``test_inputs`` (m, in) float, ``test_labels`` (m,) integer; optionally a
 validation split, ``val_inputs`` (v, in) and ``val_labels`` (v,) (both or neither, labels among
-the classes of the other splits). Any other array is an error naming it and the accepted names.
+the classes of the other splits): a split the model was not trained on, on which the search takes
+every decision (the test set then only reports). Any other array is an error naming it and the
+accepted names.
 Every value must be finite and inside float32's range (the chip's widest arithmetic); an error
 names the array, the index and the value. Arrays too large to load are refused from their
 headers before any data is read (:mod:`eiesim.limits`).
@@ -52,25 +54,24 @@ class ModelFileError(EiesimError):
 
 @dataclass(frozen=True, eq=False)
 class Dataset:
-    """Training and test split of a classification data set."""
+    """Training, test and optional validation split of a classification data set."""
 
     train_inputs: np.ndarray  # float64 (n, in)
     train_labels: np.ndarray  # int64 (n,)
     test_inputs: np.ndarray  # float64 (m, in)
     test_labels: np.ndarray  # int64 (m,)
     source: str = "<arrays>"
-
-    val_inputs: np.ndarray | None = None  # float64 (v, in): an optional validation split
+    val_inputs: np.ndarray | None = None  # float64 (v, in), data the model was not trained on
     val_labels: np.ndarray | None = None  # int64 (v,)
 
     def __post_init__(self) -> None:
+        if (self.val_inputs is None) != (self.val_labels is None):
+            given, absent = (("val_inputs", "val_labels") if self.val_labels is None
+                             else ("val_labels", "val_inputs"))
+            raise ModelFileError(f"{self.source}: {given} is given without {absent}; a "
+                                 f"validation split needs both (or neither)")
         arrays = {}
         splits = ("train", "test")
-        if (self.val_inputs is None) != (self.val_labels is None):
-            given = "val_inputs" if self.val_labels is None else "val_labels"
-            raise ModelFileError(f"{self.source}: {given} without "
-                                 f"{'val_labels' if given == 'val_inputs' else 'val_inputs'}; "
-                                 f"a validation split needs both (or neither)")
         if self.val_inputs is not None:
             splits += ("val",)
         for split in splits:
@@ -102,8 +103,16 @@ class Dataset:
         return int(self.train_inputs.shape[1])
 
     @property
+    def has_validation(self) -> bool:
+        """True when the data holds its own validation split (``val_inputs``)."""
+        return self.val_inputs is not None
+
+    @property
     def num_classes(self) -> int:
-        return int(max(self.train_labels.max(), self.test_labels.max())) + 1
+        labels = [self.train_labels.max(), self.test_labels.max()]
+        if self.val_labels is not None:
+            labels.append(self.val_labels.max())
+        return int(max(labels)) + 1
 
     def check_model(self, model: MLP) -> None:
         """Raise unless ``model`` takes these inputs and has a class for every label."""
@@ -128,10 +137,9 @@ def save_model(path: str | Path, model: MLP) -> Path:
 
 
 def save_data(path: str | Path, data: Dataset) -> Path:
-    """Write ``data`` as a data file (module doc), atomically; the validation split too when
-    ``data`` has one."""
-    names = DATA_KEYS + (VALIDATION_KEYS if data.val_inputs is not None else ())
-    return _save_npz(path, {name: getattr(data, name) for name in names})
+    """Write ``data`` as a data file (module doc), atomically."""
+    keys = DATA_KEYS + (VALIDATION_KEYS if data.has_validation else ())
+    return _save_npz(path, {name: getattr(data, name) for name in keys})
 
 
 def load_model(path: str | Path) -> MLP:

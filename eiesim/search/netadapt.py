@@ -9,8 +9,9 @@ fine-tuned shortly, and scored by validation accuracy on the chip; the most accu
 the next iteration's network (ties: the lower predicted cost, then the lower layer). The loop
 ends when no layer can meet the next budget, after ``netadapt_max_iterations``, or when the best
 candidate has lost more than ``max(4 D, D + 0.03)`` validation accuracy (D the accuracy bound:
-later iterates could only be worse). Every iterate then gets the long fine-tune and becomes a
-row of the results, so the strategy contributes a whole trade-off curve, as in the paper.
+later iterates could only be worse). Every iterate then gets what is left of the fine-tuning
+budget every row gets (its short fine-tunes count against it) and becomes a row of the results,
+so the strategy contributes a whole trade-off curve, as in the paper, at equal training.
 """
 
 from __future__ import annotations
@@ -62,7 +63,8 @@ def netadapt(context: SearchContext, evaluator: Evaluator, table: CostTable, met
         accuracy, model = scored[best]
         layer, densities, masks = proposals[best]
         label = f"iter {iteration}: " + ", ".join(f"{d:.3g}" for d in densities)
-        iterates.append(Candidate("netadapt", label, method, masks=masks, start=model))
+        iterates.append(Candidate("netadapt", label, method, masks=masks, start=model,
+                                  epochs_spent=iteration * settings.short_epochs))
         if reference_accuracy - accuracy > stop_drop:
             break
     return iterates

@@ -1,18 +1,25 @@
 """The results of a search: the tidy table, its Pareto front, the chosen network, the files.
 
-Table: one row per evaluated network. The columns of the issue come first, in this order:
-``strategy``, ``accuracy_float``, ``accuracy_chip``, ``cycles``, ``energy_j``, ``density``,
-``density_{K}`` per layer, ``pareto``, ``chosen``; then ``label`` (what the strategy chose),
-``method`` (the pruning method),
-``meets_bound``, ``accuracy_val``, ``cycles_mean``, ``nonzero_weights`` and ``cycles_{K}``. The
-``dense`` row is the uncompressed model on the chip (every weight kept, the same weight sharing).
-Accuracies are on the test set; ``cycles`` and ``energy_j`` are of the first test input (the
-network file's ``activations``).
+Table: one row per evaluated network. The columns come in this order: ``strategy``,
+``accuracy_float`` (float64 weights, test set), ``accuracy_val`` and ``accuracy_test`` (on the
+chip, the spec's fixed-point arithmetic, on the validation and the test set),
+``accuracy_test_low`` / ``accuracy_test_high`` (the 95 % Wilson score interval of the test
+accuracy), ``cycles``, ``energy_j``, ``density``, ``density_{K}`` per layer, ``pareto``,
+``meets_bound``, ``chosen``; then ``label`` (what the strategy chose), ``method`` (the pruning
+method), ``fine_tune_epochs`` (the fine-tuning budget of the row: the same for every compressed
+row, 0 for the dense one), ``cycles_mean``, ``nonzero_weights`` and ``cycles_{K}``. The
+``dense`` row is the uncompressed model on the chip (every weight kept, the same weight
+sharing). ``cycles`` and ``energy_j`` are of the first test input (the network file's
+``activations``).
 
-``pareto``: no other row has at least the chip accuracy, at most the cycles and at most the
-energy, and is strictly better in one of them. ``chosen``: among the rows meeting the bound
-(chip accuracy >= the uncompressed float model's accuracy - ``max_accuracy_drop``), the lowest
-objective; ties go to the higher chip accuracy, then the lower other cost, then the first row.
+Every decision is taken on **validation**; the test columns only report. ``meets_bound``: the
+validation accuracy on the chip, less ``margin`` standard errors sqrt(p (1 - p) / n_val), is at
+least the uncompressed float model's validation accuracy minus ``max_accuracy_drop``.
+``pareto``: no other row has at least the validation accuracy, at most the cycles and at most
+the energy, and is strictly better in one of them. ``chosen``: among the *compressed* rows
+meeting the bound (never the dense row), the lowest objective; ties go to the higher validation
+accuracy, then the lower other cost, then the first row. When none meets the bound there is no
+chosen row (:class:`~eiesim.search.tasks.NoNetworkMeetsBound`).
 """
 
 from __future__ import annotations
@@ -30,9 +37,28 @@ from eiesim.search.tasks import SearchError, SearchSettings
 OBJECTIVE_COLUMN = {"cycles": "cycles", "energy": "energy_j"}
 
 
-def pareto_flags(table: Any) -> np.ndarray:
-    """True for rows no other row dominates in (max accuracy_chip, min cycles, min energy_j)."""
-    accuracy = table["accuracy_chip"].to_numpy(dtype=float)
+Z_95 = 1.959963984540054  # two-sided 95 % quantile of the standard normal
+
+
+def wilson_interval(successes: Any, trials: int, z: float = Z_95) -> tuple[Any, Any]:
+    """The Wilson score interval (low, high) of a binomial proportion, elementwise: better than
+    p +- z se near 0 and 1, where accuracies live (it never leaves [0, 1])."""
+    p = np.asarray(successes, dtype=float) / trials
+    denominator = 1.0 + z * z / trials
+    centre = (p + z * z / (2 * trials)) / denominator
+    half = z / denominator * np.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials))
+    return np.clip(centre - half, 0.0, 1.0), np.clip(centre + half, 0.0, 1.0)
+
+
+def standard_error(accuracy: Any, trials: int) -> Any:
+    """sqrt(p (1 - p) / n): the standard error of an accuracy measured on ``trials`` samples."""
+    p = np.asarray(accuracy, dtype=float)
+    return np.sqrt(p * (1 - p) / trials)
+
+
+def pareto_flags(table: Any, accuracy_column: str = "accuracy_val") -> np.ndarray:
+    """True for rows no other row dominates in (max accuracy, min cycles, min energy_j)."""
+    accuracy = table[accuracy_column].to_numpy(dtype=float)
     cycles = table["cycles"].to_numpy(dtype=float)
     energy = table["energy_j"].to_numpy(dtype=float)
     flags = np.ones(len(table), dtype=bool)
@@ -43,47 +69,65 @@ def pareto_flags(table: Any) -> np.ndarray:
     return flags
 
 
-def choose(table: Any, settings: SearchSettings, reference_accuracy: float) -> int:
-    """Index (position) of the chosen row (module doc); SearchError when none meets the bound."""
+def meets_bound(accuracy_val: Any, settings: SearchSettings, reference_accuracy: float,
+                num_validation: int) -> Any:
+    """Whether validation accuracies meet the bound by ``settings.margin`` standard errors."""
     floor = reference_accuracy - settings.max_accuracy_drop
-    meets = table["accuracy_chip"].to_numpy(dtype=float) >= floor - 1e-12
-    if not meets.any():
-        best = float(table["accuracy_chip"].max())
-        raise SearchError(f"no evaluated network reaches chip accuracy {floor:.4f} (the model's "
-                          f"{reference_accuracy:.4f} minus max_accuracy_drop "
-                          f"{settings.max_accuracy_drop:g}); the best reaches {best:.4f}: allow "
-                          f"a larger drop or more bits")
+    guarded = np.asarray(accuracy_val, dtype=float) - \
+        settings.margin * standard_error(accuracy_val, num_validation)
+    return guarded >= floor - 1e-12
+
+
+def choose(table: Any, settings: SearchSettings) -> int | None:
+    """Position of the chosen row (module doc), or None when no compressed row meets the
+    bound."""
+    candidates = table["meets_bound"].to_numpy(dtype=bool) & \
+        (table["strategy"] != "dense").to_numpy()
+    if not candidates.any():
+        return None
     objective = OBJECTIVE_COLUMN[settings.objective]
     other = "energy_j" if objective == "cycles" else "cycles"
-    positions = np.flatnonzero(meets)
+    positions = np.flatnonzero(candidates)
     return int(min(positions, key=lambda i: (float(table[objective].iloc[i]),
-                                             -float(table["accuracy_chip"].iloc[i]),
+                                             -float(table["accuracy_val"].iloc[i]),
                                              float(table[other].iloc[i]), i)))
 
 
 def tidy(rows: Sequence[dict[str, Any]], num_layers: int, settings: SearchSettings,
-         reference_accuracy: float) -> tuple[Any, int]:
-    """The results DataFrame (module doc) and the chosen row's position."""
+         reference_accuracy: float, num_validation: int, num_test: int
+         ) -> tuple[Any, int | None]:
+    """The results DataFrame (module doc) and the chosen row's position (None: no compressed
+    network meets the bound). ``reference_accuracy``: the float model's validation accuracy."""
     import pandas as pd
 
-    table = pd.DataFrame(list(rows))
-    table["meets_bound"] = table["accuracy_chip"] >= \
-        reference_accuracy - settings.max_accuracy_drop - 1e-12
+    table = pd.DataFrame(list(rows)).rename(columns={"accuracy_chip": "accuracy_test"})
+    correct = np.round(table["accuracy_test"].to_numpy(dtype=float) * num_test)
+    table["accuracy_test_low"], table["accuracy_test_high"] = wilson_interval(correct, num_test)
+    table["meets_bound"] = meets_bound(table["accuracy_val"], settings, reference_accuracy,
+                                       num_validation)
     table["pareto"] = pareto_flags(table)
-    chosen = choose(table, settings, reference_accuracy)
-    table["chosen"] = np.arange(len(table)) == chosen
+    chosen = choose(table, settings)
+    table["chosen"] = np.arange(len(table)) == (-1 if chosen is None else chosen)
     layers = [f"density_{k}" for k in range(num_layers)]
-    first = ["strategy", "accuracy_float", "accuracy_chip", "cycles", "energy_j", "density",
-             *layers, "pareto", "chosen"]
-    extra = ["label", "method", "meets_bound", "accuracy_val", "cycles_mean", "nonzero_weights",
+    first = ["strategy", "accuracy_float", "accuracy_val", "accuracy_test", "accuracy_test_low",
+             "accuracy_test_high", "cycles", "energy_j", "density", *layers, "pareto",
+             "meets_bound", "chosen"]
+    extra = ["label", "method", "fine_tune_epochs", "cycles_mean", "nonzero_weights",
              *[f"cycles_{k}" for k in range(num_layers)]]
-    return table[first + extra], chosen
+    return table[first + extra].reset_index(drop=True), chosen
+
+
+def grid_edge(row: Any, num_layers: int, settings: SearchSettings) -> list[int]:
+    """The layers of a results row pruned to (about) the grid's lowest density: where the
+    search could not look further."""
+    lowest = min(settings.densities)
+    return [k for k in range(num_layers) if float(row[f"density_{k}"]) <= lowest * 1.05]
 
 
 def plot_front(table: Any, objective: str, ax: Any = None, bound: float | None = None) -> Any:
-    """Chip accuracy against the objective, one colour per strategy, the front in these two
-    coordinates (each network more accurate than every cheaper one), the chosen network and
-    the accuracy ``bound`` marked."""
+    """Validation accuracy on the chip (what the search decides on) against the objective, one
+    colour per strategy, the front in these two coordinates (each network more accurate than
+    every cheaper one), the chosen network and the accuracy ``bound`` marked."""
     if ax is None:
         import matplotlib.pyplot as plt
 
@@ -94,32 +138,35 @@ def plot_front(table: Any, objective: str, ax: Any = None, bound: float | None =
     scale, unit = (1.0, "cycles") if column == "cycles" else (1e9, "energy (nJ)")
     for strategy, part in table.groupby("strategy", sort=False):
         marker = "*" if strategy == "dense" else "o"
-        ax.scatter(part[column] * scale, part["accuracy_chip"], label=strategy, marker=marker,
+        ax.scatter(part[column] * scale, part["accuracy_val"], label=strategy, marker=marker,
                    s=80 if strategy == "dense" else 25, alpha=0.8)
-    ordered = table.sort_values([column, "accuracy_chip"], ascending=[True, False])
-    best = ordered["accuracy_chip"].cummax()
-    front = ordered[ordered["accuracy_chip"] >= best.shift(fill_value=-1.0) + 1e-12]
-    ax.step(front[column] * scale, front["accuracy_chip"], where="post", color="black",
+    ordered = table.sort_values([column, "accuracy_val"], ascending=[True, False])
+    best = ordered["accuracy_val"].cummax()
+    front = ordered[ordered["accuracy_val"] >= best.shift(fill_value=-1.0) + 1e-12]
+    ax.step(front[column] * scale, front["accuracy_val"], where="post", color="black",
             linewidth=0.8, label="front (accuracy vs " + objective + ")")
     if bound is not None:
         ax.axhline(bound, color="red", linestyle="--", linewidth=0.8, label="accuracy bound")
     chosen = table[table["chosen"]]
-    ax.scatter(chosen[column] * scale, chosen["accuracy_chip"], s=200, facecolors="none",
+    ax.scatter(chosen[column] * scale, chosen["accuracy_val"], s=200, facecolors="none",
                edgecolors="red", linewidths=1.5, label="chosen")
     ax.set_xlabel(f"{unit} per inference (first test input)")
-    ax.set_ylabel("test accuracy on the chip")
+    ax.set_ylabel("validation accuracy on the chip")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     return figure
 
 
-def write_outputs(outputs: OutputFiles, table: Any, network: CompressedNetwork,
+def write_outputs(outputs: OutputFiles, table: Any, network: CompressedNetwork | None,
                   activations: np.ndarray, *, objective: str, bound: float | None = None,
                   network_path: str | Path | None = None, report_path: str | Path | None = None,
                   plot_path: str | Path | None = None) -> None:
     """Produce the network file, the CSV and the plot into ``outputs`` (each path declared
     there first); they appear when the caller commits, all or none."""
     if network_path is not None:
+        if network is None:
+            raise SearchError("no network was chosen (none meets the bound); write only the "
+                              "report and the plot")
         with outputs.writing(network_path) as temporary:
             save_compressed(temporary, network, activations)
     if report_path is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +20,11 @@ import numpy as np
 from eiesim.safe_output import OutputFiles
 from eiesim.search.allocation import minimise_allocation, threshold_allocation
 from eiesim.search.amc import amc
-from eiesim.search.baselines import global_candidates, uniform_candidates
+from eiesim.search.baselines import (
+    deep_compression_candidates,
+    global_candidates,
+    uniform_candidates,
+)
 from eiesim.search.compression import (
     CompressedNetwork,
     check_data_range,
@@ -30,15 +35,17 @@ from eiesim.search.compression import (
 from eiesim.search.model import Dataset
 from eiesim.search.netadapt import netadapt
 from eiesim.search.parallel import Evaluator, single_threaded_blas
-from eiesim.search.results import tidy, write_outputs
+from eiesim.search.results import grid_edge, standard_error, tidy, write_outputs
 from eiesim.search.sensitivity import CostTable, sensitivity_curves
 from eiesim.search.tasks import (
     Candidate,
+    NoNetworkMeetsBound,
     SearchContext,
     SearchError,
     SearchSettings,
+    SearchWarning,
     evaluate_candidate,
-    split_validation,
+    validation_split,
 )
 from eiesim.search.train import MLP
 from eiesim.spec import HardwareSpec
@@ -55,18 +62,30 @@ class SearchResult:
     """The results DataFrame (eiesim.search.results), one row per network."""
     curves: Any
     """The sensitivity curves (eiesim.search.sensitivity), or None if not run."""
-    network: CompressedNetwork
-    """The chosen network."""
+    network: CompressedNetwork | None
+    """The chosen network (None only inside :class:`NoNetworkMeetsBound`)."""
     layers: Any
     """Per-layer table of the chosen network (eiesim.search.compression.layer_table)."""
     settings: SearchSettings
     spec: HardwareSpec
     reference_accuracy: float
-    """Test accuracy of the uncompressed float model (the bound is measured from it)."""
+    """Validation accuracy of the uncompressed float model (the bound is measured from it)."""
     first_input: np.ndarray = field(repr=False)
     seconds: float = 0.0
     networks: tuple[CompressedNetwork, ...] = field(default=(), repr=False)
     """Every evaluated network, in the order of the table's rows (dense first)."""
+    reference_test_accuracy: float = float("nan")
+    """Test accuracy of the uncompressed float model (reported, never decided on)."""
+    num_validation: int = 0
+    num_test: int = 0
+    notes: tuple[str, ...] = ()
+    """What the user must know about the data or the outcome (also issued as SearchWarning):
+    a carved or saturated validation split, a choice at the density grid's edge."""
+
+    @property
+    def bound(self) -> float:
+        """The validation accuracy on the chip a network must reach (before the margin)."""
+        return self.reference_accuracy - self.settings.max_accuracy_drop
 
     @property
     def chosen(self) -> Any:
@@ -94,7 +113,7 @@ class SearchResult:
         """Produce the files into ``outputs`` (paths declared there); the caller commits."""
         write_outputs(outputs, self.table, self.network, self.first_input,
                       objective=self.settings.objective,
-                      bound=self.reference_accuracy - self.settings.max_accuracy_drop,
+                      bound=self.bound,
                       network_path=network_path, report_path=report_path, plot_path=plot_path)
 
 
@@ -108,8 +127,10 @@ def search(model: MLP, data: Dataset, spec: HardwareSpec | None = None,
     ``workers`` local processes (None: all cores), or a Dask ``scheduler`` address or
     ``client`` (:func:`eiesim.explore.executor.run_tasks`); ``progress(stage, done, total)`` is
     called
-    as work completes; ``progress_bars`` shows the executor's bars on a terminal. The bound is
-    measured from the uncompressed float model's test accuracy."""
+    as work completes; ``progress_bars`` shows the executor's bars on a terminal. Every decision
+    is taken on validation (eiesim.search.tasks); the bound is measured from the uncompressed
+    float model's validation accuracy. Raises :class:`NoNetworkMeetsBound` (with the table)
+    when no compressed network meets the bound."""
     with single_threaded_blas():
         return _search(model, data, spec, settings, workers=workers, scheduler=scheduler,
                        client=client, progress=progress, progress_bars=progress_bars)
@@ -133,16 +154,18 @@ def _search(model: MLP, data: Dataset, spec: HardwareSpec | None,
                           "(eiesim.search.model.load_data)")
     data.check_model(model)
     check_data_range(data, spec)
-    fit, val_inputs, val_labels = split_validation(data, settings.validation_fraction,
-                                                   settings.seed)
+    fit, val_inputs, val_labels = validation_split(data, settings)
     context = SearchContext(model, fit, val_inputs, val_labels, spec, settings)
-    reference = float(np.mean(model.predict(data.test_inputs) == data.test_labels))
+    reference = float(np.mean(model.predict(val_inputs) == val_labels))
+    reference_test = float(np.mean(model.predict(data.test_inputs) == data.test_labels))
     report = _Reporter(progress)
     dense = dense_network(model, bits=settings.bits, seed=settings.seed)
     dense_row = {"strategy": "dense", "label": "uncompressed", "method": "none"}
     dense_row.update(evaluate_network(dense, fit, spec,
                                       timing_inputs=settings.timing_inputs).metrics())
     dense_row["accuracy_val"] = context.val_accuracy(dense)
+    dense_row["fine_tune_epochs"] = 0
+    notes = [_saturation_note(dense_row, len(val_labels), len(data.test_labels))]
     wanted = set(settings.strategies)
     with Evaluator(context, workers=workers, scheduler=scheduler, client=client,
                    progress_bars=progress_bars) as evaluator:
@@ -151,6 +174,8 @@ def _search(model: MLP, data: Dataset, spec: HardwareSpec | None,
             candidates += uniform_candidates(context)
         if "global" in wanted:
             candidates += global_candidates(context)
+        if "deep_compression" in wanted:
+            candidates += deep_compression_candidates(context)
         curves = None
         if wanted & {"threshold", "allocation", "netadapt", "amc"}:
             count = len(set(settings.densities) | {1.0}) * model.num_layers * \
@@ -163,14 +188,94 @@ def _search(model: MLP, data: Dataset, spec: HardwareSpec | None,
         evaluated = evaluator.map(evaluate_candidate, candidates,
                                   report.stage("fine-tune and simulate", len(candidates)),
                                   desc="fine-tune and simulate")
-    rows = [dense_row] + [row for row, _ in evaluated]
-    networks = [dense] + [network for _, network in evaluated]
-    results, chosen = tidy(rows, model.num_layers, settings, reference)
+        rows = [dense_row] + [row for row, _ in evaluated]
+        networks = [dense] + [network for _, network in evaluated]
+        results, chosen = tidy(rows, model.num_layers, settings, reference, len(val_labels),
+                               len(data.test_labels))
+        if chosen is not None and grid_edge(results.iloc[chosen], model.num_layers, settings):
+            extension = _below_the_grid(context, results.iloc[chosen])
+            more = evaluator.map(evaluate_candidate, extension,
+                                 report.stage("below the grid", len(extension)),
+                                 desc="below the grid")
+            rows += [row for row, _ in more]
+            networks += [network for _, network in more]
+            results, chosen = tidy(rows, model.num_layers, settings, reference,
+                                   len(val_labels), len(data.test_labels))
+            notes.append(_edge_note(results, chosen, extension, model.num_layers, settings))
+    notes = [note for note in notes if note]
+    for note in notes:
+        warnings.warn(note, SearchWarning, stacklevel=3)
+    common = dict(table=results, curves=curves, settings=settings, spec=spec,
+                  reference_accuracy=reference, first_input=data.test_inputs[0].copy(),
+                  networks=tuple(networks), reference_test_accuracy=reference_test,
+                  num_validation=len(val_labels), num_test=len(data.test_labels),
+                  notes=tuple(notes))
+    if chosen is None:
+        floor = reference - settings.max_accuracy_drop
+        compressed = results[results["strategy"] != "dense"]
+        best = compressed.loc[compressed["accuracy_val"].idxmax()] if len(compressed) else None
+        margin = f" by {settings.margin:g} standard errors" if settings.margin else ""
+        failed = SearchResult(network=None, layers=None,
+                              seconds=time.perf_counter() - start_time, **common)
+        reached = "" if best is None else (f"; the most accurate, {best['strategy']} "
+                                           f"({best['label']}), reaches "
+                                           f"{best['accuracy_val']:.4f}")
+        raise NoNetworkMeetsBound(
+            f"nothing meets the bound: no compressed network reaches validation accuracy "
+            f"{floor:.4f} on the chip{margin} (the model's {reference:.4f} minus "
+            f"max_accuracy_drop {settings.max_accuracy_drop:g}){reached}; the dense network is "
+            f"not a result: allow a larger drop, more bits, denser grid points or more "
+            f"fine-tuning", failed)
     network = networks[chosen]
     evaluation = evaluate_network(network, fit, spec, timing_inputs=1)
-    return SearchResult(results, curves, network, layer_table(network, evaluation), settings,
-                        spec, reference, data.test_inputs[0].copy(),
-                        time.perf_counter() - start_time, tuple(networks))
+    return SearchResult(network=network, layers=layer_table(network, evaluation),
+                        seconds=time.perf_counter() - start_time, **common)
+
+
+def _saturation_note(dense_row: dict[str, Any], num_validation: int, num_test: int) -> str:
+    """A note when the dense network's validation accuracy is far above its test accuracy:
+    the model was probably trained on the validation rows, which then cannot tell networks
+    apart (every one scores near 1)."""
+    val, test = float(dense_row["accuracy_val"]), float(dense_row["accuracy_chip"])
+    spread = float(np.hypot(standard_error(val, num_validation),
+                            standard_error(test, num_test)))
+    if val - test <= 2.5 * max(spread, 1.0 / num_validation):
+        return ""
+    return (f"the validation split looks saturated: the dense network scores {val:.4f} on it "
+            f"but {test:.4f} on the test set ({(val - test) / max(spread, 1e-12):.1f} standard "
+            f"errors apart); the model was probably trained on it, so decisions taken on it "
+            f"are unreliable: give a validation split the model never saw")
+
+
+_EXTENSION_FACTORS = (0.7, 0.5, 0.35)
+
+
+def _below_the_grid(context: SearchContext, row: Any) -> list[Candidate]:
+    """Uniform candidates below the grid's lowest density, with the chosen row's pruning
+    method (global pruning's: magnitude): how much further a choice at the edge could go."""
+    lowest = min(context.settings.densities)
+    method = row["method"] if row["method"] in context.settings.methods else "magnitude"
+    layers = context.model.num_layers
+    return [Candidate("uniform", f"density {lowest * f:.3g} (below the grid)", method,
+                      densities=(lowest * f,) * layers) for f in _EXTENSION_FACTORS]
+
+
+def _edge_note(results: Any, chosen: int | None, extension: list[Candidate], num_layers: int,
+               settings: SearchSettings) -> str:
+    lowest = min(settings.densities)
+    tried = ", ".join(f"{c.densities[0]:.3g}" for c in extension if c.densities)
+    below = results[results["label"].str.endswith("(below the grid)")]
+    meeting = below[below["meets_bound"]]
+    reach = (f"uniform density {meeting['density'].min():.3g} still meets the bound"
+             if len(meeting) else "no uniform density below it meets the bound")
+    note = (f"the best network of the grid has layers at its lowest density {lowest:g}; "
+            f"uniform densities {tried} were tried below it: {reach}")
+    if chosen is not None and grid_edge(results.iloc[chosen], num_layers,
+                                        dataclasses.replace(settings, densities=(
+                                            lowest * _EXTENSION_FACTORS[-1],))):
+        note += "; the choice sits at the lowest density tried: extend the density grid " \
+                "further down to see how far it could go"
+    return note
 
 
 def _from_curves(context: SearchContext, evaluator: Evaluator, all_curves: Any, method: str,

@@ -172,7 +172,8 @@ def train(model: MLP, inputs: np.ndarray, labels: np.ndarray, *, epochs: int = 3
           lr: float = 2e-3, batch_size: int = 32, seed: int = 0,
           masks: Sequence[np.ndarray] | None = None,
           penalty: Callable[[list[np.ndarray]], list[np.ndarray]] | None = None,
-          after_step: Callable[[MLP, int], None] | None = None) -> MLP:
+          after_step: Callable[[MLP, int], None] | None = None,
+          validation: tuple[np.ndarray, np.ndarray] | None = None, patience: int = 2) -> MLP:
     """A trained copy of ``model``: ``epochs`` passes of mini-batch Adam over seeded shuffles.
 
     With ``masks`` (one bool array per layer, True = kept), weights outside a mask start at 0
@@ -183,14 +184,20 @@ def train(model: MLP, inputs: np.ndarray, labels: np.ndarray, *, epochs: int = 3
     ``after_step(model, step)`` runs after every Adam step (``step`` counts from 1) and may
     change the weights in place (a proximal step) or record them (a lottery ticket's rewind
     point).
+    With ``validation`` (inputs, labels), early stopping on the validation loss: training stops
+    after ``patience`` epochs without a lower loss, and the weights of the lowest loss are
+    returned, the starting (masked) weights included, so training never returns a model with
+    a higher validation loss than it was given.
     """
     _check_positive_int(epochs, "epochs")
     _check_positive_int(batch_size, "batch_size")
+    _check_positive_int(patience, "patience")
     _check_seed(seed)
     if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not 0 < lr < math.inf:
         raise TrainError(f"lr = {lr!r} must be a positive learning rate, e.g. 2e-3")
     inputs, labels = _check_data(model, inputs, labels)
     result = model.copy() if masks is None else model.masked(masks)
+    stopper = None if validation is None else _EarlyStopping(result, *validation, patience)
     checked = None if masks is None else _check_masks(masks, model)
     params = result.weights + [b for b in result.biases if b is not None]
     optimizer = _Adam(params, float(lr))
@@ -211,15 +218,44 @@ def train(model: MLP, inputs: np.ndarray, labels: np.ndarray, *, epochs: int = 3
                     w *= m  # a pruned weight stays exactly 0 (Adam's momentum would move it)
             if after_step is not None:
                 after_step(result, optimizer.step_count)
-    return result
+        if stopper is not None and stopper.should_stop(result):
+            break
+    return result if stopper is None else stopper.best
 
 
 def fine_tune(model: MLP, inputs: np.ndarray, labels: np.ndarray,
               masks: Sequence[np.ndarray], *, epochs: int = 3, lr: float = 1e-3,
-              batch_size: int = 32, seed: int = 0) -> MLP:
-    """:func:`train` with the pruning masks fixed, at a fine-tuning learning rate."""
+              batch_size: int = 32, seed: int = 0,
+              validation: tuple[np.ndarray, np.ndarray] | None = None,
+              patience: int = 2) -> MLP:
+    """:func:`train` with the pruning masks fixed, at a fine-tuning learning rate (with
+    ``validation``: early stopping on its loss, :func:`train`)."""
     return train(model, inputs, labels, epochs=epochs, lr=lr, batch_size=batch_size,
-                 seed=seed, masks=masks)
+                 seed=seed, masks=masks, validation=validation, patience=patience)
+
+
+class _EarlyStopping:
+    """Keeps the weights of the lowest validation loss seen and counts epochs without one."""
+
+    def __init__(self, start: MLP, inputs: np.ndarray, labels: np.ndarray,
+                 patience: int) -> None:
+        self.inputs, self.labels = _check_data(start, inputs, labels)
+        self.patience, self.waited = int(patience), 0
+        self.best, self.best_loss = start.copy(), self._loss(start)
+
+    def _loss(self, model: MLP) -> float:
+        logits = forward(model, self.inputs)[-1]
+        shifted = logits - logits.max(axis=1, keepdims=True)
+        log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        return -float(log_probs[np.arange(len(self.labels)), self.labels].mean())
+
+    def should_stop(self, model: MLP) -> bool:
+        value = self._loss(model)
+        if value < self.best_loss:
+            self.best, self.best_loss, self.waited = model.copy(), value, 0
+            return False
+        self.waited += 1
+        return self.waited >= self.patience
 
 
 class _Adam:
