@@ -73,7 +73,7 @@ def _program_with_loads(nonzero: np.ndarray, spec, input_groups: int) -> tuple[n
     needs no load.
     """
     n, regs = spec.num_pes, spec.act_regs_per_file
-    if input_groups <= regs:
+    if input_groups <= regs or spec.source_regs_hold_whole_input:
         return kernel.ccu_program(nonzero, n), 0
 
     def program_of(first_group: int, last_group: int) -> np.ndarray:
