@@ -164,12 +164,12 @@ def build_columns(storage):
     pe_offsets, col_ptr = storage.pe_offsets, storage.col_ptr
     n = col_ptr.shape[0]
     num_columns = col_ptr.shape[1] - 1
-    start = np.empty((num_columns, n), dtype=np.int64)
-    length = np.empty((num_columns, n), dtype=np.int64)
-    padding = np.empty((num_columns, n), dtype=np.int64)
-    first_row = np.empty((num_columns, n), dtype=np.int64)
-    last_offset = np.empty((num_columns, n), dtype=np.int64)
-    last_row = np.empty((num_columns, n), dtype=np.int64)
+    start = np.empty((num_columns, n), dtype=np.int32)
+    length = np.empty((num_columns, n), dtype=np.int32)
+    padding = np.empty((num_columns, n), dtype=np.int32)
+    first_row = np.empty((num_columns, n), dtype=np.int32)
+    last_offset = np.empty((num_columns, n), dtype=np.int32)
+    last_row = np.empty((num_columns, n), dtype=np.int32)
     col_start = np.zeros(num_columns + 1, dtype=np.int64)
     for p in range(n):
         base = pe_offsets[p]
@@ -199,7 +199,7 @@ def build_columns(storage):
             last_row[j, p] = row_of_last
     for j in range(num_columns):
         col_start[j + 1] += col_start[j]
-    entry_row = np.empty(col_start[num_columns], dtype=np.int64)
+    entry_row = np.empty(col_start[num_columns], dtype=np.int32)
     entry_code = np.empty(col_start[num_columns], dtype=np.uint8)
     fill = col_start[:num_columns].copy()
     for p in range(n):
@@ -460,45 +460,49 @@ def _schedule(bcast_col, scans_before, timing, columns, pe_counts):
     max_pop = np.empty(num_bcasts, dtype=np.int64)  # max_p pop_p(b)
     push = -1
     stalls = 0
+    # The loop over PEs is written with max() and counts added as 0/1 rather than branches:
+    # which PE waits on its queue or its unit changes from broadcast to broadcast, and a
+    # mispredicted branch costs more than the arithmetic.
     for b in range(num_bcasts):
         arrive = push + 1 + scans_before[b]
         push = arrive
-        if b >= queue_depth and max_pop[b - queue_depth] + 1 > push:
-            push = max_pop[b - queue_depth] + 1
-        stalls += push - arrive
+        if b >= queue_depth:
+            push = max(push, max_pop[b - queue_depth] + 1)
+        if push > arrive:  # the CCU stalled; a PE whose queue ran empty starves (T11)
+            stalls += push - arrive
+            for p in range(n):
+                f = free[p]
+                if push > f:
+                    stall[p] += push - max(f, arrive)
         j = bcast_col[b]
+        earliest = push + 1
         latest = 0
         for p in range(n):
             f = free[p]
-            pop = push + 1
-            if next_pop[p] > pop:
-                pop = next_pop[p]
-            if push > f and push > arrive:
-                stall[p] += push - (f if f > arrive else arrive)
-            k = col_length[j, p]
+            pop = max(earliest, next_pop[p])
+            k = np.int64(col_length[j, p])
             # The pop cycle is busy unless it is the last issue cycle of the previous column.
-            busy[p] += k + 1 if pop >= f else k
-            next_pop[p] = pop + (k if k > 0 else 1)
+            busy[p] += k + (pop >= f)
+            next_pop[p] = pop + max(k, 1)
             free[p] = pop + k + 1
-            if pop > latest:
-                latest = pop
+            latest = max(latest, pop)
             if k == 0:
                 empty[p] += 1  # finished in its pop cycle (T5)
                 continue
             entries[p] += k
             padding[p] += col_padding[j, p]
-            first = col_first[j, p]
+            first = np.int64(col_first[j, p])
             if line_shift >= 0:  # entries per line is a power of two
                 first_line = first >> line_shift
                 last_line = (first + k - 1) >> line_shift
             else:
                 first_line = first // per_line
                 last_line = (first + k - 1) // per_line
-            line_reads[p] += last_line - first_line + (0 if line_reg[p] == first_line else 1)
+            line_reads[p] += last_line - first_line + (line_reg[p] != first_line)
             line_reg[p] = last_line
-            first_row = col_first_row[j, p]
-            if first_row >= 0 and prev_cycle[p] == pop and prev_row[p] == first_row:
-                bypasses[p] += 1
+            # first_row is -1 when the column starts with padding, and prev_row is then -1
+            # only while prev_cycle is still -2, so padding never counts as a bypass.
+            bypasses[p] += (prev_cycle[p] == pop) & (prev_row[p] == col_first_row[j, p])
             offset = col_last_offset[j, p]
             if offset >= 0:
                 prev_cycle[p] = pop + 1 + offset
@@ -506,8 +510,7 @@ def _schedule(bcast_col, scans_before, timing, columns, pe_counts):
         max_pop[b] = latest
     last_free = 0
     for p in range(n):
-        if free[p] > last_free:
-            last_free = free[p]
+        last_free = max(last_free, free[p])
         pe_counts[p, _BUSY] += busy[p]
         pe_counts[p, _STALL] += stall[p]
         pe_counts[p, _LINE_READS] += line_reads[p]
