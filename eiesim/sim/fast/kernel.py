@@ -458,6 +458,7 @@ def _schedule(bcast_col, scans_before, timing, columns, pe_counts):
     padding = np.zeros(n, dtype=np.int64)
     empty = np.zeros(n, dtype=np.int64)
     max_pop = np.empty(num_bcasts, dtype=np.int64)  # max_p pop_p(b)
+    pops = np.empty(n, dtype=np.int64)  # pop_p(b) of the current broadcast
     push = -1
     stalls = 0
     # The loop over PEs is written with max() and counts added as 0/1 rather than branches:
@@ -477,6 +478,8 @@ def _schedule(bcast_col, scans_before, timing, columns, pe_counts):
         j = bcast_col[b]
         earliest = push + 1
         latest = 0
+        # Timing first, without a branch, so that the compiler can vectorize the loop; then
+        # the columns' work, which never feeds back into timing.
         for p in range(n):
             f = free[p]
             pop = max(earliest, next_pop[p])
@@ -485,12 +488,13 @@ def _schedule(bcast_col, scans_before, timing, columns, pe_counts):
             busy[p] += k + (pop >= f)
             next_pop[p] = pop + max(k, 1)
             free[p] = pop + k + 1
+            pops[p] = pop
             latest = max(latest, pop)
-            if k == 0:
-                empty[p] += 1  # finished in its pop cycle (T5)
-                continue
             entries[p] += k
             padding[p] += col_padding[j, p]
+            empty[p] += k == 0  # finished in its pop cycle (T5)
+        for p in range(n):
+            k = np.int64(col_length[j, p])
             first = np.int64(col_first[j, p])
             if line_shift >= 0:  # entries per line is a power of two
                 first_line = first >> line_shift
@@ -498,15 +502,16 @@ def _schedule(bcast_col, scans_before, timing, columns, pe_counts):
             else:
                 first_line = first // per_line
                 last_line = (first + k - 1) // per_line
-            line_reads[p] += last_line - first_line + (line_reg[p] != first_line)
-            line_reg[p] = last_line
-            # first_row is -1 when the column starts with padding, and prev_row is then -1
-            # only while prev_cycle is still -2, so padding never counts as a bypass.
-            bypasses[p] += (prev_cycle[p] == pop) & (prev_row[p] == col_first_row[j, p])
-            offset = col_last_offset[j, p]
-            if offset >= 0:
-                prev_cycle[p] = pop + 1 + offset
-                prev_row[p] = col_last_row[j, p]
+            # An empty column (k = 0) reads no line and leaves the line register as it is.
+            reads = last_line - first_line + (line_reg[p] != first_line)
+            line_reads[p] += reads if k > 0 else 0
+            line_reg[p] = last_line if k > 0 else line_reg[p]
+            # first_row is -1 when the column starts with padding or is empty, and prev_row is
+            # then -1 only while prev_cycle is still -2, so it never counts as a bypass.
+            bypasses[p] += (prev_cycle[p] == pops[p]) & (prev_row[p] == col_first_row[j, p])
+            offset = col_last_offset[j, p]  # -1: no real entry, the previous one stays last
+            prev_cycle[p] = pops[p] + 1 + offset if offset >= 0 else prev_cycle[p]
+            prev_row[p] = col_last_row[j, p] if offset >= 0 else prev_row[p]
         max_pop[b] = latest
     last_free = 0
     for p in range(n):
