@@ -87,6 +87,25 @@ def test_saturation_values():
     assert acc.tolist() == [-97, 96, -97, -128]
 
 
+def test_saturation_after_and_between_long_unsaturated_stretches():
+    # fixed8, Q3.4; codebook +-0.25 = +-4 units per term with an input of 1.0 (16 units):
+    # row 0 climbs for 60 columns (to 240: it saturates at 127 after 32), falls for 120 (to
+    # -128 again saturated), climbs for 60; row 1 alternates and never saturates; row 2 waits
+    # 150 empty columns, then climbs. The fast engine skips the saturation check while no sum
+    # can leave the range, so this walks it in and out of that shortcut; the oracle and the
+    # cycle-by-cycle kernel saturate every add.
+    spec = HardwareSpec(num_pes=2, arithmetic="fixed8")
+    codebook = np.array([0.0, 0.25, -0.25], dtype=np.float32)
+    columns = 240
+    codes = np.zeros((3, columns), dtype=np.uint8)
+    codes[0] = [1] * 60 + [2] * 120 + [1] * 60
+    codes[1] = [1, 2] * (columns // 2)
+    codes[2, 150:] = 1
+    layer = encode(codes, codebook, spec=spec)
+    acc = check_values(layer, np.ones(columns), spec)
+    assert acc.tolist() == [-128 + 60 * 4, 0, 127]  # row 2: 90 * 4 = 360 saturates at 127
+
+
 @pytest.mark.parametrize("weight_frac_bits", [0, 1, 31, 62, 63, 64])
 def test_extreme_weight_fraction_bits(weight_frac_bits):
     # fixed32 with F_a = 31: products reach (-2**31)**2 = 2**62, and F_w may be up to 2B = 64

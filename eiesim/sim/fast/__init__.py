@@ -61,8 +61,16 @@ def _storage(layer) -> kernel.Storage:
 def columns_of(layer) -> kernel.Columns:
     """The layer's entries arranged for the event-skipping kernel (:data:`kernel.Columns`),
     built on first use and kept with the layer, so sweeps and repeated inputs reuse it."""
-    return layer.memo(("fast engine", "columns"),
-                      lambda: kernel.Columns(*kernel.build_columns(_storage(layer))))
+    return layer.memo(("fast engine", "columns"), lambda: _build_columns(layer))
+
+
+def _build_columns(layer) -> kernel.Columns:
+    columns = kernel.Columns(*kernel.build_columns(_storage(layer)))
+    # (row << 8) | code fits 32 bits below 2**24 rows; unsigned, so that indexing needs no
+    # check for negative indices.
+    if layer.out_features < 1 << 24:
+        columns = columns._replace(entry_row_code=columns.entry_row_code.astype(np.uint32))
+    return columns
 
 
 def _program_with_loads(nonzero: np.ndarray, spec, input_groups: int) -> tuple[np.ndarray, int]:

@@ -84,7 +84,7 @@ Codebook = namedtuple("Codebook", "fixed float")
 Storage = namedtuple("Storage", "entry_v entry_z pe_offsets col_ptr")
 """The interleaved CSC as stored, PE by PE (eiesim.layer.EncodedLayer)."""
 Columns = namedtuple("Columns", "start length padding first_row last_real_offset last_real_row "
-                                "col_start entry_row entry_code")
+                                "col_start entry_row_code")
 """The layer arranged for working broadcast by broadcast (built by :func:`build_columns`).
 
 Per (column, PE), arrays of shape (num_columns, num_pes) so that one broadcast's PEs are adjacent
@@ -92,8 +92,9 @@ in memory: ``start``, the column's first PE-local address; ``length``, its entri
 included; ``padding``, its padding entries; ``first_row``, the local row of its first entry if
 that entry is real, else -1; ``last_real_offset``, the position of its last real entry within
 the column (-1 without one); ``last_real_row``, that entry's local row. And the real entries in
-column-major order: column j's are ``entry_row[col_start[j]:col_start[j + 1]]`` (global rows)
-with codebook indices ``entry_code[...]``."""
+column-major order: column j's are ``entry_row_code[col_start[j]:col_start[j + 1]]``, each
+(global row << 8) | codebook index, one number so that the accumulation reads one stream (the
+wrapper keeps them as uint32 when the rows allow it)."""
 Outputs = namedtuple("Outputs", "acc_fixed acc_float pe_counts ccu_counts")
 """Accumulators (int64 in fixed point, float32 in float32; the other one empty) and the kernel's
 counter arrays, all updated in place."""
@@ -199,8 +200,7 @@ def build_columns(storage):
             last_row[j, p] = row_of_last
     for j in range(num_columns):
         col_start[j + 1] += col_start[j]
-    entry_row = np.empty(col_start[num_columns], dtype=np.int32)
-    entry_code = np.empty(col_start[num_columns], dtype=np.uint8)
+    entry_row_code = np.empty(col_start[num_columns], dtype=np.int64)
     fill = col_start[:num_columns].copy()
     for p in range(n):
         base = pe_offsets[p]
@@ -210,11 +210,10 @@ def build_columns(storage):
                 r += np.int64(entry_z[e]) + 1
                 if entry_v[e] != 0:
                     k = fill[j]
-                    entry_row[k] = r * n + p
-                    entry_code[k] = entry_v[e]
+                    entry_row_code[k] = ((r * n + p) << 8) | entry_v[e]
                     fill[j] = k + 1
-    return (start, length, padding, first_row, last_offset, last_row, col_start, entry_row,
-            entry_code)
+    return (start, length, padding, first_row, last_offset, last_row, col_start,
+            entry_row_code)
 
 
 # --- arithmetic (A3, A5) --------------------------------------------------------------------
@@ -533,10 +532,18 @@ def _accumulate(bcast_col, acts, columns, arith, codebook, out):
 
     A term depends only on the entry's codebook value and the broadcast activation, so the
     terms of a broadcast are computed once per codebook entry (the same rounding as
-    :func:`_mac`) and each entry adds its term from that small table: a lookup and a
-    saturating add per entry instead of a multiply and two shifts.
+    :func:`_mac`) and each entry adds its term from that small table.
+
+    The B-bit adder saturates (A3), but only a sum that leaves its range is changed by it. A
+    row receives at most one term per broadcast (its rows rise strictly within a column), so
+    if every |acc| <= bound before broadcast b and every term of b has |term| <= biggest, every
+    |acc| <= bound + biggest after it: while that stays within the range the adds cannot
+    saturate and skip the check. When it does not, the bound is recomputed from the
+    accumulators; if they are too close to the limits, the broadcast's adds saturate as A3
+    says, and the bound is recomputed again only some broadcasts later, so that a saturating
+    layer does not pay a pass over its rows per broadcast.
     """
-    col_start, entry_row, entry_code = columns.col_start, columns.entry_row, columns.entry_code
+    col_start, row_code = columns.col_start, columns.entry_row_code
     act_fixed, act_float = acts.fixed, acts.float
     codebook_fixed, codebook_float = codebook.fixed, codebook.float
     acc_fixed, acc_float = out.acc_fixed, out.acc_float
@@ -545,20 +552,35 @@ def _accumulate(bcast_col, acts, columns, arith, codebook, out):
         terms = np.empty(size, dtype=np.int64)
         rounds, quot, half = arith.round_shift, arith.quot_shift, arith.half_shift
         low, high = arith.acc_min, arith.acc_max
+        limit = min(high, -low)
+        bound = 0  # every |acc| <= bound
+        recheck = 0  # the first broadcast at which recomputing the bound may pay
         for b in range(bcast_col.size):
             j = bcast_col[b]
             a = act_fixed[j]
+            biggest = 0
             for v in range(size):
                 prod = codebook_fixed[v] * a  # exact: 2B <= 64 bits (A3)
-                terms[v] = (prod >> quot) + ((prod >> half) & 1) if rounds else prod
-            for e in range(col_start[j], col_start[j + 1]):
-                g = entry_row[e]
-                acc = acc_fixed[g] + terms[entry_code[e]]
-                if acc > high:  # the B-bit adder saturates (A3)
-                    acc = high
-                elif acc < low:
-                    acc = low
-                acc_fixed[g] = acc
+                term = (prod >> quot) + ((prod >> half) & 1) if rounds else prod
+                terms[v] = term
+                biggest = max(biggest, abs(term))
+            if bound + biggest > limit and b >= recheck:
+                bound = 0
+                for g in range(acc_fixed.size):
+                    bound = max(bound, abs(acc_fixed[g]))
+            if bound + biggest <= limit:
+                for e in range(col_start[j], col_start[j + 1]):
+                    x = row_code[e]
+                    acc_fixed[x >> 8] += terms[x & 255]
+                bound += biggest
+            else:
+                for e in range(col_start[j], col_start[j + 1]):
+                    x = row_code[e]
+                    g = x >> 8
+                    # The B-bit adder saturates (A3).
+                    acc_fixed[g] = min(max(acc_fixed[g] + terms[x & 255], low), high)
+                bound = max(limit, -low)
+                recheck = b + 32
     else:
         terms_float = np.empty(size, dtype=np.float32)
         for b in range(bcast_col.size):
@@ -567,8 +589,9 @@ def _accumulate(bcast_col, acts, columns, arith, codebook, out):
             for v in range(size):
                 terms_float[v] = codebook_float[v] * a_flt  # a float32 product (A5)
             for e in range(col_start[j], col_start[j + 1]):
-                g = entry_row[e]
-                acc_float[g] = acc_float[g] + terms_float[entry_code[e]]
+                x = row_code[e]
+                g = x >> 8
+                acc_float[g] = acc_float[g] + terms_float[x & 255]
 
 
 @njit(**NUMBA_OPTIONS)
