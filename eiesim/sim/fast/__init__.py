@@ -70,6 +70,13 @@ def _build_columns(layer) -> kernel.Columns:
     # check for negative indices.
     if layer.out_features < 1 << 24:
         columns = columns._replace(entry_row_code=columns.entry_row_code.astype(np.uint32))
+    # Lengths, padding counts, rows and offsets within one PE's slice of a column are below
+    # its rows; int16 holds them for up to 32767 rows per PE, which keeps the per-(column, PE)
+    # summaries the kernel streams small.
+    if int(layer.rows_per_pe.max()) <= np.iinfo(np.int16).max:
+        columns = columns._replace(**{name: getattr(columns, name).astype(np.int16) for name in
+                                      ("length", "padding", "first_row", "last_real_offset",
+                                       "last_real_row")})
     return columns
 
 
