@@ -345,3 +345,25 @@ def test_sweep_axis_of_a_flag_field_under_a_preset(tmp_path):
     # 128 inputs per PE on 32 PEs: batches and load cycles only without the preset's registers.
     assert table.loc[(32, False), "cycles"] > table.loc[(32, True), "cycles"]
     assert table.loc[(64, False), "cycles"] == table.loc[(64, True), "cycles"]
+
+
+def test_the_command_loads_cached_kernels_without_numbas_compiler_set_up(tmp_path):
+    # The same cycles as the library's own run; numba's linear-algebra implementations (part
+    # of the compiler's set-up) never load; a function compiled afterwards (a cache miss)
+    # still compiles, with the full set-up.
+    program = (
+        "import sys, contextlib, io, json\n"
+        "from eiesim.cli import main\n"
+        "from eiesim.cli.kernel_loading import LightCachedKernelLoads\n"
+        "sys.meta_path.insert(0, LightCachedKernelLoads())\n"
+        "out = io.StringIO()\n"
+        "with contextlib.redirect_stdout(out):\n"
+        "    code = main(['run', '--example', 'alexnet-fc8', '--json'])\n"
+        "print(code, json.loads(out.getvalue())['cycles'], 'numba.np.linalg' in sys.modules)\n"
+        "import numba, numpy as np\n"
+        "total = numba.njit(lambda x: np.sort(x).sum())\n"
+        "print(total(np.arange(4.0)), 'numba.np.linalg' in sys.modules)\n")
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["0", "7894", "False", "6.0", "True"]
