@@ -147,3 +147,23 @@ def test_alexnet_fc8(arithmetic):
         + data["codebook"][data["bias_codes"]], 0.0)
     tolerance = 1e-4 if arithmetic == "float32" else 0.5
     assert np.max(np.abs(result.outputs - reference)) < tolerance
+
+
+@pytest.mark.slow  # compiles the kernels for the wide summaries (about half a minute)
+def test_more_rows_per_pe_than_int16_holds():
+    # 40,000 rows on one PE: the fast engine keeps its per-(column, PE) summaries in int32
+    # instead of int16 (one row of 16 is real, so columns are long). The literal kernel, which
+    # reads the storage directly, and the oracle must agree with it.
+    from eiesim.sim.fast import columns_of
+
+    spec = HardwareSpec(num_pes=1, act_regs_per_file=1 << 16, act_sram_bytes=1 << 20)
+    codes = np.zeros((40_000, 3), dtype=np.uint8)
+    codes[::16, 0] = 1
+    codes[5::7, 2] = 2
+    layer = encode(codes, np.array([0.0, 0.5, -0.25], dtype=np.float32), spec=spec)
+    check_values(layer, np.array([1.0, 2.0, -1.5]), spec)
+    assert columns_of(layer).length.dtype == np.int32
+    prepared = prepare_inputs(layer, np.array([1.0, 2.0, -1.5]), spec)
+    events, literal = run(prepared), run(prepared, cycle_by_cycle=True)
+    assert events.frontend_cycles == literal.frontend_cycles
+    assert np.array_equal(events.pe_counts, literal.pe_counts)

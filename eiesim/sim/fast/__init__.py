@@ -65,18 +65,20 @@ def columns_of(layer) -> kernel.Columns:
 
 
 def _build_columns(layer) -> kernel.Columns:
-    columns = kernel.Columns(*kernel.build_columns(_storage(layer)))
-    # (row << 8) | code fits 32 bits below 2**24 rows; unsigned, so that indexing needs no
-    # check for negative indices.
-    if layer.out_features < 1 << 24:
-        columns = columns._replace(entry_row_code=columns.entry_row_code.astype(np.uint32))
+    shape = (layer.num_columns, layer.num_pes)
     # Lengths, padding counts, rows and offsets within one PE's slice of a column are below
-    # its rows; int16 holds them for up to 32767 rows per PE, which keeps the per-(column, PE)
-    # summaries the kernel streams small.
-    if int(layer.rows_per_pe.max()) <= np.iinfo(np.int16).max:
-        columns = columns._replace(**{name: getattr(columns, name).astype(np.int16) for name in
-                                      ("length", "padding", "first_row", "last_real_offset",
-                                       "last_real_row")})
+    # its rows: int16 holds them for up to 32767 rows per PE, which keeps the per-(column, PE)
+    # summaries that the kernel streams small. (row << 8) | code fits 32 bits below 2**24
+    # rows; unsigned, so that indexing needs no check for negative indices.
+    small = np.int16 if int(layer.rows_per_pe.max()) <= np.iinfo(np.int16).max else np.int32
+    row_code = np.uint32 if layer.out_features < 1 << 24 else np.int64
+    columns = kernel.Columns(
+        start=np.empty(shape, dtype=np.int32), length=np.empty(shape, dtype=small),
+        padding=np.empty(shape, dtype=small), first_row=np.empty(shape, dtype=small),
+        last_real_offset=np.empty(shape, dtype=small), last_real_row=np.empty(shape, dtype=small),
+        col_start=np.empty(layer.num_columns + 1, dtype=np.int64),
+        entry_row_code=np.empty(int(np.count_nonzero(layer.entry_v)), dtype=row_code))
+    kernel.build_columns(_storage(layer), columns)
     return columns
 
 

@@ -158,25 +158,24 @@ def _broadcasts(program):
 
 # --- the column view -------------------------------------------------------------------------
 @njit(**NUMBA_OPTIONS)
-def build_columns(storage):
-    """The fields of :data:`Columns`, in order, from the per-PE storage (two passes over the
-    entries; rows as rule T7 computes them: restart at -1 per column, advance by z + 1)."""
+def build_columns(storage, columns):
+    """Fill the arrays of ``columns`` (:data:`Columns`, allocated by the caller in the dtypes
+    it chose, ``entry_row_code`` with one slot per real entry) from the per-PE storage, in one
+    pass over the entries column by column, so that every array is written in order; rows as
+    rule T7 computes them: restart at -1 per column, advance by z + 1."""
     entry_v, entry_z = storage.entry_v, storage.entry_z
     pe_offsets, col_ptr = storage.pe_offsets, storage.col_ptr
+    start, length, padding = columns.start, columns.length, columns.padding
+    first_row, last_offset, last_row = columns.first_row, columns.last_real_offset, \
+        columns.last_real_row
+    col_start, entry_row_code = columns.col_start, columns.entry_row_code
     n = col_ptr.shape[0]
-    num_columns = col_ptr.shape[1] - 1
-    start = np.empty((num_columns, n), dtype=np.int32)
-    length = np.empty((num_columns, n), dtype=np.int32)
-    padding = np.empty((num_columns, n), dtype=np.int32)
-    first_row = np.empty((num_columns, n), dtype=np.int32)
-    last_offset = np.empty((num_columns, n), dtype=np.int32)
-    last_row = np.empty((num_columns, n), dtype=np.int32)
-    col_start = np.zeros(num_columns + 1, dtype=np.int64)
-    for p in range(n):
-        base = pe_offsets[p]
-        for j in range(num_columns):
-            first = base + col_ptr[p, j]
-            stop = base + col_ptr[p, j + 1]
+    k = 0
+    col_start[0] = 0
+    for j in range(col_ptr.shape[1] - 1):
+        for p in range(n):
+            first = pe_offsets[p] + col_ptr[p, j]
+            stop = pe_offsets[p] + col_ptr[p, j + 1]
             start[j, p] = col_ptr[p, j]
             length[j, p] = stop - first
             r = -1
@@ -186,34 +185,21 @@ def build_columns(storage):
             row_of_last = 0
             for e in range(first, stop):
                 r += np.int64(entry_z[e]) + 1
-                if entry_v[e] == 0:
+                v = entry_v[e]
+                if v == 0:
                     pads += 1
                 else:
                     if e == first:
                         row_of_first = r
                     offset = e - first
                     row_of_last = r
-                    col_start[j + 1] += 1
+                    entry_row_code[k] = ((r * n + p) << 8) | v
+                    k += 1
             padding[j, p] = pads
             first_row[j, p] = row_of_first
             last_offset[j, p] = offset
             last_row[j, p] = row_of_last
-    for j in range(num_columns):
-        col_start[j + 1] += col_start[j]
-    entry_row_code = np.empty(col_start[num_columns], dtype=np.int64)
-    fill = col_start[:num_columns].copy()
-    for p in range(n):
-        base = pe_offsets[p]
-        for j in range(num_columns):
-            r = -1
-            for e in range(base + col_ptr[p, j], base + col_ptr[p, j + 1]):
-                r += np.int64(entry_z[e]) + 1
-                if entry_v[e] != 0:
-                    k = fill[j]
-                    entry_row_code[k] = ((r * n + p) << 8) | entry_v[e]
-                    fill[j] = k + 1
-    return (start, length, padding, first_row, last_offset, last_row, col_start,
-            entry_row_code)
+        col_start[j + 1] = k
 
 
 # --- arithmetic (A3, A5) --------------------------------------------------------------------
