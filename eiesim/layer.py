@@ -183,15 +183,19 @@ class EncodedLayer:
         return rows, global_rows, self.entry_columns()[real], self.entry_v[real]
 
     def _compute_entry_rows(self) -> np.ndarray:
-        steps = self.entry_z.astype(np.int64) + 1
+        steps = self.entry_z.astype(np.int64)
+        steps += 1
         # address = previous address + z + 1, restarting at -1 for every column
-        # (docs/hardware.md §3.4):
-        # subtract the running sum of steps up to the column's first entry.
-        prefix = np.concatenate(([0], np.cumsum(steps)))
+        # (docs/hardware.md §3.4): one running sum over all entries, in which the first step
+        # of each column takes back the steps of the column before it (columns are stored
+        # one after the other, so the non-empty ones tile the entries).
         starts = (self.col_ptr[:, :-1] + self.pe_offsets[:-1, None]).ravel()
-        counts = np.diff(self.col_ptr, axis=1).ravel()
-        column_start = np.repeat(starts, counts)
-        return prefix[1:] - prefix[column_start] - 1
+        firsts = starts[np.diff(self.col_ptr, axis=1).ravel() > 0]
+        if firsts.size > 1:
+            steps[firsts[1:]] -= np.add.reduceat(steps, firsts)[:-1]
+        np.cumsum(steps, out=steps)
+        steps -= 1
+        return steps
 
     # --- construction from real entries ---------------------------------------------------------
     @classmethod
