@@ -93,8 +93,10 @@ included; ``padding``, its padding entries; ``first_row``, the local row of its 
 that entry is real, else -1; ``last_real_offset``, the position of its last real entry within
 the column (-1 without one); ``last_real_row``, that entry's local row. And the real entries in
 column-major order: column j's are ``entry_row_code[col_start[j]:col_start[j + 1]]``, each
-(global row << 8) | codebook index, one number so that the accumulation reads one stream (the
-wrapper keeps them as uint32 when the rows allow it)."""
+(global row << 8) | codebook index, one number so that the accumulation reads one stream. The
+wrapper allocates them as small as the layer allows (``start`` int32, the other summaries int16
+up to 32767 rows per PE, the entries uint32 below 2**24 rows; int32 and int64 otherwise): the
+kernels stream these arrays, and their size is what they cost."""
 Outputs = namedtuple("Outputs", "acc_fixed acc_float pe_counts ccu_counts")
 """Accumulators (int64 in fixed point, float32 in float32; the other one empty) and the kernel's
 counter arrays, all updated in place."""
