@@ -167,3 +167,19 @@ def test_more_rows_per_pe_than_int16_holds():
     events, literal = run(prepared), run(prepared, cycle_by_cycle=True)
     assert events.frontend_cycles == literal.frontend_cycles
     assert np.array_equal(events.pe_counts, literal.pe_counts)
+
+
+def test_line_divisor_divides_every_address_exactly():
+    # The schedule divides PE-local addresses (0 <= e < 2**31) by the entries per line with a
+    # multiply and a shift; a wrong rounding would move a line boundary and a line read (T6).
+    from eiesim.sim.fast.kernel import line_divisor
+
+    rng = np.random.default_rng(0)
+    for per_line in [*range(1, 1025), 4681, 9362, 1 << 15]:
+        mul, shift = line_divisor(per_line)
+        assert mul * (1 << 31) < 1 << 63  # e * mul fits int64
+        edges = [0, 1, per_line - 1, per_line, per_line + 1, (1 << 31) - 1]
+        top = ((1 << 31) - 1) // per_line * per_line
+        edges += [top - 1, top, top + 1] if top + 1 < 1 << 31 else [top - 1, top]
+        for address in edges + rng.integers(0, 1 << 31, 20).tolist():
+            assert (address * mul) >> shift == address // per_line, (per_line, address)

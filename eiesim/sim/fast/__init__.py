@@ -154,9 +154,9 @@ def run(prepared: PreparedInputs, *, cycle_by_cycle: bool = False) -> EngineOutp
     program, load_cycles = _program_with_loads(nonzero, spec,
                                                layer.padded_in_features // n)
     per_line = int(spec.entries_per_sram_line)
-    timing = kernel.Timing(
-        num_pes=n, queue_depth=int(spec.act_queue_depth), entries_per_line=per_line,
-        line_shift=per_line.bit_length() - 1 if per_line & (per_line - 1) == 0 else -1)
+    line_mul, line_shift = kernel.line_divisor(per_line)
+    timing = kernel.Timing(num_pes=n, queue_depth=int(spec.act_queue_depth),
+                           entries_per_line=per_line, line_mul=line_mul, line_shift=line_shift)
     # A3's rounding shifts, clamped to 63 (see kernel._mac).
     arith = kernel.Arithmetic(
         is_fixed=is_fixed, round_shift=weight_frac > 0, quot_shift=min(weight_frac, 63),

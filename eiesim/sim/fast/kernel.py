@@ -75,8 +75,24 @@ NUM_CCU_COUNTERS = 4
 
 Activations = namedtuple("Activations", "fixed float")
 """Extended input (T1): int64 fixed-point values (A1; zeros in float32) and float32 values."""
-Timing = namedtuple("Timing", "num_pes queue_depth entries_per_line line_shift")
-"""N, D, entries per SRAM line L, and log2(L) if L is a power of two, else -1."""
+Timing = namedtuple("Timing", "num_pes queue_depth entries_per_line line_mul line_shift")
+"""N, D, entries per SRAM line L, and M and S with floor(e / L) = (e * M) >> S for every
+PE-local address 0 <= e < 2**31 (:func:`line_divisor`)."""
+
+
+def line_divisor(entries_per_line):
+    """(M, S) for dividing addresses by L with a multiply and a shift, which vectorizes where a
+    division does not: S = 31 + ceil(log2 L) and M = ceil(2**S / L) give floor(e / L) =
+    floor(e * M / 2**S) for 0 <= e < 2**31 (Granlund and Montgomery, "Division by invariant
+    integers using multiplication", PLDI 1994, theorem 4.2: M * L - 2**S < L <= 2**(S - 31)),
+    and e * M < 2**31 * 2**32 fits int64.
+
+    >>> m, s = line_divisor(9)
+    >>> [(e * m) >> s for e in (0, 8, 9, 2**31 - 1)] == [0, 0, 1, (2**31 - 1) // 9]
+    True
+    """
+    shift = 31 + (entries_per_line - 1).bit_length()
+    return -(-(1 << shift) // entries_per_line), shift
 Arithmetic = namedtuple("Arithmetic", "is_fixed round_shift quot_shift half_shift acc_min acc_max")
 """A3 and A5 (scalars): the format, the rounding shifts (see _mac), the adder's range."""
 Codebook = namedtuple("Codebook", "fixed float")
@@ -426,8 +442,7 @@ def _schedule(bcast_col, scans_before, timing, columns, pe_counts):
     """
     n = timing.num_pes
     queue_depth = timing.queue_depth
-    line_shift = timing.line_shift
-    per_line = timing.entries_per_line
+    line_mul, line_shift = timing.line_mul, timing.line_shift
     col_length, col_padding, col_first = columns.length, columns.padding, columns.start
     col_first_row = columns.first_row
     col_last_offset, col_last_row = columns.last_real_offset, columns.last_real_row
@@ -480,21 +495,20 @@ def _schedule(bcast_col, scans_before, timing, columns, pe_counts):
             entries[p] += k
             padding[p] += col_padding[j, p]
             empty[p] += k == 0  # finished in its pop cycle (T5)
+        # T6: the column's line reads (a multiply and a shift divide by L, see Timing). For an
+        # empty column (k = 0) the last line is meaningless: it reads no line and leaves the
+        # line register as it is.
         for p in range(n):
             k = np.int64(col_length[j, p])
             first = np.int64(col_first[j, p])
-            if line_shift >= 0:  # entries per line is a power of two
-                first_line = first >> line_shift
-                last_line = (first + k - 1) >> line_shift
-            else:
-                first_line = first // per_line
-                last_line = (first + k - 1) // per_line
-            # An empty column (k = 0) reads no line and leaves the line register as it is.
+            first_line = (first * line_mul) >> line_shift
+            last_line = ((first + k - 1) * line_mul) >> line_shift
             reads = last_line - first_line + (line_reg[p] != first_line)
             line_reads[p] += reads if k > 0 else 0
             line_reg[p] = last_line if k > 0 else line_reg[p]
-            # first_row is -1 when the column starts with padding or is empty, and prev_row is
-            # then -1 only while prev_cycle is still -2, so it never counts as a bypass.
+        # T7: the bypass. first_row is -1 when the column starts with padding or is empty, and
+        # prev_row is then -1 only while prev_cycle is still -2, so it never counts.
+        for p in range(n):
             bypasses[p] += (prev_cycle[p] == pops[p]) & (prev_row[p] == col_first_row[j, p])
             offset = col_last_offset[j, p]  # -1: no real entry, the previous one stays last
             prev_cycle[p] = pops[p] + 1 + offset if offset >= 0 else prev_cycle[p]
