@@ -44,8 +44,14 @@ def simulate(engine, codes, activations, spec):
     result = eiesim.simulate(layer, activations, spec, engine=engine,
                              trace=recorder)
     if recorder is not None:
-        # The reference engine runs every cycle of the layer, the end latency included.
+        # The reference engine runs every cycle of the layer, the end latency included, and
+        # the exported trace shows the latency as a slice at the end.
         assert recorder.meta["total_cycles"] == result.cycles
+        latency = [event for event in recorder.to_chrome_trace()["traceEvents"]
+                   if event.get("name") == "end-of-layer latency"]
+        assert [(event["ts"], event["dur"]) for event in latency] == (
+            [(result.cycles - spec.end_of_layer_latency_cycles,
+              spec.end_of_layer_latency_cycles)] if spec.end_of_layer_latency_cycles else [])
     if len(batches) == 1:
         literal = run(prepare_inputs(layer, activations, spec), cycle_by_cycle=True)
         assert literal.frontend_cycles == result.frontend_cycles
