@@ -52,25 +52,40 @@ def cli_command() -> list[str]:
 def measure_process(command: list[str], runs: int) -> dict[str, Any]:
     """Whole-process wall time of ``command``: one untimed run (it fills numba's on-disk cache
     and the OS's file cache), then ``runs`` timed runs; medians, and the child's CPU time."""
+    return measure_processes({"command": command}, runs)["command"]
+
+
+def measure_processes(commands: dict[str, list[str]], runs: int) -> dict[str, dict[str, Any]]:
+    """:func:`measure_process` for several commands, taking turns (one run of each per round),
+    so that a change in the machine's load while they run affects all of them alike: what
+    makes their ratios comparable on a shared machine."""
     env = subprocess_env()
-    times, cpu_times = [], []
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    cpu_times: dict[str, list[float]] = {name: [] for name in commands}
+    errors: dict[str, str] = {}
     for index in range(runs + 1):
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        start = time.perf_counter()
-        done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
-        elapsed = time.perf_counter() - start
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        if done.returncode != 0:
-            return {"command": " ".join(command), "error": done.stderr.strip()[-500:]}
-        if index:
-            times.append(elapsed)
-            cpu_times.append(after.ru_utime + after.ru_stime - before.ru_utime
-                             - before.ru_stime)
+        for name, command in commands.items():
+            if name in errors:
+                continue
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            start = time.perf_counter()
+            done = subprocess.run(command, capture_output=True, text=True, env=env,
+                                  timeout=900)
+            elapsed = time.perf_counter() - start
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            if done.returncode != 0:
+                errors[name] = done.stderr.strip()[-500:]
+            elif index:
+                times[name].append(elapsed)
+                cpu_times[name].append(after.ru_utime + after.ru_stime - before.ru_utime
+                                       - before.ru_stime)
     # CPU time (user + system of the child) is less sensitive than wall time to other
-    # processes competing for the cores; both are reported, the target judges the wall time.
-    return {"command": " ".join(command), "runs": len(times),
-            "median_s": statistics.median(times), "min_s": min(times), "max_s": max(times),
-            "cpu_median_s": statistics.median(cpu_times)}
+    # processes competing for the cores; both are reported, the targets judge the wall time.
+    return {name: {"command": " ".join(command), "error": errors[name]} if name in errors
+            else {"command": " ".join(command), "runs": len(times[name]),
+                  "median_s": statistics.median(times[name]), "min_s": min(times[name]),
+                  "max_s": max(times[name]), "cpu_median_s": statistics.median(cpu_times[name])}
+            for name, command in commands.items()}
 
 
 def measure_cli(runs: int) -> dict[str, Any]:
@@ -78,12 +93,19 @@ def measure_cli(runs: int) -> dict[str, Any]:
     return measure_process(cli_command() + ["run", "--example", "alexnet-fc8"], runs)
 
 
+IMPORTS_COMMAND = [sys.executable, "-c", "import numpy, numba"]
+"""What any numba program pays before it does anything: the yardstick of the start-up
+ratio (``cli_example_vs_imports``)."""
+
+
 def measure_cli_startup(runs: int) -> dict[str, Any]:
     """Start-up cost of the command line: ``eiesim --help`` (imports and argument parsing
-    only) and ``eiesim run --example alexnet-fc8`` (plus loading, encoding and simulating the
-    shipped layer), whole-process medians."""
-    return {"help": measure_process(cli_command() + ["--help"], runs),
-            "run_example": measure_cli(runs)}
+    only), ``eiesim run --example alexnet-fc8`` (plus loading, encoding and simulating the
+    shipped layer) and, for comparison, ``python -c "import numpy, numba"``; whole-process
+    medians, the three taking turns."""
+    return measure_processes({"help": cli_command() + ["--help"],
+                              "run_example": cli_command() + ["run", "--example", "alexnet-fc8"],
+                              "imports": IMPORTS_COMMAND}, runs)
 
 
 def measure_sweep_throughput(config: BenchConfig) -> dict[str, Any]:

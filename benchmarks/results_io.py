@@ -126,7 +126,8 @@ def _speed_lines(summary: dict[str, Any]) -> list[str]:
     elif memory.get("error"):
         lines.append(f"encode memory: failed: {memory['error']}")
     for key, label in (("help", "eiesim --help"),
-                       ("run_example", "eiesim run --example alexnet-fc8")):
+                       ("run_example", "eiesim run --example alexnet-fc8"),
+                       ("imports", 'python -c "import numpy, numba"')):
         measured = (summary.get("cli_startup") or {}).get(key)
         if not measured:
             continue

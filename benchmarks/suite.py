@@ -280,6 +280,7 @@ def summarize(table: Any, config: BenchConfig, *, cli_startup: dict[str, Any],
     vgg6 = table[table["layer"] == MEMORY_LAYER]
     cli = cli_startup.get("run_example", {})
     help_run = cli_startup.get("help", {})
+    imports = cli_startup.get("imports", {})
 
     def first(rows: Any, column: str, scale: float = 1.0) -> float:
         return float(rows[column].iloc[0]) * scale if len(rows) else math.nan
@@ -298,11 +299,15 @@ def summarize(table: Any, config: BenchConfig, *, cli_startup: dict[str, Any],
         "sweep_points_per_min": float(sweep.get("points_per_min", math.nan)),
         "cli_example_s": float(cli.get("median_s", math.nan)),
         "cli_help_s": float(help_run.get("median_s", math.nan)),
+        "cli_example_vs_imports": float(cli.get("median_s", math.nan))
+        / float(imports.get("median_s", math.nan)),
     }
     best = {  # the least disturbed run: shows how much of a miss is the machine's noise
         "fast_engine_alexnet_fc8_ms": first(real, "sim_wall_min_ms"),
         "cli_example_s": float(cli.get("min_s", math.nan)),
         "cli_help_s": float(help_run.get("min_s", math.nan)),
+        "cli_example_vs_imports": float(cli.get("min_s", math.nan))
+        / float(imports.get("min_s", math.nan)),
         "sweep_points_per_min": 60.0 * sweep["points"] / sweep["min_s"] if sweep.get("min_s")
         else math.nan,
     }

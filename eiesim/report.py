@@ -11,12 +11,15 @@ from eiesim.sim.result import SimResult
 
 # Scalar metrics of one run, in the order tables and sweeps show them: name -> (label, how).
 SCALAR_METRICS: dict[str, str] = {
-    "cycles": "total cycles = front end + drain + ReLU + write-back (rules T8-T10, T13)",
+    "cycles": "total cycles = front end + drain + ReLU + write-back + end latency (rules "
+              "T8-T10, T13, T14)",
     "frontend_cycles": "front-end cycles T, summed over output batches (rule T8)",
     "drain_cycles": "arithmetic pipeline drain, P per output batch (rule T9)",
     "relu_cycles": "cycles of a separate ReLU pass; 0 when ReLU is applied on the way out "
                    "(rule T10)",
     "writeback_cycles": "output batches written to the activation SRAM (rule T13)",
+    "end_latency_cycles": "cycles after the last write-back before the layer is done "
+                          "(rule T14; 0 on the paper's chip)",
     "output_batches": "runs of the layer, one per output batch (rule T13)",
     "time_s": "cycles / clock",
     "effective_gops": "dense-equivalent GOP/s (2 * out * in / time)",
@@ -45,7 +48,8 @@ SCHEMA_VERSION = 1
 """Version of the JSON results' layout (``eiesim run --json``, network results)."""
 
 
-CYCLE_COMPONENTS = ("frontend_cycles", "drain_cycles", "relu_cycles", "writeback_cycles")
+CYCLE_COMPONENTS = ("frontend_cycles", "drain_cycles", "relu_cycles", "writeback_cycles",
+                    "end_latency_cycles")
 """The parts of ``cycles``; they add up to it exactly, also for layers run in output batches."""
 
 
@@ -96,7 +100,8 @@ def format_table(result: SimResult, *, title: str = "") -> str:
                   f"queue depth {spec.act_queue_depth}, {spec.arithmetic}"),
         ("cycles", f"{result.cycles:,}  (front end {result.frontend_cycles:,} + drain "
                    f"{result.drain_cycles:,} + ReLU {result.relu_cycles:,} + write-back "
-                   f"{result.writeback_cycles:,}; {result.output_batches} output "
+                   f"{result.writeback_cycles:,} + end latency "
+                   f"{result.end_latency_cycles:,}; {result.output_batches} output "
                    f"batch{'es' if result.output_batches > 1 else ''})"),
         ("time", f"{_si(result.time_s, 's')} at {_si(spec.clock_hz, 'Hz')}"),
         ("throughput", f"{result.effective_gops:,.1f} GOP/s dense-equivalent, "

@@ -35,7 +35,7 @@ class Parameter:
     axes and the validation messages are all made from it."""
 
     doc: str
-    kind: type  # int, float or str
+    kind: type  # int, float, str or bool
     unit: str = ""
     low: float | None = None
     high: float | None = None
@@ -50,7 +50,8 @@ class Parameter:
 def _param(default: Any, doc: str, *, unit: str = "", low: float | None = None,
            high: float | None = None, flag: str = "", axis: str | None = None,
            metavar: str = "VALUE", hint: str) -> Any:
-    kind = str if isinstance(default, str) else float if isinstance(default, float) else int
+    kind = bool if isinstance(default, bool) else str if isinstance(default, str) \
+        else float if isinstance(default, float) else int
     return dataclasses.field(default=default, metadata={"eiesim": Parameter(
         doc=doc, kind=kind, unit=unit, low=low, high=high, flag=flag, axis=axis,
         metavar=metavar, hint=hint, optional=default is None, default=default)})
@@ -141,6 +142,18 @@ class HardwareSpec:
         unit="outputs/cycle", low=0, high=1 << 16, flag="--relu-per-cycle", metavar="K",
         hint="use 0 for ReLU on the way out of the register file (EIE), or the outputs per "
              "cycle of a separate ReLU pass")
+    end_of_layer_latency_cycles: int = _param(
+        0, "cycles after the last write-back before the layer counts as done (rule T14); the "
+        "paper gives none, EIE's RTL model counts 2", unit="cycles", low=0, high=1 << 16,
+        flag="--end-latency", metavar="CYCLES",
+        hint="the paper's chip has none (0); the RTL model counts 2")
+    source_regs_hold_whole_input: bool = _param(
+        False, "false: the source register file holds act_regs_per_file activations per PE and "
+        "a longer input is loaded from the activation SRAM in input batches (rule T12), as "
+        "EIE's 64-entry register file must; true: it holds the whole input vector, with no "
+        "input batches and no load cycles, as EIE's RTL model does", flag="--whole-input-regs",
+        metavar="BOOL",
+        hint="the paper's chip batches long inputs (false); the RTL model holds them whole (true)")
 
     # --- arithmetic --------------------------------------------------------------------------
     arithmetic: str = _param(
@@ -165,7 +178,10 @@ class HardwareSpec:
             value = getattr(self, name)
             if value is None and param.optional:
                 continue
-            _check_number(self, name, param)
+            if param.kind is bool:
+                _check_flag(self, name, param)
+            else:
+                _check_number(self, name, param)
         if not isinstance(self.arithmetic, str) or not (
                 self.arithmetic == "float32" or _FIXED_RE.match(self.arithmetic)):
             raise SpecError(f"{_named('arithmetic', self.arithmetic)} is not supported; "
@@ -311,6 +327,23 @@ class HardwareSpec:
         return cls(**dict(values))
 
     @classmethod
+    def preset(cls, name: str, **changes: Any) -> HardwareSpec:
+        """The spec of a named preset (:data:`PRESETS`), with ``changes`` on top.
+
+        >>> spec = HardwareSpec.preset("authors-model")
+        >>> spec.act_queue_depth, spec.arith_pipeline_stages, spec.end_of_layer_latency_cycles
+        (7, 3, 2)
+        >>> HardwareSpec.preset("eie") == HardwareSpec()
+        True
+        """
+        if name not in PRESETS:
+            close = difflib.get_close_matches(str(name), PRESETS, n=1)
+            raise SpecError(f"unknown preset {name!r}"
+                            + (f" (did you mean {close[0]!r}?)" if close else "")
+                            + f"; known presets are {', '.join(PRESETS)}")
+        return cls.from_dict({**PRESETS[name].values, **changes})
+
+    @classmethod
     def from_rtl_queue_slots(cls, slots: int, **others: Any) -> HardwareSpec:
         """The spec whose queue matches an RTL-model circular buffer of ``slots`` slots."""
         if isinstance(slots, bool) or not isinstance(slots, int) or slots < 2:
@@ -323,6 +356,17 @@ def _named(name: str, value: Any) -> str:
     """``num_pes = 0 (--pes)``: a field and its value, with the command-line flag that sets it,
     so that one message serves Python and command-line users."""
     return f"{name} = {value!r} ({PARAMETERS[name].flag})"
+
+
+def _check_flag(spec: HardwareSpec, name: str, param: Parameter) -> None:
+    value = getattr(spec, name)
+    # A numpy boolean scalar (from a sweep grid or a loaded file) is accepted and stored as a
+    # plain bool; 0 and 1 are not, so that a number meant for another field is not taken as one.
+    is_numpy_bool = getattr(getattr(value, "dtype", None), "kind", "") == "b" \
+        and getattr(value, "ndim", 1) == 0
+    if not (isinstance(value, bool) or is_numpy_bool):
+        raise SpecError(f"{_named(name, value)} must be true or false; {param.hint}")
+    object.__setattr__(spec, name, bool(value))
 
 
 def _check_number(spec: HardwareSpec, name: str, param: Parameter) -> None:
@@ -368,6 +412,34 @@ def field_for(name: str) -> str:
     raise SpecError(f"unknown hardware parameter {name!r}"
                     + (f" (did you mean {close[0]!r}?)" if close else "")
                     + f"; known parameters are {', '.join(PARAMETERS)}")
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named design point: the fields it changes from the defaults, and why each."""
+
+    doc: str
+    changes: tuple[tuple[str, Any, str], ...] = ()  # (field, value, why)
+
+    @property
+    def values(self) -> dict[str, Any]:
+        return {name: value for name, value, _ in self.changes}
+
+
+PRESETS: dict[str, Preset] = {
+    "eie": Preset("EIE as the paper describes it: the defaults of every field"),
+    "authors-model": Preset(
+        "EIE's RTL model, the authors' cycle-level C++ simulator that the paper's cycle counts "
+        "came from (docs/hardware.md §7)",
+        (("act_queue_depth", 7, "its queue is a circular buffer of 8 slots, which holds 7 "
+                                "entries"),
+         ("arith_pipeline_stages", 3, "its arithmetic pipeline has 3 stages, the paper's RTL 4"),
+         ("end_of_layer_latency_cycles", 2, "it counts two cycles after the last write-back "
+                                            "before it declares the layer done"),
+         ("source_regs_hold_whole_input", True, "its register file holds the whole input "
+                                                "vector: no input batches, no load cycles"))),
+}
+"""Named presets for :meth:`HardwareSpec.preset` and ``--preset NAME`` on every command."""
 
 
 DEFAULT_SPEC = HardwareSpec()

@@ -91,7 +91,8 @@ def assert_results_equal(a: Any, b: Any, *, names: tuple[str, str] = ("a", "b"),
 
     if int(a.frontend_cycles) != int(b.frontend_cycles):
         differ("frontend_cycles", a.frontend_cycles, b.frontend_cycles)
-    for name in ("drain_cycles", "relu_cycles", "writeback_cycles", "output_batches"):
+    for name in ("drain_cycles", "relu_cycles", "writeback_cycles", "end_latency_cycles",
+                 "output_batches"):
         if hasattr(a, name) and getattr(a, name) != getattr(b, name):
             differ(name, getattr(a, name), getattr(b, name))
 

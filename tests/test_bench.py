@@ -160,6 +160,12 @@ def test_json_records_cli_startup_and_sweep_throughput(quick_run):
     startup = payload["summary"]["cli_startup"]
     assert startup["help"]["command"].endswith("--help")
     assert startup["run_example"]["command"].endswith("run --example alexnet-fc8")
+    assert startup["imports"]["command"].endswith("import numpy, numba")
+    ratio = {target["name"]: target for target in payload["summary"]["targets"]}[
+        "cli_example_vs_imports"]
+    assert ratio["measured"] == pytest.approx(startup["run_example"]["median_s"]
+                                              / startup["imports"]["median_s"])
+    assert ratio["met"] == (ratio["measured"] < ratio["limit"])
     for measured in startup.values():
         assert "error" not in measured, measured
         assert measured["runs"] == payload["config"]["cli_runs"]

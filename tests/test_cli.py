@@ -288,3 +288,88 @@ def test_float_weights_report_the_error_against_the_users_weights(tmp_path):
     assert 0 < payload["weight_error"]["relative"] < 0.5
     table = run_cli("run", "float.npz", "--pes", "4", cwd=tmp_path)
     assert "vs your weights" in table.stdout and "quantized" in table.stdout
+
+
+def test_preset_is_the_base_of_the_other_flags(example_json):
+    done = run_cli("run", "--example", "alexnet-fc8", "--preset", "authors-model", "--json")
+    assert done.returncode == 0, done.stderr
+    authors = json.loads(done.stdout)
+    assert authors["config"]["act_queue_depth"] == 7
+    assert authors["config"]["arith_pipeline_stages"] == 3
+    assert authors["config"]["source_regs_hold_whole_input"] is True
+    assert authors["end_latency_cycles"] == 2 and example_json["end_latency_cycles"] == 0
+    done = run_cli("run", "--example", "alexnet-fc8", "--preset", "authors-model", "--fifo", "3",
+                   "--set", "end_of_layer_latency_cycles=0", "--whole-input-regs", "no",
+                   "--json")
+    assert done.returncode == 0, done.stderr
+    changed = json.loads(done.stdout)
+    assert changed["config"]["act_queue_depth"] == 3
+    assert changed["config"]["arith_pipeline_stages"] == 3  # still the preset's
+    assert changed["end_latency_cycles"] == 0
+    assert changed["config"]["source_regs_hold_whole_input"] is False
+
+
+@pytest.mark.parametrize("command", ["run", "sweep", "compress", "search"])
+def test_every_command_with_hardware_flags_takes_a_preset(command):
+    from eiesim.cli import build_parser
+    from eiesim.cli.options import spec_from_args
+
+    needed = {"run": ["--example", "alexnet-fc8"],
+              "sweep": ["--example", "alexnet-fc8", "--out", "x.csv"],
+              "compress": ["layer.npz", "--method", "magnitude", "--density", "0.1", "-o",
+                           "out.npz"],
+              "search": ["net.npz", "--data", "d.npz", "--objective", "cycles",
+                         "--max-accuracy-drop", "0.01", "-o", "o.npz", "--report", "r.json"],
+              }[command]
+    argv = [command, *needed, "--preset", "authors-model", "--set", "num_pes=16"]
+    spec = spec_from_args(build_parser(argv).parse_args(argv))
+    assert (spec.num_pes, spec.end_of_layer_latency_cycles) == (16, 2)
+
+
+def test_unknown_preset_exits_2_with_the_known_names(tmp_path):
+    done = run_cli("run", "--example", "alexnet-fc8", "--preset", "rtl", cwd=tmp_path)
+    assert done.returncode == 2 and not done.stdout
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert "unknown preset 'rtl'" in done.stderr
+    assert "known presets are eie, authors-model" in done.stderr
+
+
+def test_sweep_axis_of_a_flag_field_under_a_preset(tmp_path):
+    import pandas as pd
+
+    out = tmp_path / "sweep.csv"
+    done = run_cli("sweep", "--example", "alexnet-fc8", "--preset", "authors-model",
+                   "--pes", "32,64", "--whole-input-regs", "true,false", "--out", str(out),
+                   "--no-progress")
+    assert done.returncode == 0, done.stderr
+    table = pd.read_csv(out).set_index(["pes", "source_regs_hold_whole_input"])
+    assert (table["end_latency_cycles"] == 2).all()
+    # 128 inputs per PE on 32 PEs: batches and load cycles only without the preset's registers.
+    assert table.loc[(32, False), "cycles"] > table.loc[(32, True), "cycles"]
+    assert table.loc[(64, False), "cycles"] == table.loc[(64, True), "cycles"]
+
+
+def test_the_command_loads_cached_kernels_without_numbas_compiler_set_up(tmp_path):
+    # The same cycles as the library's own run; numba's linear-algebra implementations (part
+    # of the compiler's set-up) never load; a function compiled afterwards (a cache miss)
+    # still compiles, with the full set-up and numba's extensions.
+    program = (
+        "import sys, contextlib, io, json\n"
+        "from eiesim.cli import main\n"
+        "from eiesim.cli.kernel_loading import LightCachedKernelLoads\n"
+        "sys.meta_path.insert(0, LightCachedKernelLoads())\n"
+        "out = io.StringIO()\n"
+        "with contextlib.redirect_stdout(out):\n"
+        "    code = main(['run', '--example', 'alexnet-fc8', '--json'])\n"
+        "from numba.core import entrypoints\n"
+        "print(code, json.loads(out.getvalue())['cycles'], 'numba.np.linalg' in sys.modules,\n"
+        "      entrypoints._already_initialized)\n"
+        "import numba, numpy as np\n"
+        "total = numba.njit(lambda x: np.sort(x).sum())\n"
+        "print(total(np.arange(4.0)), 'numba.np.linalg' in sys.modules,\n"
+        "      entrypoints._already_initialized)\n")
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=600)
+    assert done.returncode == 0, done.stderr
+    # Numba's extensions wait until something is compiled, then load before it compiles.
+    assert done.stdout.split() == ["0", "7894", "False", "False", "6.0", "True", "True"]

@@ -296,3 +296,32 @@ def test_a_quantized_layer_keeps_its_encodings_per_encoding_key():
     # A copy for another process carries no encodings, and equality ignores them.
     copy = pickle.loads(pickle.dumps(layer))
     assert "_encodings" not in copy.__dict__ and copy.encode(spec) is not first
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**31), pes=st.integers(1, 9), index_bits=st.integers(1, 4),
+       zeros=st.sampled_from([0.0, 0.5, 0.9, 1.0]), negative_zero=st.booleans())
+def test_float_outputs_skip_zero_inputs_without_changing_a_bit(seed, pes, index_bits, zeros,
+                                                               negative_zero):
+    # The float reference decodes only the columns whose input is not zero. Their terms are
+    # +-0 and the sums start at +0, so leaving them out must give every output bit for bit as
+    # summing every real entry in storage order does.
+    from eiesim.testing import random_layer
+
+    case = random_layer(seed, out_features=1 + seed % 29, in_features=1 + seed % 17,
+                        density=0.4, act_density=1.0 - zeros, signed_activations=True,
+                        bias=bool(seed % 2))
+    layer = case.encode(HardwareSpec(num_pes=pes, rel_index_bits=index_bits))
+    activations = np.asarray(case.activations, dtype=np.float64)
+    if negative_zero:
+        activations = np.where(activations == 0, -0.0, activations)
+    rows, columns, codes = layer.real_entry_coordinates()
+    extended = np.zeros(layer.num_columns)
+    extended[:layer.in_features] = activations
+    if layer.has_bias:
+        extended[layer.bias_column] = 1.0
+    every_term = np.bincount(rows, weights=layer.codebook.astype(np.float64)[codes]
+                             * extended[columns], minlength=layer.out_features)
+    expected = np.maximum(every_term, 0.0)
+    assert np.array_equal(layer.float_outputs(activations).view(np.uint64),
+                          expected.view(np.uint64))

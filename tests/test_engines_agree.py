@@ -48,6 +48,9 @@ def cases(draw):
         act_sram_width_bits=draw(st.sampled_from([32, 64, 128])),
         act_sram_bytes=1 << 16,
         ptr_sram_bytes=1 << 16,
+        # The authors' model's two rules (T12 without input batches, T14).
+        source_regs_hold_whole_input=draw(st.booleans()),
+        end_of_layer_latency_cycles=draw(st.sampled_from([0, 0, 1, 2, 5])),
     )
     case = random_layer(
         draw(st.integers(0, 2**32 - 1)),

@@ -87,6 +87,25 @@ def test_saturation_values():
     assert acc.tolist() == [-97, 96, -97, -128]
 
 
+def test_saturation_after_and_between_long_unsaturated_stretches():
+    # fixed8, Q3.4; codebook +-0.25 = +-4 units per term with an input of 1.0 (16 units):
+    # row 0 climbs for 60 columns (to 240: it saturates at 127 after 32), falls for 120 (to
+    # -128 again saturated), climbs for 60; row 1 alternates and never saturates; row 2 waits
+    # 150 empty columns, then climbs. The fast engine skips the saturation check while no sum
+    # can leave the range, so this walks it in and out of that shortcut; the oracle and the
+    # cycle-by-cycle kernel saturate every add.
+    spec = HardwareSpec(num_pes=2, arithmetic="fixed8")
+    codebook = np.array([0.0, 0.25, -0.25], dtype=np.float32)
+    columns = 240
+    codes = np.zeros((3, columns), dtype=np.uint8)
+    codes[0] = [1] * 60 + [2] * 120 + [1] * 60
+    codes[1] = [1, 2] * (columns // 2)
+    codes[2, 150:] = 1
+    layer = encode(codes, codebook, spec=spec)
+    acc = check_values(layer, np.ones(columns), spec)
+    assert acc.tolist() == [-128 + 60 * 4, 0, 127]  # row 2: 90 * 4 = 360 saturates at 127
+
+
 @pytest.mark.parametrize("weight_frac_bits", [0, 1, 31, 62, 63, 64])
 def test_extreme_weight_fraction_bits(weight_frac_bits):
     # fixed32 with F_a = 31: products reach (-2**31)**2 = 2**62, and F_w may be up to 2B = 64
@@ -128,3 +147,39 @@ def test_alexnet_fc8(arithmetic):
         + data["codebook"][data["bias_codes"]], 0.0)
     tolerance = 1e-4 if arithmetic == "float32" else 0.5
     assert np.max(np.abs(result.outputs - reference)) < tolerance
+
+
+@pytest.mark.slow  # compiles the kernels for the wide summaries (about half a minute)
+def test_more_rows_per_pe_than_int16_holds():
+    # 40,000 rows on one PE: the fast engine keeps its per-(column, PE) summaries in int32
+    # instead of int16 (one row of 16 is real, so columns are long). The literal kernel, which
+    # reads the storage directly, and the oracle must agree with it.
+    from eiesim.sim.fast import columns_of
+
+    spec = HardwareSpec(num_pes=1, act_regs_per_file=1 << 16, act_sram_bytes=1 << 20)
+    codes = np.zeros((40_000, 3), dtype=np.uint8)
+    codes[::16, 0] = 1
+    codes[5::7, 2] = 2
+    layer = encode(codes, np.array([0.0, 0.5, -0.25], dtype=np.float32), spec=spec)
+    check_values(layer, np.array([1.0, 2.0, -1.5]), spec)
+    assert columns_of(layer).length.dtype == np.int32
+    prepared = prepare_inputs(layer, np.array([1.0, 2.0, -1.5]), spec)
+    events, literal = run(prepared), run(prepared, cycle_by_cycle=True)
+    assert events.frontend_cycles == literal.frontend_cycles
+    assert np.array_equal(events.pe_counts, literal.pe_counts)
+
+
+def test_line_divisor_divides_every_address_exactly():
+    # The schedule divides PE-local addresses (0 <= e < 2**31) by the entries per line with a
+    # multiply and a shift; a wrong rounding would move a line boundary and a line read (T6).
+    from eiesim.sim.fast.kernel import line_divisor
+
+    rng = np.random.default_rng(0)
+    for per_line in [*range(1, 1025), 4681, 9362, 1 << 15]:
+        mul, shift = line_divisor(per_line)
+        assert mul * (1 << 31) < 1 << 63  # e * mul fits int64
+        edges = [0, 1, per_line - 1, per_line, per_line + 1, (1 << 31) - 1]
+        top = ((1 << 31) - 1) // per_line * per_line
+        edges += [top - 1, top, top + 1] if top + 1 < 1 << 31 else [top - 1, top]
+        for address in edges + rng.integers(0, 1 << 31, 20).tolist():
+            assert (address * mul) >> shift == address // per_line, (per_line, address)

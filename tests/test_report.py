@@ -21,7 +21,9 @@ def layers():
     return [("small", small, eiesim.HardwareSpec(num_pes=4)),
             ("NT-Wd-shaped", nt_wd, eiesim.HardwareSpec(act_sram_bytes=1 << 12)),
             ("small, separate ReLU pass", small,
-             eiesim.HardwareSpec(num_pes=4, relu_outputs_per_cycle=2, act_regs_per_file=3))]
+             eiesim.HardwareSpec(num_pes=4, relu_outputs_per_cycle=2, act_regs_per_file=3)),
+            ("small, authors' model", small, eiesim.HardwareSpec.preset("authors-model",
+                                                                       num_pes=4))]
 
 
 @pytest.mark.parametrize("name, case, spec", layers(), ids=[name for name, _, _ in layers()])
@@ -40,6 +42,8 @@ def test_cycle_components_add_up_in_metrics_json_and_table(name, case, spec):
     if name == "NT-Wd-shaped":
         assert result.output_batches == 3 and result.writeback_cycles > 0
         assert result.drain_cycles == 3 * spec.arith_pipeline_stages
+    if "authors' model" in name:
+        assert result.end_latency_cycles == 2  # rule T14
     if "separate ReLU" in name:
         assert result.relu_cycles > 0 and result.output_batches > 1
 

@@ -75,6 +75,60 @@ def test_every_field_declares_doc_unit_range_and_flag():
     for name, param in PARAMETERS.items():
         assert param.doc and param.hint and param.flag.startswith("--"), name
         assert field_for(param.flag) == name
-        if param.kind is not str:
+        if param.kind in (int, float):  # a number; str and bool fields have no unit or range
             assert param.unit and (param.low is not None), name
     assert AXES["pes"] == "num_pes" and field_for("fifo") == "act_queue_depth"
+
+
+def test_presets_are_the_defaults_and_the_authors_model():
+    from eiesim.spec import PRESETS
+
+    assert HardwareSpec.preset("eie") == HardwareSpec()
+    authors = HardwareSpec.preset("authors-model")
+    changed = {name: value for name, value in authors.to_dict().items()
+               if value != getattr(HardwareSpec(), name)}
+    assert changed == {"act_queue_depth": 7, "arith_pipeline_stages": 3,
+                       "end_of_layer_latency_cycles": 2, "source_regs_hold_whole_input": True}
+    assert changed == PRESETS["authors-model"].values
+    # The RTL model's 8-slot buffer, as --fifo counts it (entries held).
+    assert authors.act_queue_depth == HardwareSpec.from_rtl_queue_slots(8).act_queue_depth
+
+
+def test_preset_is_a_base_that_changes_override():
+    spec = HardwareSpec.preset("authors-model", act_queue_depth=3, num_pes=16)
+    assert (spec.act_queue_depth, spec.num_pes, spec.end_of_layer_latency_cycles) == (3, 16, 2)
+    with pytest.raises(SpecError, match=r"act_queue_depth = 0"):
+        HardwareSpec.preset("authors-model", act_queue_depth=0)
+
+
+def test_unknown_preset_names_the_known_ones():
+    with pytest.raises(SpecError, match=r"unknown preset 'authors'.*did you mean "
+                                        r"'authors-model'.*known presets are eie, authors-model"):
+        HardwareSpec.preset("authors")
+
+
+def test_every_preset_is_documented_with_each_change_and_why():
+    from pathlib import Path
+
+    from eiesim.spec import PRESETS
+
+    hardware_md = (Path(__file__).parent.parent / "docs" / "hardware.md").read_text()
+    for name, preset in PRESETS.items():
+        assert f"`{name}`" in hardware_md, name
+        assert preset.doc
+        for field, _, why in preset.changes:
+            assert f"`{field}`" in hardware_md and why, (name, field)
+
+
+def test_flag_fields_take_booleans_only():
+    import numpy as np
+
+    assert HardwareSpec(source_regs_hold_whole_input=np.bool_(True)) \
+        .source_regs_hold_whole_input is True
+    for bad in (1, 0, "true", None):
+        with pytest.raises(SpecError, match=r"source_regs_hold_whole_input = .* "
+                                            r"\(--whole-input-regs\) must be true or false"):
+            HardwareSpec(source_regs_hold_whole_input=bad)
+    with pytest.raises(SpecError, match=r"end_of_layer_latency_cycles = -1 \(--end-latency\) "
+                                        r"is below the minimum 0"):
+        HardwareSpec(end_of_layer_latency_cycles=-1)

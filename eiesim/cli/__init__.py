@@ -88,8 +88,12 @@ class _SkipNumbaBlasProbe:
 def console_main() -> None:
     """The ``eiesim`` console script: :func:`main`, then exit without tearing the interpreter
     down (a quarter of a second for numba's and numpy's modules) once every output is flushed;
-    every file was already committed or removed by then."""
+    every file was already committed or removed by then. Kernels come from numba's cache
+    without numba's compiler set-up (:mod:`eiesim.cli.kernel_loading`)."""
+    from eiesim.cli.kernel_loading import LightCachedKernelLoads
+
     sys.meta_path.insert(0, _SkipNumbaBlasProbe())
+    sys.meta_path.insert(0, LightCachedKernelLoads())
     code = main()
     sys.stdout.flush()
     sys.stderr.flush()

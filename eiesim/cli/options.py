@@ -19,10 +19,12 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from eiesim.errors import SpecError, UsageError
-from eiesim.spec import DEFAULT_SPEC, PARAMETERS, HardwareSpec, Parameter, field_for
+from eiesim.spec import DEFAULT_SPEC, PARAMETERS, PRESETS, HardwareSpec, Parameter, field_for
 
 _SI = {"": 1.0, "k": 1e3, "m": 1e6, "g": 1e9}
 _NUMBER = re.compile(r"-\d|-\.\d")
+_BOOLEANS = {"true": True, "yes": True, "on": True, "1": True,
+             "false": False, "no": False, "off": False, "0": False}
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -158,6 +160,11 @@ def parse_value(param: Parameter, text: str) -> Any:
         return None
     if param.kind is str:
         return text
+    if param.kind is bool:
+        if text.lower() not in _BOOLEANS:
+            raise argparse.ArgumentTypeError(f"{param.flag} {text!r} is not true or false (or "
+                                             f"yes/no, on/off, 1/0)")
+        return _BOOLEANS[text.lower()]
     if param.unit == "Hz":
         return parse_hz(text)
     try:
@@ -208,18 +215,33 @@ def parse_variation(text: str) -> tuple[str, list[Any]]:
 def _help(name: str, param: Parameter) -> str:
     default = DEFAULT_SPEC.to_dict()[name]
     unit = f" {param.unit}" if param.unit and default is not None else ""
-    shown = "unset" if default is None else f"{default:g}" if isinstance(default, float) \
-        else default
+    shown = "unset" if default is None else str(default).lower() if isinstance(default, bool) \
+        else f"{default:g}" if isinstance(default, float) else default
     return f"{param.doc} (default {shown}{unit})".replace("%", "%%")
+
+
+def parse_preset(text: str) -> str:
+    """``--preset NAME``: the name of one of :data:`eiesim.spec.PRESETS`."""
+    try:
+        HardwareSpec.preset(text)
+    except SpecError as error:  # the unknown name, the closest known one and the list
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return text
 
 
 def add_spec_options(parser: argparse.ArgumentParser, *, lists: bool = False,
                      fields: tuple[str, ...] | None = None, fit: bool = True) -> None:
-    """One flag per spec field (or per field of ``fields``); with ``lists`` each takes a
-    comma-separated list (sweep axes). ``fit`` adds ``--fit-memories``."""
+    """``--preset``, then one flag per spec field (or per field of ``fields``); with ``lists``
+    each takes a comma-separated list (sweep axes). ``fit`` adds ``--fit-memories``."""
     group = parser.add_argument_group(
         "hardware" + (" axes (comma-separated values; every combination is a point)"
                       if lists else " (defaults: EIE's design point)"))
+    group.add_argument("--preset", type=parse_preset, metavar="NAME",
+                       help="start from a named design point, which the other hardware flags "
+                            "and --set then change: "
+                            + "; ".join(f"{name}: {preset.doc}" for name, preset
+                                        in PRESETS.items()).replace("%", "%%")
+                            + " (docs/hardware.md lists what each changes)")
     for name, param in PARAMETERS.items():
         if fields is not None and name not in fields:
             continue
@@ -256,7 +278,8 @@ class _AxisAction(argparse.Action):
 
 
 def spec_from_args(args: argparse.Namespace) -> HardwareSpec:
-    """The spec given by the flags and ``--set`` (a flag and a --set of one field conflict)."""
+    """The spec given by ``--preset`` (default: EIE's design point), then the flags and
+    ``--set`` on top (a flag and a --set of one field conflict)."""
     values: dict[str, Any] = {}
     for key, value in vars(args).items():
         if key.startswith("spec:") and value is not None:
@@ -266,7 +289,8 @@ def spec_from_args(args: argparse.Namespace) -> HardwareSpec:
             raise UsageError(f"{PARAMETERS[name].flag} and --set {name} give different values "
                              f"({values[name]!r} and {value!r}); give one")
         values[name] = value
-    return HardwareSpec.from_dict(values)
+    preset = getattr(args, "preset", None)
+    return HardwareSpec.preset(preset, **values) if preset else HardwareSpec.from_dict(values)
 
 
 def sweep_axes(args: argparse.Namespace) -> dict[str, list[Any]]:

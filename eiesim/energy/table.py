@@ -345,6 +345,7 @@ class EnergyTable:
         }
 
 
+@functools.lru_cache(maxsize=256)  # a sweep asks once per point; tables are immutable
 def default_energy_table(spec: HardwareSpec = DEFAULT_SPEC) -> EnergyTable:
     """The 45 nm energy table for design point ``spec`` (derivation: module docstring).
 

@@ -101,7 +101,10 @@ class LayerRequirements:
                 f"({batches} output batch{'es' if batches > 1 else ''} x "
                 f"{self.num_columns + 1}), the {spec.ptr_sram_bytes} B pointer SRAM holds "
                 f"{spec.ptr_sram_bytes * 8 // pointer_bits} {pointer_bits}-bit pointers"))
-        longest = max(-(-self.in_features // self.num_pes), self.max_rows_per_pe)
+        # T12: registers that hold the whole input need no activation SRAM for it.
+        input_slice = 0 if spec.source_regs_hold_whole_input else -(-self.in_features
+                                                                     // self.num_pes)
+        longest = max(input_slice, self.max_rows_per_pe)
         if longest > spec.max_activations_per_pe:
             found.append(Shortfall(
                 "act_sram_bytes", _bytes_for(longest * spec.data_bits),

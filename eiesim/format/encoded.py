@@ -172,22 +172,26 @@ class EncodedLayer:
 
     @functools.cached_property
     def _real_entry_coordinates(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        # Computed once per layer: validation, decoding and the float reference all need it.
-        rows = self._compute_entry_rows()
+        # Computed once per layer: decoding and output batches need it.
+        rows = self.memo(("entry rows",), self._compute_entry_rows)
         real = self.entry_v != 0
         global_rows = rows[real] * self.num_pes + self.entry_pes()[real]
         return rows, global_rows, self.entry_columns()[real], self.entry_v[real]
 
     def _compute_entry_rows(self) -> np.ndarray:
-        steps = self.entry_z.astype(np.int64) + 1
+        steps = self.entry_z.astype(np.int64)
+        steps += 1
         # address = previous address + z + 1, restarting at -1 for every column
-        # (docs/hardware.md §3.4):
-        # subtract the running sum of steps up to the column's first entry.
-        prefix = np.concatenate(([0], np.cumsum(steps)))
+        # (docs/hardware.md §3.4): one running sum over all entries, in which the first step
+        # of each column takes back the steps of the column before it (columns are stored
+        # one after the other, so the non-empty ones tile the entries).
         starts = (self.col_ptr[:, :-1] + self.pe_offsets[:-1, None]).ravel()
-        counts = np.diff(self.col_ptr, axis=1).ravel()
-        column_start = np.repeat(starts, counts)
-        return prefix[1:] - prefix[column_start] - 1
+        firsts = starts[np.diff(self.col_ptr, axis=1).ravel() > 0]
+        if firsts.size > 1:
+            steps[firsts[1:]] -= np.add.reduceat(steps, firsts)[:-1]
+        np.cumsum(steps, out=steps)
+        steps -= 1
+        return steps
 
     # --- construction from real entries ---------------------------------------------------------
     @classmethod
@@ -276,17 +280,24 @@ class EncodedLayer:
         cached = self._memo.get(key)
         if cached is not None:
             return cached
-        rows, cols, values = self.real_entry_coordinates()
         extended = np.zeros(self.num_columns, dtype=np.float64)
         extended[: self.in_features] = activations
         if self.has_bias:
             extended[self.bias_column] = 1.0
-        weights = self.codebook.astype(np.float64)[values]
-        out = np.bincount(rows, weights=weights * extended[cols], minlength=self.out_features)
+        # Only the real entries of columns with a non-zero input are decoded: the others' terms
+        # are +-0, which leave every sum as it is (the sums start at +0), so the result is the
+        # same bit for bit, and an input that is mostly zeros needs a fraction of the work.
+        columns = self.entry_columns()
+        kept = np.flatnonzero((self.entry_v != 0) & (extended[columns] != 0))
+        local_rows = self.memo(("entry rows",), self._compute_entry_rows)
+        rows = local_rows[kept] * self.num_pes + self.entry_pes()[kept]
+        weights = self.codebook.astype(np.float64)[self.entry_v[kept]]
+        out = np.bincount(rows, weights=weights * extended[columns[kept]],
+                          minlength=self.out_features)
         result = np.maximum(out, 0.0)
         result.flags.writeable = False
-        kept = [k for k in self._memo if k[0] == "float_outputs"]
-        for old in kept[: max(0, len(kept) - 7)]:
+        results = [k for k in self._memo if k[0] == "float_outputs"]
+        for old in results[: max(0, len(results) - 7)]:
             del self._memo[old]
         self._memo[key] = result
         return result

@@ -63,7 +63,9 @@ K = ``act_sram_width_bits // data_bits`` activations per access and one access p
 
 T12 Input batches. Let G = ceil(in_features / N) be the number of input groups (T1; the bias
     slot holds the constant 1, which needs no register, so the bias group is not counted). If
-    G <= R the source registers already hold the input and nothing changes. Otherwise the input
+    G <= R, or if ``source_regs_hold_whole_input`` is set (EIE's RTL model holds the whole
+    input vector in its register file), the source registers already hold the input and
+    nothing changes: no input batches, no load cycles. Otherwise the input
     groups are scanned in input batches of R groups (the last may be shorter, g_b groups).
     Before the first group of each input batch the CCU spends ceil(g_b / K) load cycles in
     which every PE reads its g_b activations of the batch from its activation SRAM (one access
@@ -79,6 +81,12 @@ T13 Output batches. If some PE owns more than R rows, the rows are processed in 
     SRAM in ceil(max_p rows_(p,b) / K) cycles (one access per PE per cycle). The layer takes the
     sum over batches of T + P + R + write-back cycles. Without output batches the outputs stay in
     the destination registers, which become the next layer's source registers (no write-back).
+T14 End of the layer. After its last cycle of T8-T13 (the last output batch's ReLU and
+    write-back) the layer counts as done E = ``end_of_layer_latency_cycles`` cycles later. E = 0
+    on the paper's chip, which states no such latency; EIE's RTL model counts E = 2. These E
+    cycles come once per layer (not per output batch); they are not front-end cycles, so T11's
+    classes do not count them; no unit works in them, but the chip is clocked. The layer takes
+    the cycles of T13 + E.
 
 Arithmetic rules
 ----------------

@@ -28,7 +28,7 @@ class EngineOutput:
 class SimResult:
     """The result of simulating one layer: timing, event counts and outputs.
 
-    Cycle counts follow the timing contract in :mod:`eiesim.sim` (rules T1-T13).
+    Cycle counts follow the timing contract in :mod:`eiesim.sim` (rules T1-T14).
     """
 
     engine: str
@@ -52,6 +52,7 @@ class SimResult:
     output_batches: int = 1  # T13
     stored_entries: int = 0  # entries the sparse-matrix SRAMs hold, padding included
     stored_padding_entries: int = 0  # padding entries among them
+    end_latency_cycles: int = 0  # T14: after the last write-back, once per layer
 
     @functools.cached_property
     def float_reference(self) -> np.ndarray:
@@ -63,10 +64,11 @@ class SimResult:
     @property
     def cycles(self) -> int:
         """Total cycles of the layer: T + P + R (rules T8-T10), summed over output batches,
-        plus the output batches' write-back to the activation SRAM (T13). The components are
-        ``frontend_cycles``, ``drain_cycles``, ``relu_cycles`` and ``writeback_cycles``."""
+        plus the output batches' write-back to the activation SRAM (T13) and the end-of-layer
+        latency (T14). The components are ``frontend_cycles``, ``drain_cycles``,
+        ``relu_cycles``, ``writeback_cycles`` and ``end_latency_cycles``."""
         return self.frontend_cycles + self.drain_cycles + self.relu_cycles + \
-            self.writeback_cycles
+            self.writeback_cycles + self.end_latency_cycles
 
     @property
     def time_s(self) -> float:

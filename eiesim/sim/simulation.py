@@ -131,6 +131,7 @@ def simulate(layer: EncodedLayer, activations: np.ndarray, spec: HardwareSpec | 
         trace=outputs[0].trace,
         stored_entries=int(layer.entry_v.size),
         stored_padding_entries=layer.stored_padding_entries,
+        end_latency_cycles=spec.end_of_layer_latency_cycles,  # T14: once per layer
     )
 
 

@@ -224,6 +224,9 @@ class TraceRecorder:
         if end:
             events.append({"name": "front end done", "ph": "i", "s": "p", "ts": end[0].cycle,
                            "pid": CHIP_PID, "tid": CCU_TID, "cat": "chip"})
+        for e in self.select("chip", "end_latency"):  # T14: after the last write-back
+            events.append(self._slice("end-of-layer latency", "chip", CCU_TID, e.cycle,
+                                      e.args["cycles"], {"cycles": e.args["cycles"]}))
         return events
 
     def _pe_events(self, pe: int) -> list[dict[str, Any]]:

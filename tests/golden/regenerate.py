@@ -40,6 +40,9 @@ CONFIGS: dict[str, dict[str, Any]] = {
         # 2-bit relative indices: padding entries; 3 fractional bits hold the inputs (<= 10.6).
         "arithmetic": "fixed8", "act_frac_bits": 3, "rel_index_bits": 2,
         "act_regs_per_file": 8, "act_sram_width_bits": 32, "relu_outputs_per_cycle": 1},
+    # The authors' model (docs/hardware.md §7) where both of its rules show: 128 inputs per PE
+    # (no input batches, T12) and the end-of-layer latency (T14).
+    "32 PEs, the authors-model preset": {"preset": "authors-model", "num_pes": 32},
 }
 
 
@@ -55,6 +58,7 @@ def summary(result: eiesim.SimResult) -> dict[str, Any]:
         "drain_cycles": result.drain_cycles,
         "relu_cycles": result.relu_cycles,
         "writeback_cycles": result.writeback_cycles,
+        "end_latency_cycles": result.end_latency_cycles,
         "output_batches": result.output_batches,
         "ccu_counts": {name: result.ccu_count(name) for name in CCU_EVENTS},
         "pe_counts": {name: result.pe_count(name).tolist() for name in PE_EVENTS},
@@ -66,7 +70,9 @@ def summary(result: eiesim.SimResult) -> dict[str, Any]:
 
 def spec_of(fields: dict[str, Any]) -> eiesim.HardwareSpec:
     data = io.load_layer(catalog.example_path(LAYER))
-    return fit_memories(data, eiesim.HardwareSpec(**fields))[0]
+    fields = dict(fields)
+    spec = eiesim.HardwareSpec.preset(fields.pop("preset", "eie"), **fields)
+    return fit_memories(data, spec)[0]
 
 
 def run(spec: eiesim.HardwareSpec, engine: str) -> eiesim.SimResult:

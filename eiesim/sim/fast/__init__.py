@@ -61,8 +61,25 @@ def _storage(layer) -> kernel.Storage:
 def columns_of(layer) -> kernel.Columns:
     """The layer's entries arranged for the event-skipping kernel (:data:`kernel.Columns`),
     built on first use and kept with the layer, so sweeps and repeated inputs reuse it."""
-    return layer.memo(("fast engine", "columns"),
-                      lambda: kernel.Columns(*kernel.build_columns(_storage(layer))))
+    return layer.memo(("fast engine", "columns"), lambda: _build_columns(layer))
+
+
+def _build_columns(layer) -> kernel.Columns:
+    shape = (layer.num_columns, layer.num_pes)
+    # Lengths, padding counts, rows and offsets within one PE's slice of a column are below
+    # its rows: int16 holds them for up to 32767 rows per PE, which keeps the per-(column, PE)
+    # summaries that the kernel streams small. (row << 8) | code fits 32 bits below 2**24
+    # rows; unsigned, so that indexing needs no check for negative indices.
+    small = np.int16 if int(layer.rows_per_pe.max()) <= np.iinfo(np.int16).max else np.int32
+    row_code = np.uint32 if layer.out_features < 1 << 24 else np.int64
+    columns = kernel.Columns(
+        start=np.empty(shape, dtype=np.int32), length=np.empty(shape, dtype=small),
+        padding=np.empty(shape, dtype=small), first_row=np.empty(shape, dtype=small),
+        last_real_offset=np.empty(shape, dtype=small), last_real_row=np.empty(shape, dtype=small),
+        col_start=np.empty(layer.num_columns + 1, dtype=np.int64),
+        entry_row_code=np.empty(int(np.count_nonzero(layer.entry_v)), dtype=row_code))
+    kernel.build_columns(_storage(layer), columns)
+    return columns
 
 
 def _program_with_loads(nonzero: np.ndarray, spec, input_groups: int) -> tuple[np.ndarray, int]:
@@ -73,7 +90,7 @@ def _program_with_loads(nonzero: np.ndarray, spec, input_groups: int) -> tuple[n
     needs no load.
     """
     n, regs = spec.num_pes, spec.act_regs_per_file
-    if input_groups <= regs:
+    if input_groups <= regs or spec.source_regs_hold_whole_input:
         return kernel.ccu_program(nonzero, n), 0
 
     def program_of(first_group: int, last_group: int) -> np.ndarray:
@@ -137,9 +154,9 @@ def run(prepared: PreparedInputs, *, cycle_by_cycle: bool = False) -> EngineOutp
     program, load_cycles = _program_with_loads(nonzero, spec,
                                                layer.padded_in_features // n)
     per_line = int(spec.entries_per_sram_line)
-    timing = kernel.Timing(
-        num_pes=n, queue_depth=int(spec.act_queue_depth), entries_per_line=per_line,
-        line_shift=per_line.bit_length() - 1 if per_line & (per_line - 1) == 0 else -1)
+    line_mul, line_shift = kernel.line_divisor(per_line)
+    timing = kernel.Timing(num_pes=n, queue_depth=int(spec.act_queue_depth),
+                           entries_per_line=per_line, line_mul=line_mul, line_shift=line_shift)
     # A3's rounding shifts, clamped to 63 (see kernel._mac).
     arith = kernel.Arithmetic(
         is_fixed=is_fixed, round_shift=weight_frac > 0, quot_shift=min(weight_frac, 63),

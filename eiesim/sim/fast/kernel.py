@@ -75,8 +75,24 @@ NUM_CCU_COUNTERS = 4
 
 Activations = namedtuple("Activations", "fixed float")
 """Extended input (T1): int64 fixed-point values (A1; zeros in float32) and float32 values."""
-Timing = namedtuple("Timing", "num_pes queue_depth entries_per_line line_shift")
-"""N, D, entries per SRAM line L, and log2(L) if L is a power of two, else -1."""
+Timing = namedtuple("Timing", "num_pes queue_depth entries_per_line line_mul line_shift")
+"""N, D, entries per SRAM line L, and M and S with floor(e / L) = (e * M) >> S for every
+PE-local address 0 <= e < 2**31 (:func:`line_divisor`)."""
+
+
+def line_divisor(entries_per_line):
+    """(M, S) for dividing addresses by L with a multiply and a shift, which vectorizes where a
+    division does not: S = 31 + ceil(log2 L) and M = ceil(2**S / L) give floor(e / L) =
+    floor(e * M / 2**S) for 0 <= e < 2**31 (Granlund and Montgomery, "Division by invariant
+    integers using multiplication", PLDI 1994, theorem 4.2: M * L - 2**S < L <= 2**(S - 31)),
+    and e * M < 2**31 * 2**32 fits int64.
+
+    >>> m, s = line_divisor(9)
+    >>> [(e * m) >> s for e in (0, 8, 9, 2**31 - 1)] == [0, 0, 1, (2**31 - 1) // 9]
+    True
+    """
+    shift = 31 + (entries_per_line - 1).bit_length()
+    return -(-(1 << shift) // entries_per_line), shift
 Arithmetic = namedtuple("Arithmetic", "is_fixed round_shift quot_shift half_shift acc_min acc_max")
 """A3 and A5 (scalars): the format, the rounding shifts (see _mac), the adder's range."""
 Codebook = namedtuple("Codebook", "fixed float")
@@ -84,7 +100,7 @@ Codebook = namedtuple("Codebook", "fixed float")
 Storage = namedtuple("Storage", "entry_v entry_z pe_offsets col_ptr")
 """The interleaved CSC as stored, PE by PE (eiesim.format.encoded.EncodedLayer)."""
 Columns = namedtuple("Columns", "start length padding first_row last_real_offset last_real_row "
-                                "col_start entry_row entry_code")
+                                "col_start entry_row_code")
 """The layer arranged for working broadcast by broadcast (built by :func:`build_columns`).
 
 Per (column, PE), arrays of shape (num_columns, num_pes) so that one broadcast's PEs are adjacent
@@ -92,8 +108,11 @@ in memory: ``start``, the column's first PE-local address; ``length``, its entri
 included; ``padding``, its padding entries; ``first_row``, the local row of its first entry if
 that entry is real, else -1; ``last_real_offset``, the position of its last real entry within
 the column (-1 without one); ``last_real_row``, that entry's local row. And the real entries in
-column-major order: column j's are ``entry_row[col_start[j]:col_start[j + 1]]`` (global rows)
-with codebook indices ``entry_code[...]``."""
+column-major order: column j's are ``entry_row_code[col_start[j]:col_start[j + 1]]``, each
+(global row << 8) | codebook index, one number so that the accumulation reads one stream. The
+wrapper allocates them as small as the layer allows (``start`` int32, the other summaries int16
+up to 32767 rows per PE, the entries uint32 below 2**24 rows; int32 and int64 otherwise): the
+kernels stream these arrays, and their size is what they cost."""
 Outputs = namedtuple("Outputs", "acc_fixed acc_float pe_counts ccu_counts")
 """Accumulators (int64 in fixed point, float32 in float32; the other one empty) and the kernel's
 counter arrays, all updated in place."""
@@ -157,25 +176,24 @@ def _broadcasts(program):
 
 # --- the column view -------------------------------------------------------------------------
 @njit(**NUMBA_OPTIONS)
-def build_columns(storage):
-    """The fields of :data:`Columns`, in order, from the per-PE storage (two passes over the
-    entries; rows as rule T7 computes them: restart at -1 per column, advance by z + 1)."""
+def build_columns(storage, columns):
+    """Fill the arrays of ``columns`` (:data:`Columns`, allocated by the caller in the dtypes
+    it chose, ``entry_row_code`` with one slot per real entry) from the per-PE storage, in one
+    pass over the entries column by column, so that every array is written in order; rows as
+    rule T7 computes them: restart at -1 per column, advance by z + 1."""
     entry_v, entry_z = storage.entry_v, storage.entry_z
     pe_offsets, col_ptr = storage.pe_offsets, storage.col_ptr
+    start, length, padding = columns.start, columns.length, columns.padding
+    first_row, last_offset, last_row = columns.first_row, columns.last_real_offset, \
+        columns.last_real_row
+    col_start, entry_row_code = columns.col_start, columns.entry_row_code
     n = col_ptr.shape[0]
-    num_columns = col_ptr.shape[1] - 1
-    start = np.empty((num_columns, n), dtype=np.int64)
-    length = np.empty((num_columns, n), dtype=np.int64)
-    padding = np.empty((num_columns, n), dtype=np.int64)
-    first_row = np.empty((num_columns, n), dtype=np.int64)
-    last_offset = np.empty((num_columns, n), dtype=np.int64)
-    last_row = np.empty((num_columns, n), dtype=np.int64)
-    col_start = np.zeros(num_columns + 1, dtype=np.int64)
-    for p in range(n):
-        base = pe_offsets[p]
-        for j in range(num_columns):
-            first = base + col_ptr[p, j]
-            stop = base + col_ptr[p, j + 1]
+    k = 0
+    col_start[0] = 0
+    for j in range(col_ptr.shape[1] - 1):
+        for p in range(n):
+            first = pe_offsets[p] + col_ptr[p, j]
+            stop = pe_offsets[p] + col_ptr[p, j + 1]
             start[j, p] = col_ptr[p, j]
             length[j, p] = stop - first
             r = -1
@@ -185,36 +203,21 @@ def build_columns(storage):
             row_of_last = 0
             for e in range(first, stop):
                 r += np.int64(entry_z[e]) + 1
-                if entry_v[e] == 0:
+                v = entry_v[e]
+                if v == 0:
                     pads += 1
                 else:
                     if e == first:
                         row_of_first = r
                     offset = e - first
                     row_of_last = r
-                    col_start[j + 1] += 1
+                    entry_row_code[k] = ((r * n + p) << 8) | v
+                    k += 1
             padding[j, p] = pads
             first_row[j, p] = row_of_first
             last_offset[j, p] = offset
             last_row[j, p] = row_of_last
-    for j in range(num_columns):
-        col_start[j + 1] += col_start[j]
-    entry_row = np.empty(col_start[num_columns], dtype=np.int64)
-    entry_code = np.empty(col_start[num_columns], dtype=np.uint8)
-    fill = col_start[:num_columns].copy()
-    for p in range(n):
-        base = pe_offsets[p]
-        for j in range(num_columns):
-            r = -1
-            for e in range(base + col_ptr[p, j], base + col_ptr[p, j + 1]):
-                r += np.int64(entry_z[e]) + 1
-                if entry_v[e] != 0:
-                    k = fill[j]
-                    entry_row[k] = r * n + p
-                    entry_code[k] = entry_v[e]
-                    fill[j] = k + 1
-    return (start, length, padding, first_row, last_offset, last_row, col_start, entry_row,
-            entry_code)
+        col_start[j + 1] = k
 
 
 # --- arithmetic (A3, A5) --------------------------------------------------------------------
@@ -439,8 +442,7 @@ def _schedule(bcast_col, scans_before, timing, columns, pe_counts):
     """
     n = timing.num_pes
     queue_depth = timing.queue_depth
-    line_shift = timing.line_shift
-    per_line = timing.entries_per_line
+    line_mul, line_shift = timing.line_mul, timing.line_shift
     col_length, col_padding, col_first = columns.length, columns.padding, columns.start
     col_first_row = columns.first_row
     col_last_offset, col_last_row = columns.last_real_offset, columns.last_real_row
@@ -458,56 +460,63 @@ def _schedule(bcast_col, scans_before, timing, columns, pe_counts):
     padding = np.zeros(n, dtype=np.int64)
     empty = np.zeros(n, dtype=np.int64)
     max_pop = np.empty(num_bcasts, dtype=np.int64)  # max_p pop_p(b)
+    pops = np.empty(n, dtype=np.int64)  # pop_p(b) of the current broadcast
     push = -1
     stalls = 0
+    # The loop over PEs is written with max() and counts added as 0/1 rather than branches:
+    # which PE waits on its queue or its unit changes from broadcast to broadcast, and a
+    # mispredicted branch costs more than the arithmetic.
     for b in range(num_bcasts):
         arrive = push + 1 + scans_before[b]
         push = arrive
-        if b >= queue_depth and max_pop[b - queue_depth] + 1 > push:
-            push = max_pop[b - queue_depth] + 1
-        stalls += push - arrive
+        if b >= queue_depth:
+            push = max(push, max_pop[b - queue_depth] + 1)
+        if push > arrive:  # the CCU stalled; a PE whose queue ran empty starves (T11)
+            stalls += push - arrive
+            for p in range(n):
+                f = free[p]
+                if push > f:
+                    stall[p] += push - max(f, arrive)
         j = bcast_col[b]
+        earliest = push + 1
         latest = 0
+        # Timing first, without a branch, so that the compiler can vectorize the loop; then
+        # the columns' work, which never feeds back into timing.
         for p in range(n):
             f = free[p]
-            pop = push + 1
-            if next_pop[p] > pop:
-                pop = next_pop[p]
-            if push > f and push > arrive:
-                stall[p] += push - (f if f > arrive else arrive)
-            k = col_length[j, p]
+            pop = max(earliest, next_pop[p])
+            k = np.int64(col_length[j, p])
             # The pop cycle is busy unless it is the last issue cycle of the previous column.
-            busy[p] += k + 1 if pop >= f else k
-            next_pop[p] = pop + (k if k > 0 else 1)
+            busy[p] += k + (pop >= f)
+            next_pop[p] = pop + max(k, 1)
             free[p] = pop + k + 1
-            if pop > latest:
-                latest = pop
-            if k == 0:
-                empty[p] += 1  # finished in its pop cycle (T5)
-                continue
+            pops[p] = pop
+            latest = max(latest, pop)
             entries[p] += k
             padding[p] += col_padding[j, p]
-            first = col_first[j, p]
-            if line_shift >= 0:  # entries per line is a power of two
-                first_line = first >> line_shift
-                last_line = (first + k - 1) >> line_shift
-            else:
-                first_line = first // per_line
-                last_line = (first + k - 1) // per_line
-            line_reads[p] += last_line - first_line + (0 if line_reg[p] == first_line else 1)
-            line_reg[p] = last_line
-            first_row = col_first_row[j, p]
-            if first_row >= 0 and prev_cycle[p] == pop and prev_row[p] == first_row:
-                bypasses[p] += 1
-            offset = col_last_offset[j, p]
-            if offset >= 0:
-                prev_cycle[p] = pop + 1 + offset
-                prev_row[p] = col_last_row[j, p]
+            empty[p] += k == 0  # finished in its pop cycle (T5)
+        # T6: the column's line reads (a multiply and a shift divide by L, see Timing). For an
+        # empty column (k = 0) the last line is meaningless: it reads no line and leaves the
+        # line register as it is.
+        for p in range(n):
+            k = np.int64(col_length[j, p])
+            first = np.int64(col_first[j, p])
+            first_line = (first * line_mul) >> line_shift
+            last_line = ((first + k - 1) * line_mul) >> line_shift
+            reads = last_line - first_line + (line_reg[p] != first_line)
+            line_reads[p] += reads if k > 0 else 0
+            line_reg[p] = last_line if k > 0 else line_reg[p]
+        # T7: the bypass. first_row is -1 when the column starts with padding or is empty, and
+        # prev_row is then -1 only while prev_cycle is still -2, so it never counts.
+        for p in range(n):
+            bypasses[p] += (prev_cycle[p] == pops[p]) & (prev_row[p] == col_first_row[j, p])
+            offset = col_last_offset[j, p]  # -1: no real entry, the previous one stays last
+            prev_cycle[p] = pops[p] + 1 + offset if offset >= 0 else prev_cycle[p]
+            prev_row[p] = col_last_row[j, p] if offset >= 0 else prev_row[p]
         max_pop[b] = latest
     last_free = 0
     for p in range(n):
-        if free[p] > last_free:
-            last_free = free[p]
+        last_free = max(last_free, free[p])
         pe_counts[p, _BUSY] += busy[p]
         pe_counts[p, _STALL] += stall[p]
         pe_counts[p, _LINE_READS] += line_reads[p]
@@ -525,10 +534,18 @@ def _accumulate(bcast_col, acts, columns, arith, codebook, out):
 
     A term depends only on the entry's codebook value and the broadcast activation, so the
     terms of a broadcast are computed once per codebook entry (the same rounding as
-    :func:`_mac`) and each entry adds its term from that small table: a lookup and a
-    saturating add per entry instead of a multiply and two shifts.
+    :func:`_mac`) and each entry adds its term from that small table.
+
+    The B-bit adder saturates (A3), but only a sum that leaves its range is changed by it. A
+    row receives at most one term per broadcast (its rows rise strictly within a column), so
+    if every |acc| <= bound before broadcast b and every term of b has |term| <= biggest, every
+    |acc| <= bound + biggest after it: while that stays within the range the adds cannot
+    saturate and skip the check. When it does not, the bound is recomputed from the
+    accumulators; if they are too close to the limits, the broadcast's adds saturate as A3
+    says, and the bound is recomputed again only some broadcasts later, so that a saturating
+    layer does not pay a pass over its rows per broadcast.
     """
-    col_start, entry_row, entry_code = columns.col_start, columns.entry_row, columns.entry_code
+    col_start, row_code = columns.col_start, columns.entry_row_code
     act_fixed, act_float = acts.fixed, acts.float
     codebook_fixed, codebook_float = codebook.fixed, codebook.float
     acc_fixed, acc_float = out.acc_fixed, out.acc_float
@@ -537,20 +554,35 @@ def _accumulate(bcast_col, acts, columns, arith, codebook, out):
         terms = np.empty(size, dtype=np.int64)
         rounds, quot, half = arith.round_shift, arith.quot_shift, arith.half_shift
         low, high = arith.acc_min, arith.acc_max
+        limit = min(high, -low)
+        bound = 0  # every |acc| <= bound
+        recheck = 0  # the first broadcast at which recomputing the bound may pay
         for b in range(bcast_col.size):
             j = bcast_col[b]
             a = act_fixed[j]
+            biggest = 0
             for v in range(size):
                 prod = codebook_fixed[v] * a  # exact: 2B <= 64 bits (A3)
-                terms[v] = (prod >> quot) + ((prod >> half) & 1) if rounds else prod
-            for e in range(col_start[j], col_start[j + 1]):
-                g = entry_row[e]
-                acc = acc_fixed[g] + terms[entry_code[e]]
-                if acc > high:  # the B-bit adder saturates (A3)
-                    acc = high
-                elif acc < low:
-                    acc = low
-                acc_fixed[g] = acc
+                term = (prod >> quot) + ((prod >> half) & 1) if rounds else prod
+                terms[v] = term
+                biggest = max(biggest, abs(term))
+            if bound + biggest > limit and b >= recheck:
+                bound = 0
+                for g in range(acc_fixed.size):
+                    bound = max(bound, abs(acc_fixed[g]))
+            if bound + biggest <= limit:
+                for e in range(col_start[j], col_start[j + 1]):
+                    x = row_code[e]
+                    acc_fixed[x >> 8] += terms[x & 255]
+                bound += biggest
+            else:
+                for e in range(col_start[j], col_start[j + 1]):
+                    x = row_code[e]
+                    g = x >> 8
+                    # The B-bit adder saturates (A3).
+                    acc_fixed[g] = min(max(acc_fixed[g] + terms[x & 255], low), high)
+                bound = max(limit, -low)
+                recheck = b + 32
     else:
         terms_float = np.empty(size, dtype=np.float32)
         for b in range(bcast_col.size):
@@ -559,8 +591,9 @@ def _accumulate(bcast_col, acts, columns, arith, codebook, out):
             for v in range(size):
                 terms_float[v] = codebook_float[v] * a_flt  # a float32 product (A5)
             for e in range(col_start[j], col_start[j + 1]):
-                g = entry_row[e]
-                acc_float[g] = acc_float[g] + terms_float[entry_code[e]]
+                x = row_code[e]
+                g = x >> 8
+                acc_float[g] = acc_float[g] + terms_float[x & 255]
 
 
 @njit(**NUMBA_OPTIONS)

@@ -106,7 +106,8 @@ class CCU:
 
     def __init__(self, env: simpy.Environment, clock: Clock, root: LnzdNode,
                  pes: list[ProcessingElement], scan_length: int, trace=None, *,
-                 input_groups: int, regs_per_pe: int, activations_per_access: int) -> None:
+                 input_groups: int, regs_per_pe: int, activations_per_access: int,
+                 whole_input: bool) -> None:
         self.env = env
         self.clock = clock
         self.root = root
@@ -116,6 +117,7 @@ class CCU:
         self.input_groups = input_groups
         self.regs_per_pe = regs_per_pe  # groups the source register files hold (T12)
         self.activations_per_access = activations_per_access
+        self.whole_input = whole_input  # the source registers hold any input (T12)
         self.counts = [0] * len(CCU_INDEX)
         # Read by the chip's end-of-cycle bookkeeping only (after this cycle's decide phase).
         self.stalled = False  # the broadcast stalled in this cycle (T3, T11)
@@ -126,7 +128,7 @@ class CCU:
         cursor = 0  # next slot of the extended vector the LNZD looks at
         # T12: the input groups (the bias group holds a constant and needs no register).
         groups = self.input_groups
-        batched = groups > self.regs_per_pe
+        batched = groups > self.regs_per_pe and not self.whole_input
         loaded_batch = -1
         while cursor < self.scan_length:
             batch = (cursor // n) // self.regs_per_pe

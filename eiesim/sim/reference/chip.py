@@ -65,7 +65,8 @@ class Chip:
         self.ccu = CCU(env, self.clock, root, self.pes, prepared.scan_length, trace,
                        input_groups=prepared.layer.padded_in_features // spec.num_pes,
                        regs_per_pe=spec.act_regs_per_file,
-                       activations_per_access=spec.activations_per_sram_access)
+                       activations_per_access=spec.activations_per_sram_access,
+                       whole_input=spec.source_regs_hold_whole_input)
 
         # (generator, is an activation read/write unit): the run ends when all of those finish.
         generators = [(self.ccu.run(), False)]
@@ -122,6 +123,10 @@ class Chip:
         # (T10, R = 0): then the outputs were read at the start of cycle T + P, the next layer's.
         total_cycles = self.clock.cycle + (1 if prepared.spec.relu_outputs_per_cycle else 0)
         if self.trace is not None:
+            end_latency = prepared.spec.end_of_layer_latency_cycles
+            if end_latency:
+                self.trace.record("chip", "end_latency", total_cycles - end_latency,
+                                  cycles=end_latency)
             self.trace.finish(frontend_cycles=self.frontend_cycles, total_cycles=total_cycles)
         return EngineOutput(
             frontend_cycles=self.frontend_cycles,

@@ -361,6 +361,7 @@ class ActRw:
         self.rows = rows
         self.drain_cycles = prepared.spec.arith_pipeline_stages
         self.relu_per_cycle = prepared.spec.relu_outputs_per_cycle
+        self.end_latency = prepared.spec.end_of_layer_latency_cycles
         self.destination: list = []
 
     def load_source_access(self) -> None:
@@ -379,8 +380,12 @@ class ActRw:
             cycle = yield pe.clock.decide
         assert all(stage is None for stage in pe.arith.stages), "T9: P cycles drain everything"
         if self.relu_per_cycle == 0:
+            # T14: cycles T + P .. T + P + E - 1 still belong to the layer.
+            for _ in range(self.end_latency):
+                cycle = yield pe.clock.decide
             # T10 with R = 0: ReLU is applied as the outputs leave the destination registers.
-            # They are read here, at the start of cycle T + P, which belongs to the next layer.
+            # They are read here, at the start of cycle T + P + E, which belongs to the next
+            # layer.
             self.destination.extend(max(acc, 0) for acc in pe.arith.acc)
             pe.counts[RELU_OPS] += self.rows
             pe.counts[WRITEBACKS] += self.rows
@@ -398,6 +403,8 @@ class ActRw:
         if pe.trace is not None and self.rows:
             pe.trace.record(f"pe{pe.index}.act_rw", "relu", start, cycles=cycle - start + 1,
                             rows=self.rows)
+        for _ in range(self.end_latency):  # T14: the layer is done E cycles after its ReLU
+            yield pe.clock.decide
 
 
 class ProcessingElement:
