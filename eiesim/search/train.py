@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from eiesim.errors import EiesimError
+from eiesim.search.train_kernels import adam_update
 
 __all__ = ["MLP", "TrainError", "accuracy", "fine_tune", "forward", "init_mlp", "loss",
            "loss_and_gradients", "train"]
@@ -223,12 +224,9 @@ class _Adam:
         self.step_count += 1
         b1, b2 = self.betas
         c1, c2 = 1 - b1 ** self.step_count, 1 - b2 ** self.step_count
-        for p, g, m, v in zip(params, grads, self.m, self.v):
-            m *= b1
-            m += (1 - b1) * g
-            v *= b2
-            v += (1 - b2) * g * g
-            p -= self.lr * (m / c1) / (np.sqrt(v / c2) + self.eps)
+        for p, g, m, v in zip(params, grads, self.m, self.v):  # one fused loop per array
+            adam_update(p, g, m, v, betas=(b1, b2), corrections=(c1, c2), lr=self.lr,
+                        eps=self.eps)
 
 
 def _check_data(model: MLP, inputs: object, labels: object) -> tuple[np.ndarray, np.ndarray]:
