@@ -142,7 +142,7 @@ def _upsample(images: np.ndarray) -> np.ndarray:
 
 def _relative(words: list[str]) -> list[str]:
     """The command as run from the repository root, without this machine's paths."""
-    return [str(Path(w).relative_to(ROOT)) if w.startswith(str(ROOT)) else
+    return [str(Path(w).relative_to(ROOT)) if Path(w).is_relative_to(ROOT) else
             (Path(w).name if w.startswith(os.sep) else w) for w in words]
 
 
