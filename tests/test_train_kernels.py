@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from eiesim.search import train as trainer
-from eiesim.search.train_kernels import adam_update
+from eiesim.search.train_kernels import adam_step, flat_views
 
 
 def numpy_adam(p, g, m, v, b1, b2, c1, c2, lr, eps):
@@ -26,12 +26,12 @@ def test_the_fused_update_equals_the_numpy_form_bit_for_bit(seed):
     p, m = rng.standard_normal(shape), rng.standard_normal(shape) * 1e-2
     v = rng.random(shape) * 1e-3
     p2, m2, v2 = p.copy(), m.copy(), v.copy()
+    views = flat_views([p2], [m2], [v2])
     for step in range(1, 6):
         g = rng.standard_normal(shape) * 10.0 ** rng.integers(-6, 2)
         c1, c2 = 1 - 0.9 ** step, 1 - 0.999 ** step
         numpy_adam(p, g, m, v, 0.9, 0.999, c1, c2, 1e-3, 1e-8)
-        adam_update(p2, g, m2, v2, betas=(0.9, 0.999), corrections=(c1, c2), lr=1e-3,
-                    eps=1e-8)
+        adam_step(views, [g], betas=(0.9, 0.999), corrections=(c1, c2), lr=1e-3, eps=1e-8)
     assert np.array_equal(p, p2) and np.array_equal(m, m2) and np.array_equal(v, v2)
 
 
@@ -59,5 +59,7 @@ def test_a_fine_tune_is_unchanged_by_the_fused_update(monkeypatch):
 def test_non_float64_parameters_are_refused():
     p = np.zeros(3, dtype=np.float32)
     with pytest.raises(ValueError, match="float64"):
-        adam_update(p, p, p, p, betas=(0.9, 0.999), corrections=(0.1, 0.001), lr=1e-3,
-                    eps=1e-8)
+        flat_views([p], [p], [p])
+    transposed = np.zeros((3, 4)).T
+    with pytest.raises(ValueError, match="C-contiguous"):
+        flat_views([transposed], [transposed], [transposed])

@@ -9,22 +9,34 @@ are bit-identical to it; tests/test_train_kernels.py holds that.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from numba import njit
 
 
-def adam_update(param: np.ndarray, grad: np.ndarray, m: np.ndarray, v: np.ndarray, *,
-                betas: tuple[float, float], corrections: tuple[float, float], lr: float,
-                eps: float) -> None:
-    """In place: m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g g;
+def flat_views(params: Sequence[np.ndarray], m: Sequence[np.ndarray],
+               v: Sequence[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """(parameter, first moment, second moment) of each array as 1-D views, checked once: the
+    updates write through them into the arrays themselves."""
+    views = []
+    for arrays in zip(params, m, v):
+        if not all(a.flags.c_contiguous and a.dtype == np.float64 for a in arrays):
+            raise ValueError("Adam needs C-contiguous float64 parameter and moment arrays")
+        views.append(tuple(a.reshape(-1) for a in arrays))
+    return views
+
+
+def adam_step(views: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]],
+              grads: Sequence[np.ndarray], *, betas: tuple[float, float],
+              corrections: tuple[float, float], lr: float, eps: float) -> None:
+    """In place, for each array: m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g g;
     param -= lr (m / c1) / (sqrt(v / c2) + eps), with c1, c2 the bias corrections."""
-    arrays = (param, m, v)
-    if not all(a.flags.c_contiguous and a.dtype == np.float64 for a in arrays):
-        raise ValueError("adam_update needs C-contiguous float64 parameter and moment arrays")
     b1, b2 = betas
     c1, c2 = corrections
-    _adam_kernel(param.reshape(-1), np.ascontiguousarray(grad, dtype=np.float64).reshape(-1),
-                 m.reshape(-1), v.reshape(-1), b1, 1 - b1, b2, 1 - b2, c1, c2, lr, eps)
+    for (param, m, v), grad in zip(views, grads):
+        _adam_kernel(param, np.ascontiguousarray(grad, dtype=np.float64).reshape(-1), m, v,
+                     b1, 1 - b1, b2, 1 - b2, c1, c2, lr, eps)
 
 
 @njit(cache=True, nogil=True)
