@@ -11,6 +11,9 @@ and numba's cache load included), every strategy at default settings, ``--worker
   digits upsampled to 16x16 (each pixel repeated over 2x2, so inputs stay multiples of 1/16,
   exact in fixed point), trained ``WIDE_EPOCHS`` epochs of Adam with seed 0, in a temporary
   directory.
+* ``wide-parts``: CPU seconds, in this process, of the pieces a search repeats on the wide
+  model (one chip-accuracy pass, one fine-tuning epoch, weight sharing of every layer):
+  ``results/search_wide_parts.json``. Steadier than a whole search on a loaded machine.
 
 Writes ``results/search_{workload}.json`` (commands, every wall time and their median, the
 target, the CPU seconds of the search and its workers, machine, load averages, revision,
@@ -39,10 +42,10 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
-TARGETS_S = {"lenet": 20.0, "wide": 480.0}
+TARGETS_S = {"lenet": 20.0, "wide": 480.0, "wide-parts": 0.0}
 WIDE_HIDDEN = (1024, 512)
 WIDE_EPOCHS = 8
-WORKLOADS = ("lenet", "wide")
+WORKLOADS = ("lenet", "wide", "wide-parts")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,8 +55,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=1,
                         help="runs per command; the JSON keeps every time and the median")
     parser.add_argument("--only", choices=WORKLOADS, action="append",
-                        help="run only this workload (repeatable); default: both")
+                        help="run only this workload (repeatable); default: all")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--wide-files", type=Path, nargs=2, metavar=("MODEL", "DATA"),
+                        help="the wide model and data files to use instead of building them")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     for workload in args.only or WORKLOADS:
@@ -62,8 +67,15 @@ def main(argv: list[str] | None = None) -> int:
                 files = (ROOT / "examples/lenet_300_100.npz", ROOT / "examples/digits_data.npz")
                 source, pes, objectives = "examples/lenet_300_100.npz", 64, ("cycles", "energy")
             else:
-                files, source = _wide_files(Path(scratch))
+                files, source = _wide_files(Path(scratch), args.wide_files)
                 pes, objectives = 16, ("cycles",)
+            if workload == "wide-parts":
+                payload = {"schema_version": 2, "workload": workload, "model": source,
+                           "date": datetime.now(UTC).isoformat(timespec="seconds"),
+                           "machine": _machine(), "revision": _revision(),
+                           "parts": _time_parts(files, args.repeats)}
+                (args.out / "search_wide_parts.json").write_text(json.dumps(payload, indent=1))
+                continue
             runs = [_time_search(workload, objective, files, pes, args)
                     for objective in objectives]
         payload = {"schema_version": 2, "workload": workload, "model": source,
@@ -119,8 +131,46 @@ def _time_search(workload: str, objective: str, files: tuple[Path, Path], pes: i
             "stdout": stdout, "stderr": stderr}
 
 
-def _wide_files(scratch: Path) -> tuple[tuple[Path, Path], str]:
-    """The wide model and its data: the example files if present, else built (module doc)."""
+def _time_parts(files: tuple[Path, Path], repeats: int) -> dict:
+    """CPU seconds (this process, medians of ``repeats``) of the pieces a search repeats, on
+    the wide model at 16 PEs: one chip-accuracy pass over 216 inputs (the size of the
+    validation split of the digits), one fine-tuning epoch with every weight kept, and the
+    4-bit weight sharing of all layers."""
+    from eiesim.compress.quantize import quantize
+    from eiesim.search.compression import chip_accuracy, dense_network
+    from eiesim.search.model import load_data, load_model
+    from eiesim.search.train import fine_tune
+    from eiesim.spec import HardwareSpec
+
+    model, data = load_model(files[0]), load_data(files[1])
+    spec = HardwareSpec(num_pes=16)
+    inputs, labels = data.train_inputs[:216], data.train_labels[:216]
+    layers = dense_network(model, bits=4).layers()
+    masks = [np.ones(w.shape, dtype=bool) for w in model.weights]
+    work = {
+        "chip_accuracy_pass": lambda: chip_accuracy(layers, inputs, labels, spec),
+        "fine_tune_epoch": lambda: fine_tune(model, data.train_inputs, data.train_labels,
+                                             masks, epochs=1, lr=1e-3),
+        "quantize_all_layers": lambda: [quantize(w, 4, bias=b)
+                                        for w, b in zip(model.weights, model.biases)]}
+    parts = {}
+    for name, run in work.items():
+        run()  # numba's compile or cache load is not part of the repeated work
+        times = []
+        for _ in range(repeats):
+            start = time.process_time()
+            run()
+            times.append(round(time.process_time() - start, 3))
+        parts[name] = {"cpu_s": times, "median_cpu_s": statistics.median(times)}
+        print(f"wide-parts {name}: median {statistics.median(times):.3f} CPU s of {times}")
+    return parts
+
+
+def _wide_files(scratch: Path, given: list[Path] | None) -> tuple[tuple[Path, Path], str]:
+    """The wide model and its data: given, the example files if present, else built (module
+    doc)."""
+    if given:
+        return (given[0].resolve(), given[1].resolve()), f"given: {given[0].name}"
     model, data = ROOT / "examples/wide_mlp.npz", ROOT / "examples/wide_data.npz"
     if model.exists() and data.exists():
         return (model, data), "examples/wide_mlp.npz"
