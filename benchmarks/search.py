@@ -34,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -139,6 +140,7 @@ def _time_parts(files: tuple[Path, Path], repeats: int) -> dict:
     from eiesim.compress.quantize import quantize
     from eiesim.search.compression import chip_accuracy, dense_network
     from eiesim.search.model import load_data, load_model
+    from eiesim.search.parallel import single_threaded_blas
     from eiesim.search.train import fine_tune
     from eiesim.spec import HardwareSpec
 
@@ -154,16 +156,21 @@ def _time_parts(files: tuple[Path, Path], repeats: int) -> dict:
         "quantize_all_layers": lambda: [quantize(w, 4, bias=b)
                                         for w, b in zip(model.weights, model.biases)]}
     parts = {}
-    for name, run in work.items():
-        run()  # numba's compile or cache load is not part of the repeated work
-        times = []
-        for _ in range(repeats):
-            start = time.process_time()
-            run()
-            times.append(round(time.process_time() - start, 3))
-        parts[name] = {"cpu_s": times, "median_cpu_s": statistics.median(times)}
-        print(f"wide-parts {name}: median {statistics.median(times):.3f} CPU s of {times}")
+    with single_threaded_blas():  # as in a search's workers
+        for name, run in work.items():
+            parts[name] = _time_part(name, run, repeats)
     return parts
+
+
+def _time_part(name: str, run: Callable[[], object], repeats: int) -> dict:
+    run()  # numba's compile or cache load is not part of the repeated work
+    times = []
+    for _ in range(repeats):
+        start = time.process_time()
+        run()
+        times.append(round(time.process_time() - start, 3))
+    print(f"wide-parts {name}: median {statistics.median(times):.3f} CPU s of {times}")
+    return {"cpu_s": times, "median_cpu_s": statistics.median(times)}
 
 
 def _wide_files(scratch: Path, given: list[Path] | None) -> tuple[tuple[Path, Path], str]:
