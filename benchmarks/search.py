@@ -118,7 +118,7 @@ def _time_search(workload: str, objective: str, files: tuple[Path, Path], pes: i
     picked = front[front["chosen"]] if "chosen" in front else front.iloc[:0]
     chosen = picked.iloc[0].to_dict() if len(picked) else {"strategy": "none", "label": stderr}
     median = statistics.median(seconds)
-    shown = ["eiesim", "search", model.name, "--data", data.name, *command[7:]]
+    shown = ["eiesim", *command[3:]]
     print(f"{workload} {objective}: median {median:.1f} s of {seconds} (target "
           f"{TARGETS_S[workload]:.0f} s; CPU {cpu_seconds} s), {len(front)} networks, "
           f"chosen {chosen['strategy']} "
