@@ -62,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="the wide model and data files to use instead of building them")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
+    revision = _revision()  # of the code that runs, read before any commit made meanwhile
     for workload in args.only or WORKLOADS:
         with tempfile.TemporaryDirectory() as scratch:
             if workload == "lenet":
@@ -73,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
             if workload == "wide-parts":
                 payload = {"schema_version": 2, "workload": workload, "model": source,
                            "date": datetime.now(UTC).isoformat(timespec="seconds"),
-                           "machine": _machine(), "revision": _revision(),
+                           "machine": _machine(), "revision": revision,
                            "parts": _time_parts(files, args.repeats)}
                 (args.out / "search_wide_parts.json").write_text(json.dumps(payload, indent=1))
                 continue
@@ -82,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         payload = {"schema_version": 2, "workload": workload, "model": source,
                    "target_s": TARGETS_S[workload], "repeats": args.repeats,
                    "date": datetime.now(UTC).isoformat(timespec="seconds"),
-                   "machine": _machine(), "revision": _revision(), "runs": runs}
+                   "machine": _machine(), "revision": revision, "runs": runs}
         (args.out / f"search_{workload}.json").write_text(json.dumps(payload, indent=1,
                                                                      default=str))
     return 0
