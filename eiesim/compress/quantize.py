@@ -56,6 +56,7 @@ from typing import NamedTuple
 import numpy as np
 
 from eiesim.checks import check_seed
+from eiesim.compress.kmeans_kernel import CONVERGED, EXHAUSTED, lloyd_iterations
 from eiesim.errors import LayerError
 from eiesim.format.quantized import MAX_CODE_BITS, QuantizationStats, QuantizedLayer
 
@@ -210,7 +211,19 @@ def _fit_centroids(values: np.ndarray, k: int, init: str, seed: int, max_iter: i
     prefix_sq = np.concatenate(([0.0], np.cumsum(xs * xs)))
     splits = None
     reseeded = 0
-    for iteration in range(1, max_iter + 1):
+    iteration = 1
+    while iteration <= max_iter:
+        # The kernel runs the loop below, bit for bit, until it converges, ends, or reaches an
+        # iteration that empties a cluster; that one runs here (kmeans_kernel's doc).
+        status, iteration, centroids, kernel_splits, has_splits = lloyd_iterations(
+            xs, prefix, centroids, np.zeros(k - 1, np.int64) if splits is None else splits,
+            splits is not None, iteration, max_iter)
+        splits = kernel_splits if has_splits else None
+        if status == CONVERGED:
+            return _Fit(centroids=centroids, iterations=iteration - 1, converged=True,
+                        reseeded=reseeded)
+        if status == EXHAUSTED:
+            break
         # Cluster j is xs[bounds[j]:bounds[j+1]]; side="left" sends a value on a midpoint up.
         midpoints = (centroids[:-1] + centroids[1:]) / 2
         new_splits = np.searchsorted(xs, midpoints, side="left")
@@ -230,6 +243,7 @@ def _fit_centroids(values: np.ndarray, k: int, init: str, seed: int, max_iter: i
         # The mean of a run of sorted values lies inside it; clip against rounding so the
         # centroids stay ascending and inside [min, max].
         centroids = np.clip(np.maximum.accumulate(np.sort(centroids)), xs[0], xs[-1])
+        iteration += 1
     midpoints = (centroids[:-1] + centroids[1:]) / 2
     converged = splits is not None and np.array_equal(
         np.searchsorted(xs, midpoints, side="left"), splits)

@@ -17,6 +17,7 @@ import signal
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from contextlib import contextmanager
 from typing import Any
 
 from eiesim.errors import EiesimError, MissingDependencyError, UsageError
@@ -193,28 +194,13 @@ def check_scheduler_address(address: str) -> None:
                          f"{hint}; give tcp://HOST:PORT, e.g. tcp://127.0.0.1:8786")
 
 
-def _connect(scheduler: str | None) -> Any:
-    try:
-        from dask.distributed import Client
-    except ImportError:
-        raise MissingDependencyError("distributed runs need dask.distributed, which is not "
-                                     "installed; install it with pip install "
-                                     "'eiesim[dask]'") from None
-    if scheduler is not None:
-        check_scheduler_address(scheduler)
-    try:
-        return Client(scheduler, timeout="30s")
-    except (OSError, TimeoutError, ValueError) as error:
-        raise EiesimError(f"cannot reach the Dask scheduler at {scheduler!r} ({error}); "
-                          f"check the address (e.g. tcp://127.0.0.1:8786)") from None
-
-
 def _iter_dask(function: TaskFunction, batches: Iterator[tuple[Any, list[Any]]], shared: Any,
                client: Any, scheduler: str | None, retries: int,
                max_pending: int | None) -> Iterator[tuple[Any, list[Any]]]:
     own_client = client is None
     if own_client:
-        client = _connect(scheduler)
+        client = connect_scheduler(scheduler)
+    from dask.distributed import Future as DaskFuture
     from dask.distributed import as_completed
 
     pending: dict[str, tuple[Any, Any]] = {}  # Dask key -> (future, the caller's key)
@@ -225,7 +211,8 @@ def _iter_dask(function: TaskFunction, batches: Iterator[tuple[Any, list[Any]]],
         # Scatter once: every batch refers to the same future instead of carrying a copy. A fresh
         # key (hash=False): a content-hashed key would be shared with the previous call's
         # scatter on the same client, whose release can delete the data under this call.
-        shared_future = client.scatter(shared, broadcast=True, hash=False)
+        shared_future = shared if isinstance(shared, DaskFuture) else \
+            client.scatter(shared, broadcast=True, hash=False)  # a TaskPool scattered it once
         finished = as_completed()
 
         def submit_more() -> None:
@@ -271,3 +258,116 @@ class ProgressCounter:
     def __exit__(self, *exc_info: object) -> None:
         if self._bar is not None:
             self._bar.close()
+
+
+# --- one pool for many calls ----------------------------------------------------------------
+def connect_scheduler(scheduler: str | None) -> Any:
+    """A Dask client of the scheduler at ``scheduler`` (the one place that connects)."""
+    try:
+        from dask.distributed import Client
+    except ImportError:
+        raise MissingDependencyError("distributed runs need dask.distributed, which is not "
+                                     "installed; install it with pip install "
+                                     "'eiesim[dask]'") from None
+    if scheduler is not None:
+        check_scheduler_address(scheduler)
+    try:
+        return Client(scheduler, timeout="30s")
+    except (OSError, TimeoutError, ValueError) as error:
+        raise EiesimError(f"cannot reach the Dask scheduler at {scheduler!r} ({error}); "
+                          f"check the address (e.g. tcp://127.0.0.1:8786)") from None
+
+
+class TaskPool:
+    """Workers kept alive across calls, with ``shared`` sent to each of them once.
+
+    ``pool.run(function, tasks)`` is ``run_tasks(function, tasks, shared=shared, ...)`` without
+    starting processes or shipping ``shared`` again: a search makes dozens of such calls on one
+    model and data set. Made by :func:`task_pool`."""
+
+    def __init__(self, shared: Any, workers: int, client: Any) -> None:
+        self.shared = shared
+        self.workers = workers
+        self.client = client
+        self._processes: ProcessPoolExecutor | None = None
+        self._shared_future: Any = None
+
+    def run(self, function: TaskFunction, tasks: Sequence[Any], *, progress: bool = False,
+            desc: str = "eiesim", unit: str = "task", retries: int = 3) -> list[Any]:
+        """``[function(shared, task) for task in tasks]``, results in task order."""
+        tasks = list(tasks)
+        if self.client is None and (self.workers == 1 or len(tasks) <= 1):
+            return [function(self.shared, task)
+                    for task in progress_bar(tasks, total=len(tasks), desc=desc, unit=unit,
+                                             enabled=progress)]
+        size = max(1, -(-len(tasks) // (self.workers * BATCHES_PER_WORKER)))
+        batches = [tasks[start:start + size] for start in range(0, len(tasks), size)]
+        results: list[list[Any] | None] = [None] * len(batches)
+        with ProgressCounter(len(tasks), progress, desc, unit) as counter:
+            if self.client is not None:
+                if self._shared_future is None:
+                    self._shared_future = self.client.scatter(self.shared, broadcast=True,
+                                                              hash=False)
+                for position, batch_results in _iter_dask(
+                        function, iter(enumerate(batches)), self._shared_future, self.client,
+                        None, retries, None):
+                    results[position] = batch_results
+                    counter.advance(len(batch_results))
+            else:
+                if self._processes is None:
+                    self._processes = ProcessPoolExecutor(max_workers=self.workers,
+                                                          initializer=_set_pool_shared,
+                                                          initargs=(self.shared,))
+                futures = [self._processes.submit(_run_pool_batch, function, batch)
+                           for batch in batches]
+                for position, future in enumerate(futures):
+                    results[position] = future.result()
+                    counter.advance(len(results[position]))
+        return [result for batch in results for result in batch or []]
+
+    def close(self) -> None:
+        """Stop the worker processes (a client given by the caller stays open)."""
+        if self._processes is not None:
+            self._processes.shutdown(cancel_futures=True)
+            self._processes = None
+        if self._shared_future is not None:
+            self._shared_future.release()
+            self._shared_future = None
+
+
+@contextmanager
+def task_pool(shared: Any = None, *, workers: int | None = None, client: Any = None,
+              scheduler: str | None = None) -> Iterator[TaskPool]:
+    """A :class:`TaskPool` for the ``with`` block: ``workers`` local processes (default: all
+    cores; 1 runs in this process), or a Dask ``client`` / ``scheduler`` address (a client made
+    here is closed at the end).
+
+    >>> with task_pool(3, workers=1) as pool:
+    ...     pool.run(pow, [1, 2]), pool.run(pow, [3])
+    ([3, 9], [27])
+    """
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
+                                or workers < 1):
+        raise UsageError(f"workers = {workers!r}; use a whole number of at least 1 process")
+    own_client = client is None and scheduler is not None
+    if own_client:
+        client = connect_scheduler(scheduler)
+    pool = TaskPool(shared, workers or (os.cpu_count() or 1), client)
+    try:
+        yield pool
+    finally:
+        pool.close()
+        if own_client:
+            client.close()
+
+
+_POOL_SHARED: Any = None
+
+
+def _set_pool_shared(shared: Any) -> None:
+    global _POOL_SHARED
+    _POOL_SHARED = shared
+
+
+def _run_pool_batch(function: TaskFunction, batch: list[Any]) -> list[Any]:
+    return _run_batch(function, _POOL_SHARED, batch)

@@ -68,26 +68,36 @@ def amc(context: SearchContext, evaluator: Evaluator, table: CostTable, method: 
     embeddings = layer_embeddings(context, table)
     size = embeddings.shape[1] + 1
     elite = max(1, int(round(_ELITE_SHARE * settings.amc_population)))
-    candidates = []
     cheapest = table.predict([table.min_density] * table.num_layers)
-    for index, share in enumerate(settings.amc_budgets):
-        budget = cheapest + share * (table.dense_cost - cheapest)
-        rng = np.random.default_rng([settings.seed, index, settings.methods.index(method)])
-        mean, spread = np.zeros(size), np.full(size, 2.0)
-        best: tuple[float, tuple[float, ...]] | None = None
-        for _ in range(settings.amc_generations):
-            thetas = mean + spread * rng.standard_normal((settings.amc_population, size))
-            actions = [policy_actions(t, embeddings, table, budget) for t in thetas]
-            rewards = evaluator.map(episode_accuracy, [(method, a) for a in actions], progress,
-                                    desc=f"amc ({method})")
-            order = sorted(range(len(thetas)), key=lambda i: (-rewards[i], i))
-            for i in order[:1]:
-                if best is None or rewards[i] > best[0]:
-                    best = (rewards[i], actions[i])
-            top = thetas[order[:elite]]
-            mean, spread = top.mean(axis=0), top.std(axis=0) + 0.1
-        assert best is not None  # amc_generations >= 1 (SearchSettings)
-        densities = best[1]
+    budgets = [cheapest + share * (table.dense_cost - cheapest) for share in settings.amc_budgets]
+    # One cross-entropy search per budget, each with its own seeded generator; every
+    # generation's episodes of all budgets go to the workers as one batch (the budgets are
+    # independent), so the draws and the results do not depend on how many workers run them.
+    rngs = [np.random.default_rng([settings.seed, index, settings.methods.index(method)])
+            for index in range(len(budgets))]
+    means = [np.zeros(size) for _ in budgets]
+    spreads = [np.full(size, 2.0) for _ in budgets]
+    best: list[tuple[float, tuple[float, ...]] | None] = [None] * len(budgets)
+    population = settings.amc_population
+    for _ in range(settings.amc_generations):
+        thetas = [means[b] + spreads[b] * rngs[b].standard_normal((population, size))
+                  for b in range(len(budgets))]
+        actions = [[policy_actions(t, embeddings, table, budget) for t in thetas[b]]
+                   for b, budget in enumerate(budgets)]
+        rewards = evaluator.map(episode_accuracy,
+                                [(method, a) for episodes in actions for a in episodes],
+                                progress, desc=f"amc ({method})")
+        for b in range(len(budgets)):
+            mine = rewards[b * population:(b + 1) * population]
+            order = sorted(range(population), key=lambda i: (-mine[i], i))
+            if best[b] is None or mine[order[0]] > best[b][0]:
+                best[b] = (mine[order[0]], actions[b][order[0]])
+            top = thetas[b][order[:elite]]
+            means[b], spreads[b] = top.mean(axis=0), top.std(axis=0) + 0.1
+    candidates = []
+    for share, found in zip(settings.amc_budgets, best):
+        assert found is not None  # amc_generations >= 1 (SearchSettings)
+        densities = found[1]
         candidates.append(Candidate("amc", f"budget {share:g}: " +
                                     ", ".join(f"{d:.3g}" for d in densities), method,
                                     densities=densities))

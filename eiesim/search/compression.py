@@ -21,10 +21,9 @@ so ``eiesim run`` on that file reports exactly these numbers; ``cycles_mean`` av
 first ``timing_inputs`` test inputs as a check that the first one is typical.
 
 Chip accuracy: :func:`chip_logits` computes the last layer's pre-activations of every test input
-with the arithmetic of rules A1-A5, vectorised over the inputs: column by column in broadcast
-order (the inputs, then the bias column), saturating after every addition. A zero activation
-adds exactly 0, so skipping it (as the LNZD does) or not gives the same sums; tests hold it equal
-to the fast engine's outputs bit for bit.
+with the arithmetic of rules A1-A5 (:mod:`eiesim.search.chip_arithmetic`, a numba kernel: column
+by column in broadcast order, the inputs then the bias column, saturating after every
+addition); tests hold it equal to the fast engine's outputs bit for bit.
 """
 
 from __future__ import annotations
@@ -41,10 +40,10 @@ from eiesim.compress.quantize import quantize_weights
 from eiesim.errors import CompressionError
 from eiesim.format.quantized import QuantizedLayer
 from eiesim.network import save_network, simulate_network
+from eiesim.search.chip_arithmetic import ChipLayer, chip_network_logits, prepare_chip_layer
 from eiesim.search.criteria import CRITERIA, CriterionSettings, prune_network
 from eiesim.search.model import Dataset
 from eiesim.search.train import MLP, fine_tune, loss_and_gradients
-from eiesim.sim import prepare_inputs
 from eiesim.spec import HardwareSpec
 
 PRUNING_METHODS = METHODS + tuple(CRITERIA)
@@ -54,7 +53,7 @@ one-shot ones of :mod:`eiesim.compress.prune` and the criteria of
 
 __all__ = ["PRUNING_METHODS", "CompressedNetwork", "CompressionError", "NetworkEvaluation",
            "chip_accuracy",
-           "chip_logits", "compress_network", "dense_network", "energy_table_for",
+           "chip_layers", "chip_logits", "compress_network", "dense_network", "energy_table_for",
            "evaluate_network", "global_masks", "layer_table", "prune_masks", "save_compressed"]
 
 
@@ -154,16 +153,7 @@ def chip_logits(layers: Sequence[QuantizedLayer], inputs: np.ndarray,
                 spec: HardwareSpec) -> np.ndarray:
     """The last layer's pre-activations for every row of ``inputs``, as the chip computes them
     (rules A1-A5; module doc). Equal to ``simulate_network(...).pre_activations`` row by row."""
-    current = np.atleast_2d(np.asarray(inputs, dtype=np.float64))
-    for index, layer in enumerate(layers):
-        weights = layer.codebook[layer.codes]  # float32 (out, in)
-        bias = None if layer.bias_codes is None else layer.codebook[layer.bias_codes]
-        if spec.is_fixed_point:
-            pre = _fixed_layer(layer, current, spec, index)
-        else:
-            pre = _float32_layer(weights, bias, current)
-        current = np.maximum(pre, 0.0) if layer.relu else pre
-    return pre
+    return chip_network_logits(chip_layers(layers, spec), inputs, spec)
 
 
 def check_data_range(data: Dataset, spec: HardwareSpec) -> None:
@@ -192,52 +182,19 @@ def check_data_range(data: Dataset, spec: HardwareSpec) -> None:
                                    f"data, lower act_frac_bits, or use arithmetic='float32'")
 
 
-def _fixed_layer(layer: QuantizedLayer, inputs: np.ndarray, spec: HardwareSpec,
-                 index: int) -> np.ndarray:
-    # The chip's own preparation gives the formats and the fixed-point codebook (A1, A2).
-    prepared = prepare_inputs(layer.encode(spec), np.zeros(layer.in_features), spec)
-    act_frac, weight_frac = prepared.act_frac_bits, prepared.weight_frac_bits
-    low, high = prepared.acc_min, prepared.acc_max
-    codebook_fixed = prepared.codebook_fixed
-    acts = np.floor(inputs * float(1 << act_frac) + 0.5)  # A1: round to nearest, ties up
-    if acts.size and (acts.max() > high or acts.min() < low):
-        row, column = np.argwhere((acts > high) | (acts < low))[0]
-        scale = float(1 << act_frac)
-        what = "input" if index == 0 else f"layer {index - 1}'s output (layer {index}'s input)"
-        raise CompressionError(f"layer {index}: {what} {int(column)} of sample {int(row)} = "
-                               f"{inputs[row, column]:g} is outside the {spec.arithmetic} range "
-                               f"{low / scale:g}..{high / scale:g} with {act_frac} fractional "
-                               f"bits; scale the inputs or use arithmetic='float32'")
-    acts = acts.astype(np.int64)
-    weights_fixed = codebook_fixed[layer.codes]  # (out, in)
-    half = (1 << (weight_frac - 1)) if weight_frac else 0
-    acc = np.zeros((inputs.shape[0], layer.out_features), dtype=np.int64)  # A4
-    columns = [(weights_fixed[:, j], acts[:, j]) for j in range(layer.in_features)]
-    if layer.bias_codes is not None:  # the bias column comes last and carries 1.0 (T1, A1)
-        columns.append((codebook_fixed[layer.bias_codes],
-                        np.full(inputs.shape[0], 1 << act_frac, dtype=np.int64)))
-    for column, act in columns:  # broadcast order (A5)
-        product = act[:, None] * column[None, :]
-        term = (product + half) >> weight_frac  # A3: floor((p + 2**(F_w-1)) / 2**F_w)
-        np.clip(acc + term, low, high, out=acc)  # the adder saturates
-    return acc.astype(np.float64) / float(1 << act_frac)
+def chip_layers(layers: Sequence[QuantizedLayer], spec: HardwareSpec) -> tuple[ChipLayer, ...]:
+    """The layers prepared once for :func:`chip_logits`-style scoring of many input sets."""
+    return tuple(prepare_chip_layer(layer, spec) for layer in layers)
 
 
-def _float32_layer(weights: np.ndarray, bias: np.ndarray | None,
-                   inputs: np.ndarray) -> np.ndarray:
-    acts = inputs.astype(np.float32)
-    acc = np.zeros((inputs.shape[0], weights.shape[0]), dtype=np.float32)
-    for j in range(weights.shape[1]):  # A5: float32(acc + float32(w * a)), column order
-        acc = acc + acts[:, j:j + 1] * weights[None, :, j]
-    if bias is not None:
-        acc = acc + bias[None, :].astype(np.float32)
-    return acc.astype(np.float64)
-
-
-def chip_accuracy(layers: Sequence[QuantizedLayer], inputs: np.ndarray, labels: np.ndarray,
-                  spec: HardwareSpec) -> float:
-    """Share of inputs whose argmax chip logit (lowest index on ties) is the label."""
-    return float(np.mean(np.argmax(chip_logits(layers, inputs, spec), axis=1) == labels))
+def chip_accuracy(layers: Sequence[QuantizedLayer | ChipLayer], inputs: np.ndarray,
+                  labels: np.ndarray, spec: HardwareSpec) -> float:
+    """Share of inputs whose argmax chip logit (lowest index on ties) is the label; ``layers``
+    as network layers or already prepared (:func:`chip_layers`)."""
+    prepared = [layer if isinstance(layer, ChipLayer) else prepare_chip_layer(layer, spec)
+                for layer in layers]
+    logits = chip_network_logits(prepared, inputs, spec)
+    return float(np.mean(np.argmax(logits, axis=1) == labels))
 
 
 # --- evaluation -------------------------------------------------------------------------------
@@ -288,10 +245,10 @@ def evaluate_network(network: CompressedNetwork, data: Dataset, spec: HardwareSp
     accuracy_float = float(np.mean(network.model.predict(data.test_inputs) == data.test_labels))
     accuracy_chip = chip_accuracy(layers, data.test_inputs, data.test_labels, spec)
     table = energy_table_for(spec)
-    first = simulate_network(layers, data.test_inputs[0], spec, energy_table=table)
     from eiesim.network import encode_network
 
-    encoded = encode_network(layers, spec)
+    encoded = encode_network(layers, spec)  # once: every timing input runs on this encoding
+    first = simulate_network(encoded, data.test_inputs[0], energy_table=table)
     count = max(1, min(int(timing_inputs), data.test_inputs.shape[0]))
     cycles = [first.cycles] + [simulate_network(encoded, data.test_inputs[i], energy=False).cycles
                                for i in range(1, count)]

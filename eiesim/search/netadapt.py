@@ -51,17 +51,17 @@ def netadapt(context: SearchContext, evaluator: Evaluator, table: CostTable, met
                 continue
             trial = list(densities)
             trial[layer] = density
-            new = context.masks(trial, method, start=model)
-            combined = tuple(m & n for m, n in zip(masks, new))  # never revive a weight
-            proposals.append((layer, trial, combined))
+            proposals.append(trial)
         if not proposals:
             break
-        scored = evaluator.map(short_fine_tune, [(model, m) for _, _, m in proposals], progress,
+        # Each proposal is pruned, fine-tuned and scored in a worker, all layers at once.
+        scored = evaluator.map(short_fine_tune, [(model, masks, tuple(trial), method)
+                                                 for trial in proposals], progress,
                                desc=f"netadapt ({method})")
         best = max(range(len(proposals)),
-                   key=lambda i: (scored[i][0], -table.predict(proposals[i][1]), -i))
-        accuracy, model = scored[best]
-        layer, densities, masks = proposals[best]
+                   key=lambda i: (scored[i][0], -table.predict(proposals[i]), -i))
+        accuracy, model, masks = scored[best]
+        densities = proposals[best]
         label = f"iter {iteration}: " + ", ".join(f"{d:.3g}" for d in densities)
         iterates.append(Candidate("netadapt", label, method, masks=masks, start=model,
                                   epochs_spent=iteration * settings.short_epochs))

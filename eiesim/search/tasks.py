@@ -357,12 +357,18 @@ def sensitivity_point(context: SearchContext, task: tuple[str, int, float]) -> d
             "cycles": int(result.cycles), "energy_j": float(result.energy_j)}
 
 
-def short_fine_tune(context: SearchContext, task: tuple[MLP, tuple[np.ndarray, ...]]
-                    ) -> tuple[float, MLP]:
-    """NetAdapt's short fine-tune of a candidate: validation chip accuracy and the weights."""
-    start, masks = task
-    network = context.compress(list(masks), epochs=context.settings.short_epochs, start=start)
-    return context.val_accuracy(network), network.model
+def short_fine_tune(context: SearchContext,
+                    task: tuple[MLP, tuple[np.ndarray, ...], tuple[float, ...], str]
+                    ) -> tuple[float, MLP, tuple[np.ndarray, ...]]:
+    """One NetAdapt proposal, whole in a worker: prune ``start`` to the per-layer densities
+    with ``method``, keep only weights the current ``masks`` keep (a pruned weight never
+    returns), fine-tune shortly; validation chip accuracy, the weights and the masks."""
+    start, masks, densities, method = task
+    new = context.masks(list(densities), method, start=start)
+    combined = tuple(m & n for m, n in zip(masks, new))
+    network = context.compress(list(combined), epochs=context.settings.short_epochs,
+                               start=start)
+    return context.val_accuracy(network), network.model, combined
 
 
 def episode_accuracy(context: SearchContext, task: tuple[str, tuple[float, ...]]) -> float:

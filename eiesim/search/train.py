@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from eiesim.errors import EiesimError
+from eiesim.search.train_kernels import adam_step, flat_views
 
 __all__ = ["MLP", "TrainError", "accuracy", "fine_tune", "forward", "init_mlp", "loss",
            "loss_and_gradients", "train"]
@@ -266,17 +267,15 @@ class _Adam:
         self.lr, self.betas, self.eps, self.step_count = lr, betas, eps, 0
         self.m = [np.zeros_like(p) for p in params]
         self.v = [np.zeros_like(p) for p in params]
+        self._views = flat_views(params, self.m, self.v)  # the arrays, updated through these
 
     def step(self, params: Sequence[np.ndarray], grads: Sequence[np.ndarray]) -> None:
+        """One update of ``params`` (the arrays given to the constructor)."""
         self.step_count += 1
         b1, b2 = self.betas
         c1, c2 = 1 - b1 ** self.step_count, 1 - b2 ** self.step_count
-        for p, g, m, v in zip(params, grads, self.m, self.v):
-            m *= b1
-            m += (1 - b1) * g
-            v *= b2
-            v += (1 - b2) * g * g
-            p -= self.lr * (m / c1) / (np.sqrt(v / c2) + self.eps)
+        adam_step(self._views, grads, betas=(b1, b2), corrections=(c1, c2), lr=self.lr,
+                  eps=self.eps)  # one fused loop per array
 
 
 def _check_data(model: MLP, inputs: object, labels: object) -> tuple[np.ndarray, np.ndarray]:
