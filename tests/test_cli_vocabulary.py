@@ -11,7 +11,7 @@ import pytest
 from eiesim.cli import build_parser
 from eiesim.cli.options import ArgumentParser, parse_hz
 
-COMMANDS = ("run", "sweep", "compress", "formats")
+COMMANDS = ("run", "sweep", "compress", "search", "formats")
 
 
 def options_of(command: str) -> dict[str, object]:
@@ -38,7 +38,9 @@ def test_shared_options_have_one_spelling_and_meaning(command):
     ("run", ("-o", "--energy-table", "--engine", "--plot", "--json", "--seed")),
     ("sweep", ("-o", "--energy-table", "--engine", "--plot", "--plot-x", "--json", "--seed",
                "--workers", "--scheduler", "--no-progress", "--resume")),
-    ("compress", ("-o", "--json", "--seed")),
+    ("compress", ("-o", "--json", "--seed", "--example")),
+    ("search", ("-o", "--energy-table", "--plot", "--json", "--seed", "--workers", "--scheduler",
+                "--no-progress")),
     ("formats", ("--energy-table", "--plot", "--json", "--seed")),
 ])
 def test_each_command_has_the_options_that_make_sense_for_it(command, flags):
@@ -48,11 +50,12 @@ def test_each_command_has_the_options_that_make_sense_for_it(command, flags):
 
 
 def test_workers_and_scheduler_exclude_each_other_in_every_command(capsys):
-    for command in ("sweep",):
+    for argv in (["sweep", "--example", "alex-8", "--pes", "4", "-o", "x.csv"],
+                 ["search", "m.npz", "--data", "d.npz", "--objective", "cycles",
+                  "--max-accuracy-drop", "0.01", "-o", "n.npz", "--report", "r.csv"]):
         with pytest.raises(SystemExit) as stop:
-            build_parser([command]).parse_args(
-                [command, "--example", "alex-8", "--pes", "4", "-o", "x.csv", "--workers", "2",
-                 "--scheduler", "tcp://127.0.0.1:1"])
+            build_parser(argv).parse_args(argv + ["--workers", "2", "--scheduler",
+                                                  "tcp://127.0.0.1:1"])
         assert stop.value.code == 2
         assert "not allowed with argument" in capsys.readouterr().err
 
@@ -148,3 +151,20 @@ def test_compress_takes_the_shipped_example_and_prunes_it_further(tmp_path):
     generated = run_cli("compress", "--example", "alex-6", "--method", "magnitude",
                         "--density", "0.1", "-o", "x.npz", cwd=tmp_path)
     assert generated.returncode == 2 and "made by a generator" in generated.stderr
+
+
+def test_the_search_measures_energy_with_the_users_table():
+    from pathlib import Path
+
+    from eiesim.search.compression import dense_network, evaluate_network
+    from eiesim.search.model import load_data, load_model
+    from eiesim.spec import HardwareSpec
+
+    root = Path(__file__).resolve().parents[1]
+    model = load_model(root / "examples" / "digits_mlp.npz")
+    data = load_data(root / "examples" / "digits_data.npz")
+    network, spec = dense_network(model, bits=4, seed=0), HardwareSpec(num_pes=16)
+    default = evaluate_network(network, data, spec, timing_inputs=1)
+    table = root / "eiesim" / "data" / "energy" / "example.toml"
+    users = evaluate_network(network, data, spec, timing_inputs=1, energy_table=str(table))
+    assert users.cycles == default.cycles and users.energy_j != default.energy_j

@@ -13,14 +13,19 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from eiesim.cli.options import add_spec_options, announce, parse_seed, spec_from_args
+from eiesim.cli.options import (
+    PLOT_SUFFIXES,
+    add_common_options,
+    add_spec_options,
+    announce,
+    spec_from_args,
+)
 from eiesim.errors import UsageError
 from eiesim.safe_output import OutputFiles
 
 NAME = "search"
 HELP = ("compress a trained MLP for EIE: per-layer densities chosen on simulated cycles or "
         "energy")
-PLOT_SUFFIXES = (".png", ".pdf", ".svg")
 NOTHING_MEETS_BOUND = 3
 """Exit code when no compressed network meets the bound (the report is still written)."""
 
@@ -82,20 +87,19 @@ def add_parser(commands: Any) -> None:
                              + ",".join(SearchSettings.methods) + ")")
     add_spec_options(search, fit=False)
     search.add_argument("--bits", dest="spec:weight_index_bits", type=int, metavar="B",
-                        help="weight-sharing bits per layer: alias of --weight-bits")
-    where = search.add_mutually_exclusive_group()
-    where.add_argument("--workers", type=int, metavar="N",
-                       help="local worker processes (default: all cores)")
-    where.add_argument("--scheduler", metavar="ADDRESS",
-                       help="evaluate on a Dask cluster, e.g. tcp://127.0.0.1:8786")
-    search.add_argument("--seed", type=parse_seed, default=0, help="seed of every random choice")
-    search.add_argument("-o", "--output", type=Path, required=True, metavar="NET.npz",
-                        help="network file of the chosen network ('eiesim run' runs it)")
+                        help=argparse.SUPPRESS)  # the old spelling of --weight-bits
+    add_common_options(
+        search, "energy_table", "seed", "output", "plot", "json", "no_progress", workers=True,
+        energy_table={"help": "TOML or YAML file replacing or scaling entries of the default "
+                              "energy table, for every network's energy (and so for "
+                              "--objective energy)"},
+        output={"required": True, "metavar": "NET.npz",
+                "help": "network file of the chosen network ('eiesim run' runs it)"},
+        plot={"metavar": "FRONT.png",
+              "help": "plot of accuracy against the objective (.png, .pdf or .svg)"},
+        json={"help": "print the chosen network and its layers as one JSON object"})
     search.add_argument("--report", type=Path, required=True, metavar="FRONT.csv",
                         help="CSV of every evaluated network, with Pareto and chosen flags")
-    search.add_argument("--plot", type=Path, metavar="FRONT.png",
-                        help="plot of accuracy against the objective (.png, .pdf or .svg)")
-    search.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     search.set_defaults(handler=handle)
 
 
@@ -123,11 +127,21 @@ def handle(args: argparse.Namespace) -> int:
                               validation_fraction=args.validation_from_train,
                               fine_tune_lr=args.fine_tune_lr,
                               long_epochs=args.fine_tune_epochs,
-                              fine_tune_batch=args.fine_tune_batch, **methods)
+                              fine_tune_batch=args.fine_tune_batch,
+                              energy_table=None if args.energy_table is None
+                              else str(args.energy_table), **methods)
     if args.workers is not None and args.workers < 1:
         raise UsageError(f"--workers {args.workers} is below the minimum 1; give at least one "
                          f"process")
-    with OutputFiles(inputs=[args.model, args.data]) as outputs:
+    if args.plot is not None:
+        from eiesim.plots import require_matplotlib
+
+        require_matplotlib("--plot")  # before the search, not after it
+    if args.energy_table is not None:
+        from eiesim.energy import load_energy_table
+
+        load_energy_table(args.energy_table, spec)  # a bad table fails before any work
+    with OutputFiles(inputs=[args.model, args.data, args.energy_table]) as outputs:
         outputs.add(args.output, "-o", suffixes=(".npz",))
         outputs.add(args.report, "--report", suffixes=(".csv",))
         if args.plot is not None:
@@ -148,7 +162,12 @@ def handle(args: argparse.Namespace) -> int:
                           plot_path=args.plot)
         written = outputs.commit()
     _print_notes(result.notes)
-    print(summary(result))
+    if args.json:
+        from eiesim.checks import json_text
+
+        print(json_text(summary_dict(result)))
+    else:
+        print(summary(result))
     announce(written)
     return 0
 
@@ -171,6 +190,23 @@ def _report_failure(failure: Any, args: argparse.Namespace) -> int:
 def _print_notes(notes: Any) -> None:
     for note in notes:
         print(f"eiesim: warning: {note}", file=sys.stderr)
+
+
+def summary_dict(result: Any) -> dict[str, Any]:
+    """The chosen network, the dense one, the bound and the chosen layers, JSON-ready."""
+    def plain(row: Any) -> dict[str, Any]:
+        return {key: (value.item() if hasattr(value, "item") else value)
+                for key, value in row.items()}
+
+    table = result.table
+    return {"objective": result.settings.objective, "num_pes": result.spec.num_pes,
+            "bound": result.bound, "reference_accuracy_val": result.reference_accuracy,
+            "reference_accuracy_test": result.reference_test_accuracy,
+            "networks_evaluated": len(table), "seconds": result.seconds,
+            "chosen": plain(result.chosen),
+            "dense": plain(table[table["strategy"] == "dense"].iloc[0]),
+            "layers": [plain(row) for _, row in result.layers.iterrows()],
+            "notes": list(result.notes)}
 
 
 def summary(result: Any) -> str:

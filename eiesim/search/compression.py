@@ -231,20 +231,26 @@ class NetworkEvaluation:
 
 
 @functools.lru_cache(maxsize=8)
-def energy_table_for(spec: HardwareSpec) -> Any:
-    """The default energy table of ``spec``, built once per spec."""
-    from eiesim.energy import default_energy_table
+def energy_table_for(spec: HardwareSpec, energy_table: str | None = None) -> Any:
+    """The energy table of ``spec``: the default one, or the user's TOML/YAML file
+    ``energy_table`` applied to it (``eiesim search --energy-table``)."""
+    if energy_table is None:
+        from eiesim.energy import default_energy_table
 
-    return default_energy_table(spec)
+        return default_energy_table(spec)
+    from eiesim.energy import load_energy_table
+
+    return load_energy_table(energy_table, spec)
 
 
 def evaluate_network(network: CompressedNetwork, data: Dataset, spec: HardwareSpec, *,
-                     timing_inputs: int = 8) -> NetworkEvaluation:
+                     timing_inputs: int = 8, energy_table: str | None = None
+                     ) -> NetworkEvaluation:
     """Test accuracy (float64 and chip), and cycles and energy of the first test input."""
     layers = network.layers()
     accuracy_float = float(np.mean(network.model.predict(data.test_inputs) == data.test_labels))
     accuracy_chip = chip_accuracy(layers, data.test_inputs, data.test_labels, spec)
-    table = energy_table_for(spec)
+    table = energy_table_for(spec, energy_table)
     from eiesim.network import encode_network
 
     encoded = encode_network(layers, spec)  # once: every timing input runs on this encoding

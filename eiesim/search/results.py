@@ -129,9 +129,11 @@ def plot_front(table: Any, objective: str, ax: Any = None, bound: float | None =
     colour per strategy, the front in these two coordinates (each network more accurate than
     every cheaper one), the chosen network and the accuracy ``bound`` marked."""
     if ax is None:
-        import matplotlib.pyplot as plt
+        from eiesim.plots import require_matplotlib
 
-        figure, ax = plt.subplots(figsize=(7, 4.5))
+        # A figure of its own, outside pyplot: the library never chooses a backend.
+        figure = require_matplotlib("plot_front")(figsize=(7, 4.5))
+        ax = figure.subplots()
     else:
         figure = ax.figure
     column = OBJECTIVE_COLUMN[objective]
@@ -173,13 +175,7 @@ def write_outputs(outputs: OutputFiles, table: Any, network: CompressedNetwork |
         with outputs.writing(report_path) as temporary:
             table.to_csv(temporary, index=False)
     if plot_path is not None:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
         figure = plot_front(table, objective, bound=bound)
         with outputs.writing(plot_path) as temporary:
             figure.savefig(temporary, format=Path(plot_path).suffix.lstrip(".").lower(),
                            dpi=120, bbox_inches="tight")
-        plt.close(figure)

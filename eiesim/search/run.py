@@ -161,8 +161,8 @@ def _search(model: MLP, data: Dataset, spec: HardwareSpec | None,
     report = _Reporter(progress)
     dense = dense_network(model, bits=settings.bits, seed=settings.seed)
     dense_row = {"strategy": "dense", "label": "uncompressed", "method": "none"}
-    dense_row.update(evaluate_network(dense, fit, spec,
-                                      timing_inputs=settings.timing_inputs).metrics())
+    dense_row.update(evaluate_network(dense, fit, spec, timing_inputs=settings.timing_inputs,
+                                      energy_table=settings.energy_table).metrics())
     dense_row["accuracy_val"] = context.val_accuracy(dense)
     dense_row["fine_tune_epochs"] = 0
     notes = [_saturation_note(dense_row, len(val_labels), len(data.test_labels))]
@@ -227,7 +227,8 @@ def _search(model: MLP, data: Dataset, spec: HardwareSpec | None,
             f"not a result: allow a larger drop, more bits, denser grid points or more "
             f"fine-tuning", failed)
     network = networks[chosen]
-    evaluation = evaluate_network(network, fit, spec, timing_inputs=1)
+    evaluation = evaluate_network(network, fit, spec, timing_inputs=1,
+                                  energy_table=settings.energy_table)
     return SearchResult(network=network, layers=layer_table(network, evaluation),
                         seconds=time.perf_counter() - start_time, **common)
 

@@ -75,14 +75,15 @@ def plot_sensitivity(curves: Any, objective: str = "cycles") -> Any:
     """One panel per (method, layer): validation accuracy on the chip against the layer's
     density, without and with the short fine-tune, and the layer's simulated cost (grey, right
     axis). Returns the matplotlib figure."""
-    import matplotlib.pyplot as plt
+    from eiesim.plots import require_matplotlib
 
     column, unit = (("layer_cycles", "layer cycles") if objective == "cycles"
                     else ("layer_energy_j", "layer energy (J)"))
     methods = list(dict.fromkeys(curves["method"]))
     layers = sorted(curves["layer"].unique())
-    figure, axes = plt.subplots(len(methods), len(layers), squeeze=False, sharey=True,
-                                figsize=(4 * len(layers), 3.2 * len(methods)))
+    figure = require_matplotlib("plot_sensitivity")(
+        figsize=(4 * len(layers), 3.2 * len(methods)))
+    axes = figure.subplots(len(methods), len(layers), squeeze=False, sharey=True)
     for i, method in enumerate(methods):
         for j, layer in enumerate(layers):
             ax = axes[i][j]

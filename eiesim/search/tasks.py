@@ -129,6 +129,9 @@ class SearchSettings:
     amc_generations: int = 4
     timing_inputs: int = 8
     """Test inputs averaged into ``cycles_mean`` (a check; the objective is the first one)."""
+    energy_table: str | None = None
+    """A TOML or YAML energy table applied to the default one (None: the default table), for
+    every network's energy and so for ``objective="energy"``."""
 
     def __post_init__(self) -> None:
         if self.objective not in OBJECTIVES:
@@ -326,7 +329,8 @@ def evaluate_candidate(context: SearchContext, candidate: Candidate
     else:
         raise SearchError(f"candidate {candidate.label!r} has no densities and no masks")
     evaluation = evaluate_network(network, context.fit, context.spec,
-                                  timing_inputs=context.settings.timing_inputs)
+                                  timing_inputs=context.settings.timing_inputs,
+                                  energy_table=context.settings.energy_table)
     row = {"strategy": candidate.strategy, "label": candidate.label,
            "method": candidate.method}
     row.update(evaluation.metrics())
@@ -346,7 +350,8 @@ def sensitivity_point(context: SearchContext, task: tuple[str, int, float]) -> d
     plain = context.compress(masks, epochs=0)
     tuned = context.compress(masks, epochs=context.settings.short_epochs)
     result = simulate_network(plain.layers(), context.fit.test_inputs[0], context.spec,
-                              energy_table=energy_table_for(context.spec))
+                              energy_table=energy_table_for(context.spec,
+                                                            context.settings.energy_table))
     return {"method": method, "layer": layer, "density": float(density),
             "accuracy_val": context.val_accuracy(plain),
             "accuracy_val_tuned": context.val_accuracy(tuned),
