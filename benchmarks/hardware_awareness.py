@@ -85,6 +85,7 @@ def r_squared(x: np.ndarray, y: np.ndarray) -> float:
 
 
 def summarise(table: Any, model: str, pes: int) -> list[dict[str, Any]]:
+    """One row per decision rule: its pick against the search's, cycles, energy and accuracy."""
     search_row = pick(table, "search")
     rows = []
     for rule in RULES:
@@ -109,11 +110,12 @@ def summarise(table: Any, model: str, pes: int) -> list[dict[str, Any]]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the comparison for each model and PE count and write the results files."""
     import pandas as pd
 
     from eiesim.search import SearchSettings, search
     from eiesim.search.model import load_data, load_model
-    from eiesim.search.tasks import NoNetworkMeetsBound
+    from eiesim.search.tasks import NoNetworkMeetsBoundError
     from eiesim.spec import HardwareSpec
 
     parser = argparse.ArgumentParser(prog="python -m benchmarks.hardware_awareness",
@@ -140,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
                 result = search(model, data, HardwareSpec(num_pes=pes), settings,
                                 workers=args.workers)
                 notes = list(result.notes)
-            except NoNetworkMeetsBound as failure:
+            except NoNetworkMeetsBoundError as failure:
                 result, notes = failure.result, list(failure.result.notes) + [str(failure)]
             seconds = time.perf_counter() - start
             table = result.table

@@ -22,7 +22,7 @@ pytest.importorskip("sklearn")
 from eiesim.search import SearchError, SearchSettings, search  # noqa: E402
 from eiesim.search.model import Dataset, ModelFileError, load_data, save_data, save_model  # noqa: E402
 from eiesim.search.results import wilson_interval  # noqa: E402
-from eiesim.search.tasks import NoNetworkMeetsBound, SearchWarning  # noqa: E402
+from eiesim.search.tasks import NoNetworkMeetsBoundError, SearchWarning  # noqa: E402
 from eiesim.search.train import accuracy, fine_tune, init_mlp, train  # noqa: E402
 from eiesim.spec import HardwareSpec  # noqa: E402
 from tests.test_search import digits_data  # noqa: E402
@@ -110,7 +110,7 @@ def test_a_margin_only_removes_networks_from_the_bound(model, data, result):
 
 def test_nothing_meeting_the_bound_is_said_not_replaced_by_the_dense_network(model, data):
     settings = SearchSettings(max_accuracy_drop=0.0, margin=10.0, **UNIFORM)
-    with pytest.raises(NoNetworkMeetsBound, match="nothing meets the bound") as failure:
+    with pytest.raises(NoNetworkMeetsBoundError, match="nothing meets the bound") as failure:
         search(model, data, SPEC, settings)
     failed = failure.value.result
     assert failed.network is None

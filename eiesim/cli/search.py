@@ -118,7 +118,7 @@ def handle(args: argparse.Namespace) -> int:
     """Search, write the chosen network, the report and the plot; returns the exit code."""
     from eiesim.search import SearchSettings, search
     from eiesim.search.model import load_data, load_model
-    from eiesim.search.tasks import NoNetworkMeetsBound, SearchWarning
+    from eiesim.search.tasks import NoNetworkMeetsBoundError, SearchWarning
 
     spec = spec_from_args(args)
     methods = {} if args.method is None else {"methods": args.method}
@@ -155,7 +155,7 @@ def handle(args: argparse.Namespace) -> int:
                 warnings.simplefilter("ignore", SearchWarning)
                 result = search(model, data, spec, settings, workers=args.workers,
                                 scheduler=args.scheduler, progress_bars=not args.no_progress)
-        except NoNetworkMeetsBound as failure:
+        except NoNetworkMeetsBoundError as failure:
             outputs.close()
             return _report_failure(failure, args)
         result.write_into(outputs, network_path=args.output, report_path=args.report,

@@ -17,6 +17,7 @@ from eiesim.search.tasks import Candidate, SearchContext
 
 
 def uniform_candidates(context: SearchContext) -> list[Candidate]:
+    """Every layer at the same density, for each density of the grid and each method."""
     layers = context.model.num_layers
     return [Candidate("uniform", f"density {d:g}", method, densities=(float(d),) * layers)
             for method in context.settings.methods
@@ -28,6 +29,7 @@ DEEP_COMPRESSION_LAST = 0.25
 
 
 def deep_compression_candidates(context: SearchContext) -> list[Candidate]:
+    """Deep Compression's recipe: hidden layers at 10 %, the last layer at 25 %, for each method."""
     layers = context.model.num_layers
     densities = (DEEP_COMPRESSION_HIDDEN,) * (layers - 1) + (DEEP_COMPRESSION_LAST,)
     return [Candidate("deep_compression", f"hidden {DEEP_COMPRESSION_HIDDEN:g}, last "
@@ -36,5 +38,6 @@ def deep_compression_candidates(context: SearchContext) -> list[Candidate]:
 
 
 def global_candidates(context: SearchContext) -> list[Candidate]:
+    """One magnitude threshold for all layers, at each density of the grid."""
     return [Candidate("global", f"density {d:g}", "magnitude", global_density=float(d))
             for d in sorted(context.settings.densities, reverse=True)]

@@ -19,7 +19,7 @@ least the uncompressed float model's validation accuracy minus ``max_accuracy_dr
 the energy, and is strictly better in one of them. ``chosen``: among the *compressed* rows
 meeting the bound (never the dense row), the lowest objective; ties go to the higher validation
 accuracy, then the lower other cost, then the first row. When none meets the bound there is no
-chosen row (:class:`~eiesim.search.tasks.NoNetworkMeetsBound`).
+chosen row (:class:`~eiesim.search.tasks.NoNetworkMeetsBoundError`).
 """
 
 from __future__ import annotations

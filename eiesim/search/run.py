@@ -39,7 +39,7 @@ from eiesim.search.results import grid_edge, standard_error, tidy, write_outputs
 from eiesim.search.sensitivity import CostTable, sensitivity_curves
 from eiesim.search.tasks import (
     Candidate,
-    NoNetworkMeetsBound,
+    NoNetworkMeetsBoundError,
     SearchContext,
     SearchError,
     SearchSettings,
@@ -63,7 +63,7 @@ class SearchResult:
     curves: Any
     """The sensitivity curves (eiesim.search.sensitivity), or None if not run."""
     network: CompressedNetwork | None
-    """The chosen network (None only inside :class:`NoNetworkMeetsBound`)."""
+    """The chosen network (None only inside :class:`NoNetworkMeetsBoundError`)."""
     layers: Any
     """Per-layer table of the chosen network (eiesim.search.compression.layer_table)."""
     settings: SearchSettings
@@ -129,7 +129,7 @@ def search(model: MLP, data: Dataset, spec: HardwareSpec | None = None,
     called
     as work completes; ``progress_bars`` shows the executor's bars on a terminal. Every decision
     is taken on validation (eiesim.search.tasks); the bound is measured from the uncompressed
-    float model's validation accuracy. Raises :class:`NoNetworkMeetsBound` (with the table)
+    float model's validation accuracy. Raises :class:`NoNetworkMeetsBoundError` (with the table)
     when no compressed network meets the bound."""
     with single_threaded_blas():
         return _search(model, data, spec, settings, workers=workers, scheduler=scheduler,
@@ -220,7 +220,7 @@ def _search(model: MLP, data: Dataset, spec: HardwareSpec | None,
         reached = "" if best is None else (f"; the most accurate, {best['strategy']} "
                                            f"({best['label']}), reaches "
                                            f"{best['accuracy_val']:.4f}")
-        raise NoNetworkMeetsBound(
+        raise NoNetworkMeetsBoundError(
             f"nothing meets the bound: no compressed network reaches validation accuracy "
             f"{floor:.4f} on the chip{margin} (the model's {reference:.4f} minus "
             f"max_accuracy_drop {settings.max_accuracy_drop:g}){reached}; the dense network is "

@@ -47,7 +47,7 @@ class SearchError(EiesimError):
     """A bad search setting or input, or a search that found nothing meeting the bound."""
 
 
-class NoNetworkMeetsBound(SearchError):
+class NoNetworkMeetsBoundError(SearchError):
     """No compressed network meets the accuracy bound on validation; ``result`` holds the
     table of every evaluated network (its ``network`` is None), so the report can still be
     written. The dense network is never returned in its place."""

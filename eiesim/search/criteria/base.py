@@ -117,6 +117,7 @@ def check_densities(densities: Sequence[float] | float, model: MLP) -> tuple[flo
 
 
 def check_strength(strength: object) -> float:
+    """A regulariser strength as a float, or a CriterionError if it is below 0 or not finite."""
     if not _is_real(strength) or not 0 <= strength < math.inf:  # type: ignore[operator]
         raise CriterionError(f"strength = {strength!r} is below 0 or not finite; a "
                              f"regulariser strength must be >= 0, e.g. 1e-3")
@@ -124,6 +125,7 @@ def check_strength(strength: object) -> float:
 
 
 def require_data(method: str, data: Dataset | None) -> Dataset:
+    """The training data a criterion needs, or a CriterionError naming the method."""
     if data is None:
         raise CriterionError(f"method {method!r} needs training data (data=Dataset(...), or "
                              f"--data on the command line); give the data the model was "

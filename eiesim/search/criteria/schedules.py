@@ -112,6 +112,7 @@ def lottery_ticket(model: MLP, densities: tuple[float, ...], data: Dataset,
 
 
 def raise_short(rewind_iteration: int, steps: int) -> None:
+    """Refuse a rewind point beyond the first training's Adam steps."""
     raise CriterionError(f"rewind_iteration = {rewind_iteration} is beyond the {steps} Adam "
                          f"steps of the first training; use at most {steps} (0 rewinds to the "
                          f"initialisation)")
