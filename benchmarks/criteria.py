@@ -37,7 +37,6 @@ import math
 import os
 import platform
 import shlex
-import subprocess
 import sys
 import time
 import warnings
@@ -48,6 +47,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from benchmarks.machine import git_revision
 from eiesim.compress.prune import PruningWarning
 from eiesim.search.compression import chip_accuracy, compress_network, evaluate_network, prune_masks
 from eiesim.search.criteria import CRITERIA, CriterionSettings, prune_network
@@ -299,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": {"cores": os.cpu_count(), "load_average_before": load_before,
                     "load_average_after": os.getloadavg(),
                     "python": platform.python_version(), "platform": platform.platform()},
-        "revision": _revision(), "densities": densities, "pes": PES, "bits": BITS,
+        "revision": git_revision(), "densities": densities, "pes": PES, "bits": BITS,
         "fine_tune_epochs": fine_tune_epochs, "criterion_settings": asdict(settings),
         "validation_fraction": VALIDATION_FRACTION,
         "max_accuracy_drop": args.max_accuracy_drop,
@@ -325,13 +325,6 @@ def _study(args: argparse.Namespace, densities: tuple[float, ...],
                       f"({row['criterion_s']:.1f} s)", flush=True)
     return pd.DataFrame(rows)
 
-
-def _revision() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True,
-                              capture_output=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 if __name__ == "__main__":

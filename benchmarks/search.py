@@ -41,6 +41,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from benchmarks.machine import git_revision
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
 TARGETS_S = {"lenet": 20.0, "wide": 480.0, "wide-parts": 0.0}
@@ -63,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="the wide model and data files to use instead of building them")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    revision = _revision()  # of the code that runs, read before any commit made meanwhile
+    revision = git_revision()  # of the code that runs, read before any commit made meanwhile
     for workload in args.only or WORKLOADS:
         with tempfile.TemporaryDirectory() as scratch:
             if workload == "lenet":
@@ -227,13 +229,6 @@ def _machine() -> dict:
     return {"cores": os.cpu_count(), "python": platform.python_version(),
             "platform": platform.platform()}
 
-
-def _revision() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True,
-                              capture_output=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 if __name__ == "__main__":

@@ -452,6 +452,17 @@ def _check_seed(seed: object) -> None:
     check_seed(seed, error=LayerError)
 
 
+def mask_densities(masks: Sequence[np.ndarray]) -> tuple[tuple[float, ...], float]:
+    """Kept positions over positions of each mask, and of all of them together (a network's
+    density: its kept weights over its weights).
+
+    >>> mask_densities([np.array([True, False]), np.ones(2, bool)])
+    ((0.5, 1.0), 0.75)
+    """
+    per_layer = tuple(float(np.mean(m)) for m in masks)
+    return per_layer, sum(int(np.sum(m)) for m in masks) / sum(int(np.size(m)) for m in masks)
+
+
 def _check_num_pes(num_pes: object) -> int:
     if num_pes is None:  # the default design point's (the paper's 64)
         from eiesim.spec import DEFAULT_SPEC

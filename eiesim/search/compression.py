@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from eiesim.compress.prune import METHODS, prune_global_mask, prune_mask
+from eiesim.compress.prune import METHODS, mask_densities, prune_global_mask, prune_mask
 from eiesim.compress.quantize import quantize_weights
 from eiesim.errors import CompressionError
 from eiesim.format.quantized import QuantizedLayer
@@ -71,12 +71,12 @@ class CompressedNetwork:
     @property
     def layer_density(self) -> tuple[float, ...]:
         """Kept positions over all positions, per layer (the mask's density)."""
-        return tuple(float(m.mean()) for m in self.masks)
+        return mask_densities(self.masks)[0]
 
     @property
     def density(self) -> float:
         """Kept weights over all weights of the network (biases not counted)."""
-        return sum(int(m.sum()) for m in self.masks) / sum(m.size for m in self.masks)
+        return mask_densities(self.masks)[1]
 
     def layers(self) -> list[QuantizedLayer]:
         """The layers as EIE runs them: ReLU after every layer but the last (the logits)."""

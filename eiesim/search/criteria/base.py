@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from eiesim.compress.prune import _count, _top_k
+from eiesim.compress.prune import _count, _top_k, mask_densities
 from eiesim.errors import EiesimError
 from eiesim.search.model import Dataset
 from eiesim.search.train import MLP
@@ -93,12 +93,12 @@ class CriterionResult:
     @property
     def layer_density(self) -> tuple[float, ...]:
         """Reached density per layer (kept positions over positions)."""
-        return tuple(float(m.mean()) for m in self.masks)
+        return mask_densities(self.masks)[0]
 
     @property
     def density(self) -> float:
         """Reached density of the whole network (biases not counted)."""
-        return sum(int(m.sum()) for m in self.masks) / sum(m.size for m in self.masks)
+        return mask_densities(self.masks)[1]
 
 
 def check_densities(densities: Sequence[float] | float, model: MLP) -> tuple[float, ...]:
