@@ -1,4 +1,5 @@
-"""Layer files (.npz) in, results (.json) out, each versioned and checked.
+"""Layer files (.npz) in and out, checked (JSON results, which carry a schema version, are
+written by :mod:`eiesim.report`; layer files carry none: their arrays are the format).
 
 Layer file format (``.npz``), one fully connected layer ``b = ReLU(W a + bias)``:
 
