@@ -41,10 +41,11 @@ def test_a_bad_worker_count_is_a_usage_error(workers):
             pass
 
 
+@pytest.mark.slow  # starts an in-process Dask cluster
 def test_dask_client_pool_scatters_once_and_keeps_order():
     distributed = pytest.importorskip("dask.distributed")
     with distributed.Client(processes=False, n_workers=1, threads_per_worker=2,
-                            dashboard_address=None) as client:
+                            dashboard_address=None, timeout="120s") as client:
         with task_pool(5, client=client) as pool:
             first = pool.run(scaled_with_pid, range(10))
             scattered = pool._shared_future
