@@ -168,3 +168,10 @@ def test_the_search_measures_energy_with_the_users_table():
     table = root / "eiesim" / "data" / "energy" / "example.toml"
     users = evaluate_network(network, data, spec, timing_inputs=1, energy_table=str(table))
     assert users.cycles == default.cycles and users.energy_j != default.energy_j
+
+
+def test_the_command_lines_engines_are_the_simulators():
+    from eiesim.cli.options import ENGINES
+    from eiesim.sim import ENGINES as SIMULATOR_ENGINES
+
+    assert ENGINES == SIMULATOR_ENGINES

@@ -243,3 +243,17 @@ def test_sensitivity_curves_cover_every_method_layer_and_density(result, setting
 
     figure = plot_sensitivity(curves)
     assert len(figure.axes) == 2 * 2 * 2  # a twin axis per panel
+
+
+def test_search_json_summary_is_the_chosen_row_in_plain_values(result):
+    import json
+
+    from eiesim.cli.search import summary_dict
+
+    payload = json.loads(json.dumps(summary_dict(result), allow_nan=False))
+    chosen = result.table[result.table["chosen"]].iloc[0]
+    assert payload["chosen"]["cycles"] == int(chosen["cycles"])
+    assert payload["chosen"]["accuracy_test_low"] == pytest.approx(chosen["accuracy_test_low"])
+    assert payload["bound"] == pytest.approx(result.bound)
+    assert len(payload["layers"]) == len(result.layers)
+    assert payload["dense"]["strategy"] == "dense"

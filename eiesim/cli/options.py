@@ -102,12 +102,14 @@ def parse_seed(text: str) -> int:
 
 PLOT_SUFFIXES = (".png", ".pdf", ".svg")
 ENGINES = ("fast", "reference")
+"""The engines, as eiesim.sim.ENGINES names them (restated: importing the simulator would cost
+every command's --help its start-up; a test holds the two equal)."""
 
 COMMON_OPTIONS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
     "output": (("-o", "--output"), dict(type=Path, help="the command's main output file")),
     "json": (("--json",), dict(action="store_true",
                                help="print the result as one JSON object instead of a table")),
-    "seed": (("--seed",), dict(type=lambda text: parse_seed(text), default=0,
+    "seed": (("--seed",), dict(type=parse_seed, default=0,
                                help="seed of every random choice (default 0)")),
     "energy_table": (("--energy-table",), dict(
         type=Path, metavar="FILE",

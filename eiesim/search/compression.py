@@ -231,9 +231,10 @@ class NetworkEvaluation:
 
 
 @functools.lru_cache(maxsize=8)
+@functools.lru_cache(maxsize=16)  # every candidate asks; tables are immutable
 def energy_table_for(spec: HardwareSpec, energy_table: str | None = None) -> Any:
     """The energy table of ``spec``: the default one, or the user's TOML/YAML file
-    ``energy_table`` applied to it (``eiesim search --energy-table``)."""
+    ``energy_table`` applied to it (``eiesim search --energy-table``), read once per process."""
     if energy_table is None:
         from eiesim.energy import default_energy_table
 
