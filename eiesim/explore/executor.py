@@ -11,6 +11,8 @@ a millisecond), and returns the results in the order of the tasks whatever ran w
 
 from __future__ import annotations
 
+import itertools
+import multiprocessing
 import os
 import re
 import signal
@@ -132,9 +134,27 @@ def _run_batch_in_worker(batch: list[Any]) -> list[Any]:
 
 def _iter_local(function: TaskFunction, batches: Iterator[tuple[Any, list[Any]]], shared: Any,
                 workers: int, max_pending: int) -> Iterator[tuple[Any, list[Any]]]:
+    head: tuple[Any, list[Any]] | None = None  # the first batch's first task, run here
+    if multiprocessing.get_start_method() == "fork":
+        # Forked workers inherit this process's memory, so the first task runs here before
+        # the pool starts: the workers then find what it loaded (numba's compiled kernels
+        # above all, which each worker would otherwise load from the cache again, a third of
+        # a second apiece, as long as a whole 512-point sweep of the shipped layer takes one
+        # worker) and its result joins its batch's. Other start methods gain nothing by it.
+        item = next(batches, None)
+        if item is None:
+            return
+        key, batch = item
+        head = (key, [function(shared, batch[0])])
+        if len(batch) == 1:
+            yield head
+            head = None
+        else:
+            batches = itertools.chain([(key, batch[1:])], batches)
     pool = ProcessPoolExecutor(max_workers=workers, initializer=_set_worker_state,
                                initargs=(function, shared))
     pending: dict[Future, Any] = {}
+    head_rest: Future | None = None
     finished = False
     try:
         exhausted = False
@@ -145,13 +165,19 @@ def _iter_local(function: TaskFunction, batches: Iterator[tuple[Any, list[Any]]]
                     exhausted = True
                     break
                 key, batch = item
-                pending[pool.submit(_run_batch_in_worker, batch)] = key
+                future = pool.submit(_run_batch_in_worker, batch)
+                pending[future] = key
+                if head is not None and head_rest is None:
+                    head_rest = future  # the rest of the batch whose first task ran here
             if not pending:
                 break
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
                 key = pending.pop(future)
-                yield key, future.result()
+                if future is head_rest:
+                    yield key, head[1] + future.result()
+                else:
+                    yield key, future.result()
         finished = True
     finally:
         if finished:
