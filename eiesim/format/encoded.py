@@ -284,16 +284,15 @@ class EncodedLayer:
         extended[: self.in_features] = activations
         if self.has_bias:
             extended[self.bias_column] = 1.0
-        # Only the real entries of columns with a non-zero input are decoded: the others' terms
-        # are +-0, which leave every sum as it is (the sums start at +0), so the result is the
-        # same bit for bit, and an input that is mostly zeros needs a fraction of the work.
-        columns = self.entry_columns()
-        kept = np.flatnonzero((self.entry_v != 0) & (extended[columns] != 0))
-        local_rows = self.memo(("entry rows",), self._compute_entry_rows)
-        rows = local_rows[kept] * self.num_pes + self.entry_pes()[kept]
-        weights = self.codebook.astype(np.float64)[self.entry_v[kept]]
-        out = np.bincount(rows, weights=weights * extended[columns[kept]],
-                          minlength=self.out_features)
+        # Only the entries of columns with a non-zero input are decoded: the others' terms are
+        # +-0, which leave every sum as it is (the sums start at +0), so the result is the same
+        # bit for bit, and an input that is mostly zeros needs a fraction of the work.
+        from eiesim.format.decode_kernels import accumulate_float_outputs
+
+        out = np.zeros(self.out_features, dtype=np.float64)
+        accumulate_float_outputs(self.entry_v, self.entry_z, self.pe_offsets, self.col_ptr,
+                                 self.num_pes, self.codebook.astype(np.float64), extended,
+                                 np.flatnonzero(extended), out)
         result = np.maximum(out, 0.0)
         result.flags.writeable = False
         results = [k for k in self._memo if k[0] == "float_outputs"]
