@@ -87,6 +87,7 @@ def test_round_trip(matrix, num_pes, rel_bits):
     codebook[0] = 0
     layer = encode(codes, codebook, bias,
                    spec=HardwareSpec(num_pes=num_pes, rel_index_bits=rel_bits))
+    layer.validate()  # the encoder skips the checks: its output must pass them
     decoded, decoded_bias = layer.to_codes()
     np.testing.assert_array_equal(decoded, codes)
     if bias is None:
@@ -325,3 +326,16 @@ def test_float_outputs_skip_zero_inputs_without_changing_a_bit(seed, pes, index_
     expected = np.maximum(every_term, 0.0)
     assert np.array_equal(layer.float_outputs(activations).view(np.uint64),
                           expected.view(np.uint64))
+
+
+def test_only_the_encoder_skips_the_checks():
+    codebook = np.array([0.0, 1.0], dtype=np.float32)
+    layer = encode(np.eye(4, dtype=np.uint8), codebook, spec=HardwareSpec(num_pes=2))
+    fields = {name: getattr(layer, name) for name in (
+        "num_pes", "weight_index_bits", "rel_index_bits", "out_features", "in_features",
+        "has_bias", "codebook", "entry_v", "entry_z", "pe_offsets", "col_ptr")}
+    broken = fields | {"entry_z": np.full_like(layer.entry_z, 7)}  # rows beyond the slices
+    with pytest.raises(LayerError, match="relative index|beyond"):
+        EncodedLayer(**broken)
+    with pytest.raises(TypeError, match="exactly the fields"):
+        EncodedLayer._from_encoder(**{**fields, "extra": 1})

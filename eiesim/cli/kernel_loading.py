@@ -20,6 +20,7 @@ internals are not the ones this was written against, it leaves numba alone.
 
 from __future__ import annotations
 
+import gc
 import importlib.machinery
 import sys
 from typing import Any
@@ -67,6 +68,7 @@ def _install(caching: Any) -> None:
         return
 
     def compile_as_usual() -> None:
+        gc.enable()  # numba's compiler makes garbage in cycles (eiesim.cli.BOUNDED_COMMANDS)
         entrypoints.init_all = load_extensions
         load_extensions()
 

@@ -72,9 +72,9 @@ def handle(args: argparse.Namespace) -> int:
 
         table = energy.load_energy_table(args.energy_table, spec) if args.energy_table else None
         workload = load_workload(args, weight_index_bits=spec.weight_index_bits)
-        from eiesim.network import is_network
+        from eiesim.format.quantized import QuantizedLayer
 
-        if is_network(workload):
+        if not isinstance(workload, QuantizedLayer):  # a network (eiesim.network.NetworkData)
             if args.trace is not None:
                 raise UsageError("--trace records one layer; run the layers of a network one at "
                                  "a time")

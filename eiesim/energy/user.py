@@ -9,7 +9,6 @@ from __future__ import annotations
 import difflib
 import math
 import re
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -180,6 +179,8 @@ def load_energy_table(path: str | Path, spec: HardwareSpec,
         raise EnergyTableError(f"energy table {path} cannot be read ({error}); check the path "
                                f"and its permissions") from None
     if suffix == ".toml":
+        import tomllib  # here, not at start-up: most runs read no table
+
         parse, syntax_errors = tomllib.loads, (tomllib.TOMLDecodeError,)
     else:
         yaml = _import_yaml(path)

@@ -16,6 +16,7 @@ For the engines, the per-PE entry arrays are concatenated: PE p's entries are
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 from collections.abc import Callable, Hashable
@@ -87,6 +88,20 @@ class EncodedLayer:
 
     def __post_init__(self) -> None:
         self.validate()
+
+    @classmethod
+    def _from_encoder(cls, **fields: Any) -> EncodedLayer:
+        """The layer :func:`eiesim.format.encoder.encode` built, without :meth:`validate`: the
+        encoder writes every invariant by construction (tests/test_encode.py validates its
+        output on random layers), and checking them again is a quarter of an encoding's time.
+        Every other way of building a layer is checked."""
+        names = {item.name for item in dataclasses.fields(cls)}
+        if set(fields) != names:
+            raise TypeError(f"_from_encoder() takes exactly the fields {sorted(names)}")
+        layer = object.__new__(cls)
+        for name, value in fields.items():
+            object.__setattr__(layer, name, value)
+        return layer
 
     # --- geometry ----------------------------------------------------------------------------
     @property

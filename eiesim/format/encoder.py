@@ -90,7 +90,7 @@ def encode(codes_or_layer: Any, codebook: Any = None, bias_codes: Any = None, *,
                    spec.rel_index_bits, cursor, entry_v, entry_z)
     del cursor
 
-    return EncodedLayer(
+    return EncodedLayer._from_encoder(
         num_pes=num_pes,
         weight_index_bits=spec.weight_index_bits,
         rel_index_bits=spec.rel_index_bits,
