@@ -18,8 +18,9 @@ from typing import Any
 
 import numpy as np
 
-SCHEMA_VERSION = 3
-"""Version of bench.json. 3: ``cli_startup`` gained ``imports`` and the targets
+SCHEMA_VERSION = 4
+"""Version of bench.json. 4: ``cli_startup`` gained ``bytecode`` (eiesim's bytecode is
+compiled before the command is timed); 3: ``cli_startup`` gained ``imports`` and the targets
 ``cli_example_vs_imports``; 2: the summary gained ``sweep`` and ``cli_startup``; 1 had
 neither."""
 

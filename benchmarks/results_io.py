@@ -125,6 +125,13 @@ def _speed_lines(summary: dict[str, Any]) -> list[str]:
                      f"{memory['rss_before_bytes'] / 2**20:.0f} MiB)")
     elif memory.get("error"):
         lines.append(f"encode memory: failed: {memory['error']}")
+    bytecode = (summary.get("cli_startup") or {}).get("bytecode")
+    if bytecode:
+        lines.append("CLI start-up: eiesim's bytecode compiled before timing, as an installed "
+                     "package has it"
+                     + (" (PYTHONDONTWRITEBYTECODE is set here: without this every run would "
+                        "compile eiesim's sources)" if bytecode["pythondontwritebytecode"]
+                        else ""))
     for key, label in (("help", "eiesim --help"),
                        ("run_example", "eiesim run --example alexnet-fc8"),
                        ("imports", 'python -c "import numpy, numba"')):

@@ -161,6 +161,7 @@ def test_json_records_cli_startup_and_sweep_throughput(quick_run):
     assert startup["help"]["command"].endswith("--help")
     assert startup["run_example"]["command"].endswith("run --example alexnet-fc8")
     assert startup["imports"]["command"].endswith("import numpy, numba")
+    assert startup["bytecode"]["compiled"] and startup["bytecode"]["package"].endswith("eiesim")
     ratio = {target["name"]: target for target in payload["summary"]["targets"]}[
         "cli_example_vs_imports"]
     assert ratio["measured"] == pytest.approx(startup["run_example"]["median_s"]
