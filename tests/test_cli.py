@@ -364,12 +364,36 @@ def test_the_command_loads_cached_kernels_without_numbas_compiler_set_up(tmp_pat
         "from numba.core import entrypoints\n"
         "print(code, json.loads(out.getvalue())['cycles'], 'numba.np.linalg' in sys.modules,\n"
         "      entrypoints._already_initialized)\n"
-        "import numba, numpy as np\n"
+        "import gc, numba, numpy as np\n"
+        "gc.disable()  # as the bounded commands run: compiling turns collection back on\n"
         "total = numba.njit(lambda x: np.sort(x).sum())\n"
         "print(total(np.arange(4.0)), 'numba.np.linalg' in sys.modules,\n"
-        "      entrypoints._already_initialized)\n")
+        "      entrypoints._already_initialized, gc.isenabled())\n")
     done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
                           cwd=tmp_path, timeout=600)
     assert done.returncode == 0, done.stderr
     # Numba's extensions wait until something is compiled, then load before it compiles.
-    assert done.stdout.split() == ["0", "7894", "False", "False", "6.0", "True", "True"]
+    assert done.stdout.split() == ["0", "7894", "False", "False", "6.0", "True", "True", "True"]
+
+
+@pytest.mark.parametrize("command, collects", [("run", False), ("sweep", True)])
+def test_only_unbounded_commands_keep_the_garbage_collector(tmp_path, command, collects):
+    # The command's own process: `run` ends right after its work and runs without the cyclic
+    # collector; a sweep runs as long as its grid takes and keeps it.
+    arguments = [command, "--example", "alexnet-fc8"] + (
+        ["--pes", "64", "--no-progress", "-o", str(tmp_path / "s.csv")]
+        if command == "sweep" else [])
+    program = (
+        "import gc, os, sys\n"
+        f"sys.argv = ['eiesim', *{arguments!r}]\n"
+        "end = os._exit\n"
+        "def report(code):\n"
+        "    print('collector', gc.isenabled(), 'exit', code, file=sys.stderr)\n"
+        "    sys.stderr.flush()\n"
+        "    end(code)\n"
+        "os._exit = report\n"
+        "from eiesim.cli import console_main\n"
+        "console_main()\n")
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=600)
+    assert done.returncode == 0 and f"collector {collects} exit 0" in done.stderr, done.stderr

@@ -14,6 +14,8 @@ from collections.abc import Sequence
 import numpy as np
 from numba import njit
 
+from eiesim.jit import VECTOR_DIVISION_OPTIONS
+
 
 def flat_views(params: Sequence[np.ndarray], m: Sequence[np.ndarray],
                v: Sequence[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
@@ -39,10 +41,9 @@ def adam_step(views: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]],
                      b1, 1 - b1, b2, 1 - b2, c1, c2, lr, eps)
 
 
-# error_model="numpy": IEEE division instead of a Python ZeroDivisionError check per element,
-# which is what lets LLVM vectorise the loop (4x faster); every divisor here is positive
-# (c1, c2 > 0 and sqrt(v / c2) + eps > 0), so the values are the same.
-@njit(cache=True, nogil=True, error_model="numpy")
+# Vectorised division (4x faster, eiesim.jit): every divisor here is positive (c1, c2 > 0 and
+# sqrt(v / c2) + eps > 0), so the values are the same.
+@njit(**VECTOR_DIVISION_OPTIONS)
 def _adam_kernel(param, grad, m, v, b1, one_minus_b1, b2, one_minus_b2, c1, c2, lr, eps):
     for i in range(param.size):
         g = grad[i]
