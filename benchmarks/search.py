@@ -6,11 +6,9 @@ and numba's cache load included), every strategy at default settings, ``--worker
 * ``lenet``: LeNet-300-100 (64-300-100-10 on the bundled digits, ``examples/``) at 64 PEs, once
   per objective. Target: at most 20 s each.
 * ``wide``: a 256-1024-512-10 ReLU MLP at 16 PEs, objective cycles. Target: at most 8 minutes.
-  The model is ``examples/wide_mlp.npz`` with ``examples/wide_data.npz`` when both exist;
-  otherwise this script builds one of that shape (``wide_source`` in the JSON says which): the
-  digits upsampled to 16x16 (each pixel repeated over 2x2, so inputs stay multiples of 1/16,
-  exact in fixed point), trained ``WIDE_EPOCHS`` epochs of Adam with seed 0, in a temporary
-  directory.
+  The model is ``examples/wide_mlp.npz`` on ``examples/digits16_data.npz`` (the digits at
+  16x16 with their train, validation and test splits; ``python -m examples.make_models``
+  makes both), or the pair given with ``--wide-files``.
 * ``wide-parts``: CPU seconds, in this process, of the pieces a search repeats on the wide
   model (one chip-accuracy pass, one fine-tuning epoch, weight sharing of every layer):
   ``results/search_wide_parts.json``. Steadier than a whole search on a loaded machine.
@@ -32,7 +30,6 @@ import shlex
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -46,8 +43,6 @@ from benchmarks.machine import git_revision
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
 TARGETS_S = {"lenet": 20.0, "wide": 480.0, "wide-parts": 0.0}
-WIDE_HIDDEN = (1024, 512)
-WIDE_EPOCHS = 8
 WORKLOADS = ("lenet", "wide", "wide-parts")
 
 
@@ -62,27 +57,26 @@ def main(argv: list[str] | None = None) -> int:
                         help="run only this workload (repeatable); default: all")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--wide-files", type=Path, nargs=2, metavar=("MODEL", "DATA"),
-                        help="the wide model and data files to use instead of building them")
+                        help="the wide model and data files to use instead of the examples'")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     revision = git_revision()  # of the code that runs, read before any commit made meanwhile
     for workload in args.only or WORKLOADS:
-        with tempfile.TemporaryDirectory() as scratch:
-            if workload == "lenet":
-                files = (ROOT / "examples/lenet_300_100.npz", ROOT / "examples/digits_data.npz")
-                source, pes, objectives = "examples/lenet_300_100.npz", 64, ("cycles", "energy")
-            else:
-                files, source = _wide_files(Path(scratch), args.wide_files)
-                pes, objectives = 16, ("cycles",)
-            if workload == "wide-parts":
-                payload = {"schema_version": 2, "workload": workload, "model": source,
-                           "date": datetime.now(UTC).isoformat(timespec="seconds"),
-                           "machine": _machine(), "revision": revision,
-                           "parts": _time_parts(files, args.repeats)}
-                (args.out / "search_wide_parts.json").write_text(json.dumps(payload, indent=1))
-                continue
-            runs = [_time_search(workload, objective, files, pes, args)
-                    for objective in objectives]
+        if workload == "lenet":
+            files = (ROOT / "examples/lenet_300_100.npz", ROOT / "examples/digits_data.npz")
+            source, pes, objectives = "examples/lenet_300_100.npz", 64, ("cycles", "energy")
+        else:
+            files, source = _wide_files(args.wide_files)
+            pes, objectives = 16, ("cycles",)
+        if workload == "wide-parts":
+            payload = {"schema_version": 2, "workload": workload, "model": source,
+                       "date": datetime.now(UTC).isoformat(timespec="seconds"),
+                       "machine": _machine(), "revision": revision,
+                       "parts": _time_parts(files, args.repeats)}
+            (args.out / "search_wide_parts.json").write_text(json.dumps(payload, indent=1))
+            continue
+        runs = [_time_search(workload, objective, files, pes, args)
+                for objective in objectives]
         payload = {"schema_version": 2, "workload": workload, "model": source,
                    "target_s": TARGETS_S[workload], "repeats": args.repeats,
                    "date": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -177,39 +171,16 @@ def _time_part(name: str, run: Callable[[], object], repeats: int) -> dict:
     return {"cpu_s": times, "median_cpu_s": statistics.median(times)}
 
 
-def _wide_files(scratch: Path, given: list[Path] | None) -> tuple[tuple[Path, Path], str]:
-    """The wide model and its data: given, the example files if present, else built (module
-    doc)."""
+def _wide_files(given: list[Path] | None) -> tuple[tuple[Path, Path], str]:
+    """The wide model and its data: given, else the example files (module doc)."""
     if given:
         return (given[0].resolve(), given[1].resolve()), f"given: {given[0].name}"
-    model, data = ROOT / "examples/wide_mlp.npz", ROOT / "examples/wide_data.npz"
-    if model.exists() and data.exists():
-        return (model, data), "examples/wide_mlp.npz"
-    from eiesim.search.model import Dataset, load_data, save_data, save_model
-    from eiesim.search.train import MLP, accuracy, init_mlp, train
-
-    digits = load_data(ROOT / "examples/digits_data.npz")
-    upsampled = Dataset(_upsample(digits.train_inputs), digits.train_labels,
-                        _upsample(digits.test_inputs), digits.test_labels)
-    start = time.perf_counter()
-    trained = train(init_mlp([256, *WIDE_HIDDEN, 10], seed=0), upsampled.train_inputs,
-                    upsampled.train_labels, epochs=WIDE_EPOCHS, lr=1e-3, seed=0)
-    stored = MLP([w.astype(np.float32) for w in trained.weights],
-                 [b.astype(np.float32) for b in trained.biases])
-    print(f"wide model built: 256-{'-'.join(map(str, WIDE_HIDDEN))}-10, {WIDE_EPOCHS} epochs "
-          f"in {time.perf_counter() - start:.1f} s, test accuracy "
-          f"{accuracy(stored, upsampled.test_inputs, upsampled.test_labels):.4f}")
-    model, data = scratch / "wide_256_1024_512_10.npz", scratch / "wide_digits_16x16.npz"
-    save_model(model, stored)
-    save_data(data, upsampled)
-    return (model, data), (f"built by benchmarks.search: digits upsampled to 16x16, "
-                           f"{WIDE_EPOCHS} epochs of Adam (lr 1e-3, batch 32, seed 0)")
-
-
-def _upsample(images: np.ndarray) -> np.ndarray:
-    """8x8 digits to 16x16, each pixel over a 2x2 block (flattened, float32)."""
-    blocks = np.kron(images.reshape(-1, 8, 8), np.ones((2, 2)))
-    return blocks.reshape(-1, 256).astype(np.float32)
+    model, data = ROOT / "examples/wide_mlp.npz", ROOT / "examples/digits16_data.npz"
+    missing = [str(path.relative_to(ROOT)) for path in (model, data) if not path.exists()]
+    if missing:
+        raise SystemExit(f"{', '.join(missing)} missing: run python -m examples.make_models, "
+                         f"or give --wide-files MODEL DATA")
+    return (model, data), "examples/wide_mlp.npz on examples/digits16_data.npz"
 
 
 def _relative(words: list[str]) -> list[str]:
