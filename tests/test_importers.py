@@ -203,3 +203,31 @@ def test_importers_feed_the_compression_pipeline(tmp_path: Path) -> None:
     q = quantize_weights(prune_weights(layer.weight, 0.5), 4, bias=layer.bias)
     assert q.codes.shape == (4, 6) and np.count_nonzero(q.codes) == 12
     assert np.all(q.bias_codes != 0)
+
+
+def test_npy_too_large_is_refused_from_its_header(tmp_path: Path) -> None:
+    # The header claims 10^12 values and no data follows: refused before numpy allocates.
+    from numpy.lib import format as npy_format
+
+    path = tmp_path / "huge.npy"
+    with open(path, "wb") as handle:
+        npy_format.write_array_header_1_0(handle, {"descr": "<f4", "fortran_order": False,
+                                                   "shape": (1_000_000, 1_000_000)})
+    with pytest.raises(EiesimError, match=r"'huge' has shape \(1000000, 1000000\).*limit"):
+        load_tensors(path)
+    damaged = tmp_path / "damaged.npy"
+    damaged.write_bytes(b"\x93NUMPY\x01\x00\xff")
+    with pytest.raises(EiesimError, match="damaged.*header cannot be read"):
+        load_tensors(damaged)
+
+
+def test_safetensors_above_the_limit_are_refused_before_loading(tmp_path: Path,
+                                                               monkeypatch) -> None:
+    safetensors_numpy = pytest.importorskip("safetensors.numpy")
+    import eiesim.limits
+
+    path = tmp_path / "model.safetensors"
+    safetensors_numpy.save_file({"fc1.weight": FC1_W, "fc1.bias": FC1_B}, str(path))
+    monkeypatch.setattr(eiesim.limits, "MAX_FILE_ARRAY_VALUES", 10)
+    with pytest.raises(EiesimError, match=r"'fc1.weight' has shape \(4, 6\) \(F32\).*limit"):
+        load_tensors(path)

@@ -136,26 +136,39 @@ def _check_array_headers(path: Path, members: list[str], what: str, how: str) ->
     """Read every member's .npy header (shape and dtype, a few hundred bytes) and refuse an
     array too large to load before any data is read (:mod:`eiesim.limits`); a header that
     cannot be read is damage."""
+    with zipfile.ZipFile(path) as archive:
+        for member in members:
+            name = member[: -len(".npy")]
+            try:
+                handle = archive.open(member)
+            except Exception as error:  # a damaged local header
+                raise LayerError(f"{what}: array {name!r} is damaged ({type(error).__name__}: "
+                                 f"{error}); {how}") from None
+            with handle:
+                check_array_header(handle, name=name, what=what, how=how)
+
+
+def check_array_header(handle: Any, *, name: str, what: str, how: str) -> None:
+    """Read the .npy header at ``handle`` (a binary file positioned at the array: shape and
+    dtype, a few hundred bytes) and refuse array ``name`` of ``what`` if it is too large to load
+    (:func:`eiesim.limits.check_file_array`), before any of its data is read. A header that
+    cannot be read is damage (a :class:`LayerError` saying ``how`` to make the file)."""
     from numpy.lib import format as npy_format
 
     from eiesim.limits import check_file_array
 
-    with zipfile.ZipFile(path) as archive:
-        for member in members:
-            array_name = member[: -len(".npy")]
-            try:
-                with archive.open(member) as handle:
-                    version = npy_format.read_magic(handle)
-                    if version == (1, 0):
-                        shape, _, dtype = npy_format.read_array_header_1_0(handle)
-                    elif version == (2, 0):
-                        shape, _, dtype = npy_format.read_array_header_2_0(handle)
-                    else:  # numpy reads its other versions itself, and checks them then
-                        continue
-            except Exception as error:  # a truncated or garbled header
-                raise LayerError(f"{what}: array {array_name!r} is damaged (its header cannot "
-                                 f"be read: {type(error).__name__}: {error}); {how}") from None
-            check_file_array(shape, str(dtype), name=array_name, what=what, error=LayerError)
+    try:
+        version = npy_format.read_magic(handle)
+        if version == (1, 0):
+            shape, _, dtype = npy_format.read_array_header_1_0(handle)
+        elif version == (2, 0):
+            shape, _, dtype = npy_format.read_array_header_2_0(handle)
+        else:  # numpy reads its other versions itself, and checks them then
+            return
+    except Exception as error:  # a truncated or garbled header
+        raise LayerError(f"{what}: array {name!r} is damaged (its header cannot be read: "
+                         f"{type(error).__name__}: {error}); {how}") from None
+    check_file_array(shape, str(dtype), name=name, what=what, error=LayerError)
 
 
 def _looks_like_text(path: Path) -> bool:

@@ -142,11 +142,15 @@ def _load_npz(path: Path) -> dict[str, Any]:
 
 
 def _load_npy(path: Path, allow_pickle: bool) -> dict[str, Any]:
+    from eiesim.format.files import check_array_header
+
+    how = "save one array with numpy.save(path, array), or several with numpy.savez"
     with open(path, "rb") as handle:
         if not handle.read(6) == b"\x93NUMPY":
             raise EiesimError(f"{str(path)!r} is not a .npy file (it does not start with numpy's "
-                              f"header); save one array with numpy.save(path, array), or several "
-                              f"with numpy.savez")
+                              f"header); {how}")
+        handle.seek(0)
+        check_array_header(handle, name=path.stem, what=f"weights file {str(path)!r}", how=how)
     try:
         array = np.load(path, allow_pickle=allow_pickle)
     except ValueError as error:
@@ -165,9 +169,16 @@ def _load_npy(path: Path, allow_pickle: bool) -> dict[str, Any]:
 
 
 def _load_safetensors(path: Path) -> dict[str, Any]:
+    from eiesim.limits import check_file_array
+
     safetensors = _optional("safetensors", "safetensors")
     with safetensors.safe_open(str(path), framework="numpy") as handle:
-        return {name: handle.get_tensor(name) for name in handle.keys()}
+        names = list(handle.keys())
+        for name in names:  # every tensor's size from the header, before any data is read
+            header = handle.get_slice(name)
+            check_file_array(tuple(header.get_shape()), str(header.get_dtype()), name=name,
+                             what=f"weights file {str(path)!r}", error=EiesimError)
+        return {name: handle.get_tensor(name) for name in names}
 
 
 def _load_onnx(path: Path) -> dict[str, Any]:
