@@ -22,9 +22,8 @@ from eiesim.errors import EiesimError  # noqa: E402
 from eiesim.network import simulate_network  # noqa: E402
 from eiesim.search import SearchError, SearchSettings, search  # noqa: E402
 from eiesim.search.compression import chip_logits, compress_network, dense_network, prune_masks  # noqa: E402
-from eiesim.search.model import Dataset, save_data, save_model  # noqa: E402
+from eiesim.search.model import save_data, save_model  # noqa: E402
 from eiesim.search.results import pareto_flags  # noqa: E402
-from eiesim.search.train import init_mlp, train  # noqa: E402
 from eiesim.spec import HardwareSpec  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,28 +34,14 @@ SMALL = dict(densities=(0.1, 0.25, 0.5), thresholds=(0.01, 0.04),
              prune_steps=2, timing_inputs=2)
 
 
-def digits_data() -> Dataset:
-    """Train / validation / test: 1,077 / 360 / 360 stratified images, seed 0."""
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-
-    digits = load_digits()
-    x_train, x_test, y_train, y_test = train_test_split(
-        digits.data / 16.0, digits.target, test_size=0.2, random_state=0, stratify=digits.target)
-    x_train, x_val, y_train, y_val = train_test_split(
-        x_train, y_train, test_size=360, random_state=0, stratify=y_train)
-    return Dataset(x_train, y_train, x_test, y_test, val_inputs=x_val, val_labels=y_val)
+@pytest.fixture(scope="module")
+def data(digits_split):
+    return digits_split
 
 
 @pytest.fixture(scope="module")
-def data():
-    return digits_data()
-
-
-@pytest.fixture(scope="module")
-def model(data):
-    return train(init_mlp([64, 32, 10], seed=0), data.train_inputs, data.train_labels,
-                 epochs=20, seed=1)
+def model(digits_mlp):
+    return digits_mlp
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,6 @@ from eiesim.search.results import wilson_interval  # noqa: E402
 from eiesim.search.tasks import NoNetworkMeetsBoundError, SearchWarning  # noqa: E402
 from eiesim.search.train import accuracy, fine_tune, init_mlp, train  # noqa: E402
 from eiesim.spec import HardwareSpec  # noqa: E402
-from tests.test_search import digits_data  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = HardwareSpec(num_pes=8)
@@ -34,14 +33,13 @@ UNIFORM = dict(strategies=("uniform",), methods=("magnitude",), densities=(0.1, 
 
 
 @pytest.fixture(scope="module")
-def data():
-    return digits_data()
+def data(digits_split):
+    return digits_split
 
 
 @pytest.fixture(scope="module")
-def model(data):
-    return train(init_mlp([64, 32, 10], seed=0), data.train_inputs, data.train_labels,
-                 epochs=20, seed=1)
+def model(digits_mlp):
+    return digits_mlp
 
 
 @pytest.fixture(scope="module")
