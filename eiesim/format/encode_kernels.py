@@ -37,25 +37,33 @@ def write_entries(codes, bias_codes, num_pes, bias_column, run_shift, cursor, en
                    entry_z):
     """Pass 2: write each entry after its padding at cursor[p, j] (the next free address of
     PE p's slice of column j), in row order. entry_v and entry_z arrive filled as padding
-    (v = 0, z = run - 1), so padding needs no write."""
+    (v = 0, z = run - 1), so padding needs no write.
+
+    Each row's non-zero columns are listed first, by a loop without a branch (it vectorises),
+    and only they are visited: testing every code in the loop that writes costs a mispredicted
+    branch per entry, since the non-zeros of a pruned row fall at random (fc8: 12 ms -> 8 ms)."""
     out_features, in_features = codes.shape
     run_mask = (np.int64(1) << run_shift) - 1
     last = np.full(cursor.shape, -1, dtype=np.int64)
+    nonzero = np.empty(in_features, dtype=np.int64)
     for i in range(out_features):
         p = i % num_pes
         local = i // num_pes
         row = codes[i]
         at = cursor[p]
         previous = last[p]
+        count = 0
         for j in range(in_features):
-            v = row[j]
-            if v != 0:
-                gap = local - previous[j] - 1
-                e = at[j] + (gap >> run_shift)
-                entry_v[e] = v
-                entry_z[e] = gap & run_mask
-                at[j] = e + 1
-                previous[j] = local
+            nonzero[count] = j
+            count += row[j] != 0
+        for k in range(count):
+            j = nonzero[k]
+            gap = local - previous[j] - 1
+            e = at[j] + (gap >> run_shift)
+            entry_v[e] = row[j]
+            entry_z[e] = gap & run_mask
+            at[j] = e + 1
+            previous[j] = local
         if bias_column >= 0 and bias_codes[i] != 0:
             gap = local - previous[bias_column] - 1
             e = at[bias_column] + (gap >> run_shift)
