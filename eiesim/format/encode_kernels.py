@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from eiesim.jit import NUMBA_OPTIONS
+from eiesim.jit import INLINE_OPTIONS, NUMBA_OPTIONS
 
 
 @njit(**NUMBA_OPTIONS)
@@ -58,16 +58,18 @@ def write_entries(codes, bias_codes, num_pes, bias_column, run_shift, cursor, en
             count += row[j] != 0
         for k in range(count):
             j = nonzero[k]
-            gap = local - previous[j] - 1
-            e = at[j] + (gap >> run_shift)
-            entry_v[e] = row[j]
-            entry_z[e] = gap & run_mask
-            at[j] = e + 1
-            previous[j] = local
+            _write_entry(row[j], j, local, at, previous, run_shift, run_mask, entry_v, entry_z)
         if bias_column >= 0 and bias_codes[i] != 0:
-            gap = local - previous[bias_column] - 1
-            e = at[bias_column] + (gap >> run_shift)
-            entry_v[e] = bias_codes[i]
-            entry_z[e] = gap & run_mask
-            at[bias_column] = e + 1
-            previous[bias_column] = local
+            _write_entry(bias_codes[i], bias_column, local, at, previous, run_shift, run_mask,
+                         entry_v, entry_z)
+
+
+@njit(**INLINE_OPTIONS)
+def _write_entry(v, j, local, at, previous, run_shift, run_mask, entry_v, entry_z):
+    """Write code v of local row ``local`` in column j after the padding its gap needs."""
+    gap = local - previous[j] - 1
+    e = at[j] + (gap >> run_shift)
+    entry_v[e] = v
+    entry_z[e] = gap & run_mask
+    at[j] = e + 1
+    previous[j] = local
