@@ -27,8 +27,8 @@ COMMANDS = ("run", "compress", "sweep", "search", "formats")
 
 BOUNDED_COMMANDS = ("run", "compress", "formats")
 """Commands whose work is bounded by the one workload they are given: in their own process
-(:func:`console_main`) the cyclic garbage collector stays off. Its full passes walk every
-object numba and numpy made at import, about 45 ms of a 0.5 s command that ends right after
+(:func:`console_main`) the cyclic garbage collector stays off. Its collections walk the
+objects numba and numpy made at import, about 45 ms of a 0.5 s command that ends right after
 its work; these commands make little cyclic garbage, and a kernel that numba has to compile
 (whose compiler makes plenty) turns collection back on (:mod:`eiesim.cli.kernel_loading`).
 Sweeps and searches run for as long as their grids take and keep the collector."""
