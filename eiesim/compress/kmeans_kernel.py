@@ -14,6 +14,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from eiesim.jit import NUMBA_OPTIONS
+
 CONVERGED = 0
 """The assignment did not change: ``iteration`` is the first iteration that found so."""
 EXHAUSTED = 1
@@ -23,7 +25,7 @@ EMPTY_CLUSTER = 2
 are those before it)."""
 
 
-@njit(cache=True, nogil=True)
+@njit(**NUMBA_OPTIONS)
 def lloyd_iterations(xs, prefix, centroids, splits, has_splits, first, max_iter):
     """Iterations ``first..max_iter`` of the loop in ``quantize._fit_centroids`` from the state
     (``centroids``, ``splits`` if ``has_splits``). Returns (status, iteration, centroids,

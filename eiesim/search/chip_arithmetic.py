@@ -31,14 +31,12 @@ from numba import njit
 
 from eiesim.errors import EiesimError
 from eiesim.format.quantized import QuantizedLayer
+from eiesim.jit import NUMBA_OPTIONS
 from eiesim.sim.prepare import auto_weight_frac_bits, to_fixed
 from eiesim.spec import HardwareSpec
 
 __all__ = ["ChipLayer", "ChipRangeError", "chip_network_logits", "prepare_chip_layer"]
 
-# cache: compiled once per machine; nogil: worker threads may score in parallel. No fastmath:
-# rule A5 forbids fused multiply-add and reassociation.
-_NUMBA_OPTIONS = dict(cache=True, nogil=True)
 
 
 class ChipRangeError(EiesimError):
@@ -156,7 +154,7 @@ def _fixed_network(layers: Sequence[ChipLayer], inputs: np.ndarray,
     return pre.astype(np.float64) / float(1 << act_frac)
 
 
-@njit(**_NUMBA_OPTIONS)
+@njit(**NUMBA_OPTIONS)
 def _fixed_kernel(acts, col_start, entry_row, entry_code, codebook, bias_act, arith, out):
     """A3 per input row: every column in order, a term per codebook entry, saturating adds.
 
@@ -185,7 +183,7 @@ def _fixed_kernel(acts, col_start, entry_row, entry_code, codebook, bias_act, ar
                 acc[g] = total
 
 
-@njit(**_NUMBA_OPTIONS)
+@njit(**NUMBA_OPTIONS)
 def _float32_kernel(acts, col_start, entry_row, entry_code, codebook, bias_act, out):
     """A5 per input row: a float32 product per codebook entry, then float32 sums in column
     order (no fused multiply-add: numba does not contract without fastmath)."""
