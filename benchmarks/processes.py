@@ -49,16 +49,12 @@ def cli_command() -> list[str]:
     return [sys.executable, "-m", "eiesim.cli"]
 
 
-def measure_process(command: list[str], runs: int) -> dict[str, Any]:
-    """Whole-process wall time of ``command``: one untimed run (it fills numba's on-disk cache
-    and the OS's file cache), then ``runs`` timed runs; medians, and the child's CPU time."""
-    return measure_processes({"command": command}, runs)["command"]
-
-
 def measure_processes(commands: dict[str, list[str]], runs: int) -> dict[str, dict[str, Any]]:
-    """:func:`measure_process` for several commands, taking turns (one run of each per round),
-    so that a change in the machine's load while they run affects all of them alike: what
-    makes their ratios comparable on a shared machine."""
+    """Whole-process wall time of each command: one untimed run (it fills numba's on-disk cache
+    and the OS's file cache), then ``runs`` timed runs; medians, and the child's CPU time. The
+    commands take turns (one run of each per round), so that a change in the machine's load
+    while they run affects all of them alike: what makes their ratios comparable on a shared
+    machine."""
     env = subprocess_env()
     times: dict[str, list[float]] = {name: [] for name in commands}
     cpu_times: dict[str, list[float]] = {name: [] for name in commands}
@@ -103,14 +99,6 @@ def compile_bytecode() -> dict[str, Any]:
     compiled = compileall.compile_dir(str(package), quiet=1, force=False)
     return {"package": str(package), "compiled": bool(compiled),
             "pythondontwritebytecode": bool(os.environ.get("PYTHONDONTWRITEBYTECODE"))}
-
-
-def measure_cli(runs: int) -> dict[str, Any]:
-    """``eiesim run --example alexnet-fc8`` as a whole process (the ``cli_example_s`` target),
-    eiesim's bytecode compiled first (:func:`compile_bytecode`)."""
-    bytecode = compile_bytecode()
-    return measure_process(cli_command() + ["run", "--example", "alexnet-fc8"], runs) | {
-        "bytecode": bytecode}
 
 
 IMPORTS_COMMAND = [sys.executable, "-c", "import numpy, numba"]
