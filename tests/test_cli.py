@@ -376,6 +376,23 @@ def test_the_command_loads_cached_kernels_without_numbas_compiler_set_up(tmp_pat
     assert done.stdout.split() == ["0", "7894", "False", "False", "6.0", "True", "True", "True"]
 
 
+def test_run_of_one_layer_imports_only_what_it_uses(tmp_path):
+    # Start-up (issue 21): the other commands' modules, the network package, the search,
+    # pandas, matplotlib and the TOML reader are not imported to run one layer.
+    program = (
+        "import sys, contextlib, io\n"
+        "from eiesim.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    code = main(['run', '--example', 'alexnet-fc8'])\n"
+        "prefixes = ('eiesim.cli.', 'eiesim.network', 'eiesim.search', 'pandas', 'matplotlib',\n"
+        "            'tomllib')\n"
+        "print(code, *sorted(m for m in sys.modules if m.startswith(prefixes)))\n")
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["0", "eiesim.cli.options", "eiesim.cli.run"]
+
+
 @pytest.mark.parametrize("command, collects", [("run", False), ("sweep", True)])
 def test_only_unbounded_commands_keep_the_garbage_collector(tmp_path, command, collects):
     # The command's own process: `run` ends right after its work and runs without the cyclic
